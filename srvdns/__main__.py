@@ -1,0 +1,5 @@
+"""Allows ``python -m srvdns``."""
+
+from srvdns.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The catalog snapshot: an immutable in-memory view of the registry that DNS answers from.
+
+Readers take ``holder.current`` once per query and never lock; a committed write
+builds a patched copy with a higher generation and swaps the reference.  Nothing
+here touches the database or the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from srvdns.model import Instance, Service
+
+TARGET_PARENT_LABEL = "instance"
+"""SRV targets are ``<target-label>.instance.<service>.<zone>``.
+
+They sit three labels below the zone, where neither a service (one label) nor a tag
+(``<tag>.<service>``, two labels) can ever be, so they never collide with either,
+and they are valid host names (no underscore) so every stub resolver accepts them.
+"""
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_NOT_LDH = re.compile(r"[^a-z0-9-]+")
+
+
+def target_label(instance_id: str) -> str:
+    """The DNS label of an instance's SRV target, derived from its id alone.
+
+    An id that already is a lower-case host-name label is used as it is.  Any other id
+    (upper case, '_', '.', too long) is folded to a readable prefix plus 8 hex digits of
+    its SHA-1, so ids that differ only in case or punctuation get distinct labels.
+    """
+    if _LABEL.match(instance_id):
+        return instance_id
+    digest = hashlib.sha1(instance_id.encode()).hexdigest()[:8]
+    prefix = _NOT_LDH.sub("-", instance_id.lower()).strip("-")[:50].rstrip("-")
+    return f"{prefix}-{digest}" if prefix else f"i-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """One service as DNS sees it: every instance (healthy or not) and the target index.
+
+    Health is filtered at query time with the ``now`` the answer logic is given, so a
+    lapsed heartbeat lease leaves DNS at once without a rebuild.
+    """
+
+    name: str
+    instances: tuple[Instance, ...]
+    targets: Mapping[str, Instance]
+    """target label -> instance."""
+    target_of: Mapping[str, str]
+    """instance id -> target label."""
+
+    @classmethod
+    def build(cls, service: Service) -> ServiceView:
+        """Index a registry service for answering."""
+        targets: dict[str, Instance] = {}
+        target_of: dict[str, str] = {}
+        for instance in sorted(service.instances, key=lambda i: i.id):
+            label = target_label(instance.id)
+            if label in targets:  # a hash collision; keep both reachable
+                label = target_label(f"{instance.id}\x00{len(targets)}")
+            targets[label] = instance
+            target_of[instance.id] = label
+        return cls(
+            name=service.name,
+            instances=tuple(service.instances),
+            targets=MappingProxyType(targets),
+            target_of=MappingProxyType(target_of),
+        )
+
+    def answerable(self, now: float) -> list[Instance]:
+        """The instances DNS may hand out at ``now`` (not critical, lease not lapsed)."""
+        return [i for i in self.instances if i.is_answerable(now)]
+
+
+_EMPTY: Mapping[str, ServiceView] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """An immutable snapshot of the registry.
+
+    ``generation`` increases with every swap in this process; ``index`` is the
+    registry's persistent change counter (it survives restarts and serves as the
+    SOA serial).
+    """
+
+    generation: int = 0
+    index: int = 0
+    services: Mapping[str, ServiceView] = field(default=_EMPTY)
+
+    @classmethod
+    def build(cls, services: Iterable[Service], *, index: int, generation: int = 1) -> Catalog:
+        """A snapshot of a whole registry."""
+        views = {s.name: ServiceView.build(s) for s in services if s.instances}
+        return cls(generation=generation, index=index, services=MappingProxyType(views))
+
+    def get_service(self, name: str) -> ServiceView | None:
+        """The service called ``name`` (lower-case), or None."""
+        return self.services.get(name)
+
+    def patched(self, changed: Iterable[Service], *, index: int) -> Catalog:
+        """A copy with the given services replaced; a service with no instances is removed."""
+        views = dict(self.services)
+        for service in changed:
+            if service.instances:
+                views[service.name] = ServiceView.build(service)
+            else:
+                views.pop(service.name, None)
+        return Catalog(
+            generation=self.generation + 1,
+            index=max(index, self.index),
+            services=MappingProxyType(views),
+        )
+
+
+class CatalogHolder:
+    """The one mutable reference to the current snapshot.
+
+    Only the event loop thread swaps it; readers just read ``current``.
+    """
+
+    __slots__ = ("current",)
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.current: Catalog = catalog if catalog is not None else Catalog()
+
+    def swap(self, catalog: Catalog) -> None:
+        """Publish a new snapshot."""
+        self.current = catalog
+
+    def patch(self, changed: Iterable[Service], *, index: int) -> Catalog:
+        """Publish a copy of the current snapshot with ``changed`` services replaced."""
+        self.current = self.current.patched(changed, index=index)
+        return self.current

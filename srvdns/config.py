@@ -1,0 +1,393 @@
+"""The TOML configuration file: ``load(path)`` returns frozen, fully validated objects.
+
+Every key is checked at load time.  An unknown key, a wrong type or a bad value is a
+ConfigError whose message names the file, the key and the problem, so the process can
+exit before it binds a single socket.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import field_validator as _field_validator
+
+from srvdns.durations import parse_duration
+from srvdns.errors import ConfigError
+from srvdns.validation import (
+    check_instance_id,
+    normalize_address,
+    normalize_domain,
+    normalize_label,
+)
+
+
+def _seconds(value: object) -> float:
+    return parse_duration(value)
+
+
+def _whole_seconds(value: object) -> int:
+    seconds = parse_duration(value)
+    if seconds != int(seconds):
+        raise ValueError(f"{value!r} is not a whole number of seconds (DNS TTLs are seconds)")
+    if seconds > 2**31 - 1:
+        raise ValueError(f"{value!r} is longer than the largest DNS TTL")
+    return int(seconds)
+
+
+Duration = Annotated[float, BeforeValidator(_seconds)]
+"""Seconds, written as "500ms", "10s", "5m" or a number."""
+
+Ttl = Annotated[int, BeforeValidator(_whole_seconds)]
+"""A DNS TTL: whole seconds, written as "30s", "5m" or a number."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class ListenAddress(_Strict):
+    """A host and port to listen on; port 0 asks the OS for a free port."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, what: str) -> ListenAddress:
+        """Parse "127.0.0.1:8053", "[::1]:8053" or ":53" (every address)."""
+        value = text.strip()
+        if value.startswith("["):
+            host, sep, port = value[1:].partition("]:")
+            if not sep:
+                raise ValueError(f"{what} {text!r} must look like '[::1]:8053'")
+        else:
+            host, sep, port = value.rpartition(":")
+            if not sep:
+                raise ValueError(f"{what} {text!r} must be HOST:PORT, e.g. '127.0.0.1:8053'")
+            if ":" in host:
+                raise ValueError(f"{what} {text!r}: write IPv6 addresses in brackets, '[::1]:8053'")
+        if host in ("", "*"):
+            host = ""
+        else:
+            try:
+                host = str(ipaddress.ip_address(host))
+            except ValueError:
+                if host != "localhost":
+                    raise ValueError(f"{what} {text!r}: {host!r} is not an IP address") from None
+                host = "127.0.0.1"
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{what} {text!r}: port must be 0-65535")
+        return cls(host=host, port=int(port))
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when only this machine can connect."""
+        return bool(self.host) and ipaddress.ip_address(self.host).is_loopback
+
+    def __str__(self) -> str:
+        if not self.host:
+            return f":{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class ServerConfig(_Strict):
+    """``[server]``: where srvdns listens and where it keeps the registry."""
+
+    dns_listen: tuple[ListenAddress, ...] = (ListenAddress(host="127.0.0.1", port=8053),)
+    api_listen: ListenAddress = ListenAddress(host="127.0.0.1", port=8054)
+    database: str = "sqlite:///srvdns.db"
+    api_token_file: Path | None = None
+    edns_udp_size: int = Field(default=1232, ge=512, le=65535)
+
+    @_field_validator("dns_listen", mode="before")
+    @classmethod
+    def _dns_listen(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("must be a non-empty list such as ['127.0.0.1:8053']")
+        return tuple(
+            ListenAddress.parse(v, "address") if isinstance(v, str) else v for v in value
+        )
+
+    @_field_validator("api_listen", mode="before")
+    @classmethod
+    def _api_listen(cls, value: object) -> object:
+        return ListenAddress.parse(value, "address") if isinstance(value, str) else value
+
+
+class SoaConfig(_Strict):
+    """``[zone.soa]``: the SOA fields; omitted ones get conventional defaults."""
+
+    mname: str | None = None
+    rname: str | None = None
+    ttl: Ttl | None = None
+    refresh: Ttl = 3600
+    retry: Ttl = 600
+    expire: Ttl = 86400
+
+    @_field_validator("mname", "rname")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_domain(value)
+
+
+class NameServerConfig(_Strict):
+    """One ``[[zone.ns]]`` entry: an NS host name and, when inside the zone, its addresses."""
+
+    name: str
+    address: tuple[str, ...] = ()
+
+    @_field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return normalize_domain(value, "name server")
+
+    @_field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be an address or a list of addresses")
+        return tuple(normalize_address(str(v)) for v in value)
+
+
+class StaticInstanceConfig(_Strict):
+    """One instance of a static service."""
+
+    id: str | None = None
+    address: str
+    port: int = Field(ge=1, le=65535)
+    tags: tuple[str, ...] = ()
+    meta: dict[str, str] = Field(default_factory=dict)
+    weight: int = Field(default=1, ge=0, le=65535)
+    priority: int = Field(default=0, ge=0, le=65535)
+
+    @_field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        return None if value is None else check_instance_id(value)
+
+    @_field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return normalize_address(value)
+
+    @_field_validator("tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalize_label(t, "tag") for t in value))
+
+
+class StaticServiceConfig(_Strict):
+    """``[[zone.service]]``: a service declared in the config file, always registered."""
+
+    name: str
+    instances: tuple[StaticInstanceConfig, ...] = Field(min_length=1)
+
+    @_field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return normalize_label(value, "service name")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> StaticServiceConfig:
+        ids = self.instance_ids()
+        if len({i.lower() for i in ids}) != len(ids):
+            raise ValueError(f"service {self.name!r} declares the same instance id twice")
+        return self
+
+    def instance_ids(self) -> list[str]:
+        """Each instance's id; unnamed instances are ``<service>-<n>`` counting from 1."""
+        return [inst.id or f"{self.name}-{n}" for n, inst in enumerate(self.instances, 1)]
+
+
+class ZoneConfig(_Strict):
+    """``[[zone]]``: one zone the catalog is published under, with its SOA and NS."""
+
+    name: str
+    ttl: Ttl = 5
+    negative_ttl: Ttl | None = None
+    service_ttl: dict[str, Ttl] = Field(default_factory=dict)
+    soa: SoaConfig = SoaConfig()
+    ns: tuple[NameServerConfig, ...] = ()
+    service: tuple[StaticServiceConfig, ...] = ()
+
+    @_field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return normalize_domain(value, "zone name")
+
+    @_field_validator("service_ttl")
+    @classmethod
+    def _service_ttl(cls, value: dict[str, int]) -> dict[str, int]:
+        return {normalize_label(k, "service name"): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _defaults(self) -> ZoneConfig:
+        ns = self.ns or (NameServerConfig(name=f"ns.{self.name}", address=("127.0.0.1",)),)
+        for server in ns:
+            inside = server.name.endswith("." + self.name)
+            if inside and not server.address:
+                raise ValueError(
+                    f"name server {server.name!r} is inside the zone and needs an address"
+                )
+            if inside and server.name.count(".") - self.name.count(".") != 1:
+                raise ValueError(
+                    f"name server {server.name!r} must be directly below the zone "
+                    f"(e.g. 'ns.{self.name}')"
+                )
+        object.__setattr__(self, "ns", ns)
+        soa = self.soa
+        if soa.mname is None or soa.rname is None or soa.ttl is None:
+            soa = soa.model_copy(
+                update={
+                    "mname": soa.mname or ns[0].name,
+                    "rname": soa.rname or f"hostmaster.{self.name}",
+                    "ttl": self.ttl if soa.ttl is None else soa.ttl,
+                }
+            )
+            object.__setattr__(self, "soa", soa)
+        if self.negative_ttl is None:
+            object.__setattr__(self, "negative_ttl", self.ttl)
+        return self
+
+    @property
+    def reserved_labels(self) -> frozenset[str]:
+        """Labels directly below the zone used by in-zone NS hosts; no service may take them."""
+        suffix = "." + self.name
+        return frozenset(
+            ns.name[: -len(suffix)] for ns in self.ns if ns.name.endswith(suffix)
+        )
+
+    def ttl_for(self, service: str) -> int:
+        """The TTL of a service's RRsets in this zone: its override, else the zone default."""
+        return self.service_ttl.get(service, self.ttl)
+
+
+class HealthConfig(_Strict):
+    """``[health]``: defaults for health checks."""
+
+    interval: Duration = 10.0
+    timeout: Duration = 3.0
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    server: ServerConfig = ServerConfig()
+    zone: tuple[ZoneConfig, ...] = Field(min_length=1)
+    health: HealthConfig = HealthConfig()
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        names = [z.name for z in self.zone]
+        if len(set(names)) != len(names):
+            raise ValueError("the same zone is declared twice")
+        seen: dict[str, str] = {}
+        for zone in self.zone:
+            for service in zone.service:
+                if service.name in zone.reserved_labels:
+                    raise ValueError(
+                        f"service {service.name!r} has the name of the zone's name server"
+                    )
+                if service.name in seen:
+                    raise ValueError(
+                        f"static service {service.name!r} is declared twice "
+                        f"(zones {seen[service.name]!r} and {zone.name!r})"
+                    )
+                seen[service.name] = zone.name
+        return self
+
+    @property
+    def reserved_labels(self) -> frozenset[str]:
+        """Service names no registration may use (in-zone name server hosts)."""
+        out: frozenset[str] = frozenset()
+        for zone in self.zone:
+            out |= zone.reserved_labels
+        return out
+
+    def static_services(self) -> list[StaticServiceConfig]:
+        """Every ``[[zone.service]]`` block of every zone."""
+        return [service for zone in self.zone for service in zone.service]
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, with a relative SQLite path made relative to this file."""
+        url = self.server.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and self.path is not None:
+            file = url[len(prefix) :]
+            if file and file != ":memory:" and not file.startswith("/"):
+                return prefix + str((self.path.parent / file).resolve())
+        return url
+
+    def api_token(self) -> str | None:
+        """The API write token read from ``api_token_file``, or None when writes are open."""
+        file = self.server.api_token_file
+        if file is None:
+            return None
+        if not file.is_absolute() and self.path is not None:
+            file = self.path.parent / file
+        try:
+            token = file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: server.api_token_file: cannot read {file}: {exc.strerror}"
+            ) from None
+        if not token:
+            raise ConfigError(f"{self.path}: server.api_token_file: {file} is empty")
+        return token
+
+
+def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """Turn pydantic's location into the TOML key people wrote, e.g. ``zone[0].soa.refresh``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_defaults(), ZoneConfig]",):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse(data: dict[str, Any], *, source: str = "<config>", path: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document."""
+    try:
+        config = Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = _key_path(tuple(error["loc"]), data)
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif error["type"] == "missing":
+                message = "required key is missing"
+            problems.append(f"{source}: {key}: {message}")
+        raise ConfigError("\n".join(problems)) from None
+    return config
+
+
+def load(path: str | Path) -> Config:
+    """Read, parse and validate a config file; raise ConfigError naming file, key and problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    if "path" in data:
+        raise ConfigError(f"{file}: path: unknown key")
+    return parse(data, source=str(file), path=file.resolve())

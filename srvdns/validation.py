@@ -1,0 +1,51 @@
+"""Validation of the names srvdns stores: service names, tags, instance ids, domains."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def normalize_label(value: str, what: str = "name") -> str:
+    """A lower-cased DNS label (1-63 of a-z, 0-9, '-', not starting or ending with '-').
+
+    Raises ValueError naming ``what`` when ``value`` is not one.
+    """
+    lowered = value.lower()
+    if not LABEL_RE.match(lowered):
+        raise ValueError(
+            f"{what} {value!r} is not a DNS label: 1-63 characters of a-z, 0-9 and '-', "
+            "not starting or ending with '-'"
+        )
+    return lowered
+
+
+def check_instance_id(value: str) -> str:
+    """An instance id: 1-64 of letters, digits, '-', '_' and '.'; case is kept."""
+    if not INSTANCE_ID_RE.match(value):
+        raise ValueError(
+            f"instance id {value!r} must be 1-64 characters of letters, digits, '-', '_' and '.'"
+        )
+    return value
+
+
+def normalize_address(value: str) -> str:
+    """The canonical text of an IPv4 or IPv6 literal (no host names, no scope ids)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+def normalize_domain(value: str, what: str = "domain") -> str:
+    """A lower-case absolute-less domain name ("service.local"), each label valid."""
+    name = value.strip().rstrip(".").lower()
+    if not name or len(name) > 253:
+        raise ValueError(f"{what} {value!r} is not a domain name")
+    for label in name.split("."):
+        if not re.match(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$", label):
+            raise ValueError(f"{what} {value!r} has an invalid label {label!r}")
+    return name
