@@ -109,9 +109,7 @@ class ServerConfig(_Strict):
             value = [value]
         if not isinstance(value, list | tuple) or not value:
             raise ValueError("must be a non-empty list such as ['127.0.0.1:8053']")
-        return tuple(
-            ListenAddress.parse(v, "address") if isinstance(v, str) else v for v in value
-        )
+        return tuple(ListenAddress.parse(v, "address") if isinstance(v, str) else v for v in value)
 
     @_field_validator("api_listen", mode="before")
     @classmethod
@@ -260,9 +258,7 @@ class ZoneConfig(_Strict):
     def reserved_labels(self) -> frozenset[str]:
         """Labels directly below the zone used by in-zone NS hosts; no service may take them."""
         suffix = "." + self.name
-        return frozenset(
-            ns.name[: -len(suffix)] for ns in self.ns if ns.name.endswith(suffix)
-        )
+        return frozenset(ns.name[: -len(suffix)] for ns in self.ns if ns.name.endswith(suffix))
 
     def ttl_for(self, service: str) -> int:
         """The TTL of a service's RRsets in this zone: its override, else the zone default."""

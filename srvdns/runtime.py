@@ -1,0 +1,200 @@
+"""Builds the pieces of ``srvdns serve``, runs them on one loop and stops them in order."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+
+from srvdns.config import Config, ListenAddress, load
+from srvdns.errors import ConfigError, SrvdnsError
+
+log = logging.getLogger("srvdns")
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"srvdns: {message}", file=sys.stderr)
+    return status
+
+
+def load_for_serving(path: str) -> tuple[Config, str | None]:
+    """Load the config and the API token, and refuse configurations that are unsafe to serve.
+
+    Raises ConfigError: an API reachable from other machines must require a token.
+    """
+    config = load(path)
+    token = config.api_token()
+    api = config.server.api_listen
+    if token is None and not api.is_loopback:
+        raise ConfigError(
+            f"{config.path}: server.api_listen: {api} is reachable from other machines; "
+            "set server.api_token_file so that writes need a token"
+        )
+    return config, token
+
+
+def _bind_api_socket(address: ListenAddress) -> socket.socket:
+    """A listening TCP socket for the API; port 0 picks a free port."""
+    host = address.host or "::"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if not address.host else 1)
+    sock.bind((host, address.port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class Server:
+    """A running srvdns: the registry, the DNS listeners and the API, on one loop."""
+
+    config: Config
+    token: str | None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
+        import uvicorn
+
+        from srvdns.api.app import create_app
+        from srvdns.nameserver import server as dns_server
+        from srvdns.nameserver.handler import Handler
+        from srvdns.registry.registry import Registry
+
+        url = self.config.database_url()
+        registry = await asyncio.to_thread(Registry.open, url, upgrade=url.startswith("sqlite"))
+        try:
+            await asyncio.to_thread(registry.sync_static, self.config.static_services())
+            handler = Handler(
+                self.config.zone,
+                registry.holder,
+                edns_udp_size=self.config.server.edns_udp_size,
+            )
+            dns = await dns_server.start(handler, self.config.server.dns_listen)
+            try:
+                for host, port in dns.addresses:
+                    log.info("dns listening on %s (udp+tcp)", _format_hostport(host, port))
+                api_socket = _bind_api_socket(self.config.server.api_listen)
+                host, port = api_socket.getsockname()[:2]
+                app = create_app(
+                    registry, token=self.token, reserved_names=self.config.reserved_labels
+                )
+                api = uvicorn.Server(
+                    uvicorn.Config(
+                        app,
+                        log_config=None,
+                        access_log=False,
+                        lifespan="off",
+                        server_header=False,
+                    )
+                )
+                api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+                api_task = asyncio.create_task(api.serve(sockets=[api_socket]))
+                while not api.started and not api_task.done():
+                    await asyncio.sleep(0.01)
+                if api_task.done():
+                    api_task.result()
+                log.info("api listening on http://%s", _format_hostport(host, port))
+                log.info(
+                    "serving %s with %d services",
+                    ", ".join(z.name for z in self.config.zone),
+                    len(registry.holder.current.services),
+                )
+                await self.stopping.wait()
+                log.info("shutting down")
+                api.should_exit = True
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(api_task, timeout=5)
+            finally:
+                await dns.close()
+        finally:
+            await asyncio.to_thread(registry.close)
+
+    def stop(self) -> None:
+        """Ask ``run`` to shut down."""
+        self.stopping.set()
+
+
+async def _serve(config: Config, token: str | None) -> None:
+    server = Server(config, token)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, server.stop)
+    await server.run()
+
+
+def _run_loop(main: asyncio.Future[None] | object) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(main)  # type: ignore[arg-type]
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``srvdns serve -c FILE``."""
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s srvdns %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config, token = load_for_serving(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    try:
+        _run_loop(_serve(config, token))
+    except OSError as exc:
+        return _fail(f"cannot start: {exc}", 1)
+    except SrvdnsError as exc:
+        return _fail(str(exc), 1)
+    return 0
+
+
+def check_config_command(args: argparse.Namespace) -> int:
+    """``srvdns check-config -c FILE``: validate and summarise, exit 2 on any problem."""
+    try:
+        config, _ = load_for_serving(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    services = config.static_services()
+    instances = sum(len(s.instances) for s in services)
+    zones = ", ".join(z.name for z in config.zone)
+    print(
+        f"{args.config}: ok: zones {zones}; {len(services)} static services, "
+        f"{instances} static instances"
+    )
+    return 0
+
+
+def db_upgrade_command(args: argparse.Namespace) -> int:
+    """``srvdns db upgrade``: apply the schema migrations to the configured database."""
+    from srvdns.registry import migrate
+
+    url = args.database
+    if url is None:
+        if args.config is None:
+            return _fail("db upgrade needs --config FILE or --database URL", 2)
+        try:
+            url = load(args.config).database_url()
+        except ConfigError as exc:
+            return _fail(str(exc), 2)
+    try:
+        migrate.upgrade(url)
+    except SrvdnsError as exc:
+        return _fail(str(exc), 1)
+    print("database schema is up to date")
+    return 0
