@@ -93,7 +93,7 @@ class Catalog:
 
     generation: int = 0
     index: int = 0
-    services: Mapping[str, ServiceView] = field(default=_EMPTY)
+    services: Mapping[str, ServiceView] = field(default_factory=lambda: _EMPTY)
 
     @classmethod
     def build(cls, services: Iterable[Service], *, index: int, generation: int = 1) -> Catalog:

@@ -1,0 +1,72 @@
+"""The registry's SQLAlchemy engine: SQLite tuned for one writer and crash safety, or any URL.
+
+SQLite gets WAL journaling (readers never block the writer), a 5 s busy timeout,
+enforced foreign keys and ``synchronous=NORMAL`` (a committed transaction survives a
+crash of the process).  SQLAlchemy, not the ``sqlite3`` module, emits BEGIN: writes
+start with ``BEGIN IMMEDIATE`` so they take the write lock up front and wait for it
+(busy timeout) instead of failing half-way; reads that ask for ``READ_ONLY`` start a
+plain deferred ``BEGIN``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+BUSY_TIMEOUT_MS = 5000
+READ_ONLY = "srvdns_read_only"
+"""Execution option: ``engine.execution_options(**{READ_ONLY: True})`` for read transactions."""
+
+
+def is_sqlite(url: str | URL) -> bool:
+    """Whether the URL names a SQLite database (any driver)."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_memory_sqlite(url: str | URL) -> bool:
+    """Whether the URL names a private in-memory SQLite database."""
+    parsed = make_url(url)
+    return is_sqlite(parsed) and parsed.database in (None, "", ":memory:")
+
+
+def create_engine(url: str | URL) -> Engine:
+    """An engine for the registry at ``url``, with the SQLite settings above when it is SQLite.
+
+    A private in-memory SQLite database (``sqlite://``) uses one shared connection so that
+    every thread sees the same database (tests only).
+    """
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {}
+    if is_memory_sqlite(parsed):
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif not is_sqlite(parsed):
+        kwargs = {"pool_pre_ping": True}
+    engine = sa.create_engine(parsed, **kwargs)
+    if is_sqlite(parsed):
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the sqlite3 module (its legacy mode skips it before SELECT
+    # and DDL); _sqlite_begin emits it instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

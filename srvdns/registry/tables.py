@@ -1,0 +1,100 @@
+"""The registry's SQLAlchemy tables; ``migrations/versions`` must create exactly these.
+
+Portable SQL only: the same tables serve SQLite and PostgreSQL.  Times are Unix seconds
+in double-precision columns, so they compare with ``time.time()`` without time zones.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so later migrations can refer to them on every backend."""
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+services = Table(
+    "services",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "service_id",
+        Integer,
+        ForeignKey("services.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("instance_id", String(64), nullable=False),  # case-sensitive
+    Column("address", String(45), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("meta", JSON, nullable=False),
+    Column("ttl", Double, nullable=True),  # heartbeat lease in seconds; NULL: no lease
+    Column("last_heartbeat", Double, nullable=False),
+    Column("registered_at", Double, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    UniqueConstraint("service_id", "instance_id"),
+    CheckConstraint("status IN ('passing', 'warning', 'critical')", name="status"),
+    CheckConstraint("source IN ('api', 'static')", name="source"),
+)
+
+checks = Table(
+    "checks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(  # the instances row, not the instance's own id
+        "instance_pk",
+        Integer,
+        ForeignKey("instances.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("check_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # http, tcp, ttl, ...
+    Column("definition", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("output", Text, nullable=False),
+    Column("last_change", Double, nullable=False),
+    Column("successes", Integer, nullable=False),  # consecutive, for flap damping
+    Column("failures", Integer, nullable=False),
+    UniqueConstraint("instance_pk", "check_id"),
+    CheckConstraint("status IN ('passing', 'warning', 'critical')", name="status"),
+)
+
+registry_state = Table(
+    "registry_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("index", BigInteger, nullable=False),  # the SOA serial
+    CheckConstraint("id = 1", name="one_row"),
+)
+"""Exactly one row (``id = 1``), inserted by the initial migration."""
+
+STATE_ROW_ID = 1

@@ -1,0 +1,75 @@
+"""The Alembic migrations create exactly srvdns.registry.tables, from the CLI or the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from srvdns.registry import migrate
+from srvdns.registry.engine import create_engine
+from srvdns.registry.tables import metadata
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _diffs(url: str) -> list[object]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migration_creates_exactly_the_tables(url):
+    migrate.upgrade(url)
+    assert _diffs(url) == []
+    assert _tables(url) == {*metadata.tables, "alembic_version"}
+
+
+def test_upgrade_is_idempotent_and_seeds_the_index(url):
+    assert migrate.current(url) is None
+    assert not migrate.is_up_to_date(url)
+    migrate.upgrade(url)
+    migrate.upgrade(url)
+    assert migrate.current(url) == migrate.head() == "0001"
+    assert migrate.is_up_to_date(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text('SELECT id, "index" FROM registry_state')).all() == [(1, 0)]
+    engine.dispose()
+
+
+def test_scripts_are_found_without_alembic_ini():
+    location = migrate.script_location()
+    assert (location / "env.py").is_file()
+    assert (location / "versions" / "0001_initial.py").is_file()
+    assert (location / "script.py.mako").is_file()
+
+
+def test_alembic_cli_from_the_repository_root(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    command = [sys.executable, "-m", "alembic", "-x", f"database={url}", "upgrade", "head"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert migrate.current(url) == "0001"
+    assert _diffs(url) == []
+
+    down = [sys.executable, "-m", "alembic", "-x", f"database={url}", "downgrade", "base"]
+    done = subprocess.run(down, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert _tables(url) == {"alembic_version"}

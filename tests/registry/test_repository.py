@@ -1,0 +1,257 @@
+"""srvdns.registry.repository: the SQL, one committed transaction per operation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
+from srvdns.model import Instance, Service, Source, Status
+from srvdns.registry import migrate, repository
+from srvdns.registry.engine import create_engine
+from srvdns.registry.repository import Repository
+from srvdns.registry.tables import checks, instances, services
+
+T = 1_700_000_000.0
+
+
+@pytest.fixture
+def repo(url: str) -> Iterator[Repository]:
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    yield Repository(engine)
+    engine.dispose()
+
+
+def api(service: str, id: str, **kw) -> Instance:
+    kw.setdefault("address", "10.0.0.1")
+    kw.setdefault("port", 8080)
+    kw.setdefault("last_heartbeat", T)
+    kw.setdefault("registered_at", T)
+    return Instance(service=service, id=id, **kw)
+
+
+def static(service: str, id: str, **kw) -> Instance:
+    return api(service, id, source=Source.STATIC, **kw)
+
+
+def count(repo: Repository, table: sa.Table) -> int:
+    with repo.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_empty_registry(repo):
+    assert repo.load() == ([], 0)
+    assert repo.get_service("web") is None
+
+
+def test_upsert_roundtrips_every_field(repo):
+    stored = api(
+        "web",
+        "Web-1",
+        address="2001:db8::1",
+        port=443,
+        tags=("blue", "canary"),
+        meta=(("zone", "eu-1"), ("a", "ünïcode")),
+        weight=7,
+        priority=3,
+        ttl=12.5,
+        status=Status.WARNING,
+    )
+    change = repo.upsert_instance(stored)
+    assert change.index == 1
+    [service] = change.services
+    [loaded] = service.instances
+    assert loaded.tags == ("blue", "canary")
+    assert loaded.meta == (("a", "ünïcode"), ("zone", "eu-1"))  # sorted pairs
+    assert loaded == replace(stored, meta=(("a", "ünïcode"), ("zone", "eu-1")))
+    assert repo.find_service("web") == service
+
+
+def test_load_sorts_services_and_instances(repo):
+    for service, id in [("web", "b"), ("db", "z"), ("web", "a"), ("api", "x")]:
+        repo.upsert_instance(api(service, id))
+    services_, index = repo.load()
+    assert index == 4
+    assert [s.name for s in services_] == ["api", "db", "web"]
+    assert [i.id for i in services_[2].instances] == ["a", "b"]
+
+
+def test_replace_keeps_one_row_and_bumps_index(repo):
+    repo.upsert_instance(api("web", "a", port=1))
+    change = repo.upsert_instance(api("web", "a", port=2))
+    assert change.index == 2
+    assert [i.port for i in repo.find_service("web").instances] == [2]
+    assert count(repo, instances) == 1
+
+
+def test_instance_ids_are_case_sensitive(repo):
+    repo.upsert_instance(api("web", "node-a"))
+    repo.upsert_instance(api("web", "Node-A"))
+    assert sorted(i.id for i in repo.find_service("web").instances) == ["Node-A", "node-a"]
+
+
+def test_delete_last_instance_deletes_service(repo):
+    repo.upsert_instance(api("web", "a"))
+    repo.upsert_instance(api("web", "b"))
+    change = repo.delete_instance("web", "a")
+    assert [i.id for i in change.services[0].instances] == ["b"]
+    change = repo.delete_instance("web", "b")
+    assert change.services == (Service("web", ()),)
+    assert change.index == 4
+    assert count(repo, services) == 0
+    assert repo.get_service("web") is None
+
+
+def test_delete_unknown(repo):
+    repo.upsert_instance(api("web", "a"))
+    with pytest.raises(NotFoundError, match="no service 'db'"):
+        repo.delete_instance("db", "a")
+    with pytest.raises(NotFoundError, match="service 'web' has no instance 'A'"):
+        repo.delete_instance("web", "A")
+    assert repo.read_index() == 1
+
+
+def test_api_cannot_touch_static_instances(repo):
+    repo.sync_static([static("db", "db-1")])
+    index = repo.read_index()
+    with pytest.raises(ConflictError, match="config file"):
+        repo.upsert_instance(api("db", "db-1", port=1))
+    with pytest.raises(ConflictError, match="config file"):
+        repo.delete_instance("db", "db-1")
+    assert repo.read_index() == index
+    assert repo.find_service("db").instances[0].port == 8080
+    # another id in the same service is fine
+    repo.upsert_instance(api("db", "db-api"))
+    assert len(repo.find_service("db").instances) == 2
+
+
+def test_heartbeat(repo):
+    repo.upsert_instance(api("web", "a", ttl=10))
+    repo.upsert_instance(api("web", "plain"))
+    live = repo.heartbeat("web", "a", T + 5)
+    assert live.instance is not None
+    assert live.instance.last_heartbeat == T + 5
+    assert live.index == 2  # extending a live lease changes no answer
+    lapsed = repo.heartbeat("web", "a", T + 5 + 10)  # lease ended exactly now
+    assert lapsed.index == 3  # the instance comes back
+    assert repo.find_service("web").instances[0].last_heartbeat == T + 15
+    with pytest.raises(ConflictError, match="no ttl"):
+        repo.heartbeat("web", "plain", T)
+    with pytest.raises(NotFoundError):
+        repo.heartbeat("web", "nope", T)
+    with pytest.raises(NotFoundError):
+        repo.heartbeat("nope", "a", T)
+
+
+def test_sync_static_add_change_remove(repo):
+    repo.upsert_instance(api("db", "db-api"))
+    change = repo.sync_static([static("db", "db-1"), static("cache", "cache-1")])
+    assert [s.name for s in change.services] == ["cache", "db"]
+    assert change.index == 2  # one bump for the whole sync
+
+    assert repo.sync_static([static("db", "db-1"), static("cache", "cache-1")]).services == ()
+    assert repo.read_index() == 2
+
+    # health and times of an edited static instance are kept
+    with repo.engine.begin() as conn:
+        conn.execute(instances.update().values(status="critical"))
+    change = repo.sync_static(
+        [static("db", "db-1", port=5433, registered_at=T + 100), static("cache", "cache-1")]
+    )
+    [db] = change.services
+    edited = next(i for i in db.instances if i.id == "db-1")
+    assert (edited.port, edited.status, edited.registered_at) == (5433, Status.CRITICAL, T)
+
+    change = repo.sync_static([static("db", "db-1", port=5433)])
+    assert change.services == (Service("cache", ()),)
+    assert repo.get_service("cache") is None
+    assert {i.id for i in repo.find_service("db").instances} == {"db-1", "db-api"}
+
+    repo.sync_static([])
+    assert [i.id for i in repo.find_service("db").instances] == ["db-api"]  # API stays
+
+
+def test_sync_static_takes_over_an_api_instance(repo):
+    repo.upsert_instance(api("db", "db-1", ttl=5, status=Status.CRITICAL))
+    repo.sync_static([static("db", "db-1", registered_at=T + 1, last_heartbeat=T + 1)])
+    [taken] = repo.find_service("db").instances
+    assert (taken.source, taken.ttl, taken.status) == (Source.STATIC, None, Status.PASSING)
+
+
+def test_failed_write_stores_nothing(repo, monkeypatch):
+    def broken(conn):
+        raise sa.exc.OperationalError("UPDATE registry_state", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(repository, "bump_index", broken)
+    with pytest.raises(StoreUnavailableError, match="nothing was stored: disk I/O error"):
+        repo.upsert_instance(api("web", "a"))
+    monkeypatch.undo()
+    assert repo.load() == ([], 0)
+    assert count(repo, services) == 0
+
+
+def test_unreachable_database(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    with pytest.raises(StoreUnavailableError, match="unable to open database file"):
+        Repository(engine).load()
+    engine.dispose()
+
+
+def test_unmigrated_database(sqlite_url):
+    engine = create_engine(sqlite_url)
+    with pytest.raises(StoreUnavailableError, match="no such table"):
+        Repository(engine).upsert_instance(api("web", "a"))
+    engine.dispose()
+
+
+def test_deleting_an_instance_cascades_to_its_checks(repo):
+    repo.upsert_instance(api("web", "a"))
+    with repo.engine.begin() as conn:
+        pk = conn.execute(sa.select(instances.c.id)).scalar_one()
+        conn.execute(
+            checks.insert().values(
+                instance_pk=pk,
+                check_id="http",
+                kind="http",
+                definition={"url": "http://10.0.0.1:8080/health"},
+                status="passing",
+                output="",
+                last_change=T,
+                successes=0,
+                failures=0,
+            )
+        )
+    repo.delete_instance("web", "a")
+    assert count(repo, checks) == 0
+
+
+def test_sqlite_pragmas(sqlite_url):
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+
+        def pragma(name: str) -> object:
+            return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        assert pragma("busy_timeout") == 5000
+        assert pragma("synchronous") == 1  # NORMAL
+    engine.dispose()
+
+
+def test_sqlite_writes_take_the_write_lock_up_front(sqlite_url):
+    """A second writer waits for the first (busy timeout) instead of failing half-way."""
+    migrate.upgrade(sqlite_url)
+    engine = create_engine(sqlite_url)
+    statements: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda *a: statements.append(a[2]), named=False
+    )
+    Repository(engine).upsert_instance(api("web", "a"))
+    engine.dispose()
+    assert statements[0] == "BEGIN IMMEDIATE"
