@@ -34,6 +34,8 @@ def check_instance_id(value: str) -> str:
 
 def normalize_address(value: str) -> str:
     """The canonical text of an IPv4 or IPv6 literal (no host names, no scope ids)."""
+    if "%" in value:
+        raise ValueError(f"{value!r}: scoped IPv6 addresses (with %zone) cannot be published")
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:

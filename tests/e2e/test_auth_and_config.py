@@ -39,7 +39,9 @@ def test_token_protects_writes_not_reads(tmp_path: Path, launch) -> None:  # typ
     assert "401" in refused.stderr or "token" in refused.stderr.lower()
     ok = server.cli("deregister", "web", "w1", *api, env={"SRVDNS_TOKEN": "s3cret"})
     assert ok.returncode == 0, ok.stderr
-    by_config = server.cli("ls", "-c", str(server.config))
+    # The config names the token file; its api_listen is port 0, so the address comes from
+    # $SRVDNS_API.
+    by_config = server.cli("ls", "-c", str(server.config), env={"SRVDNS_API": server.api})
     assert by_config.returncode == 0, by_config.stderr
 
 

@@ -1,0 +1,154 @@
+"""The endpoints of the registration API: register, deregister, heartbeat, list, health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
+
+from srvdns.api.auth import require_writer
+from srvdns.api.schemas import (
+    ErrorOut,
+    Health,
+    InstanceOut,
+    RegisterRequest,
+    ServiceDetail,
+    ServiceList,
+    ServiceSummary,
+    instance_id,
+    service_name,
+)
+from srvdns.errors import NotFoundError
+from srvdns.registry.registry import Registry
+
+
+def get_registry(request: Request) -> Registry:
+    """The registry ``create_app`` was given."""
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+ServiceName = Annotated[
+    str, Path(description="a DNS label; matched case-insensitively"), AfterValidator(service_name)
+]
+InstanceId = Annotated[
+    str,
+    Path(alias="id", description="1-64 of letters, digits, '-', '_', '.'"),
+    AfterValidator(instance_id),
+]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+_WRITE_ERRORS = _errors(400, 401, 403, 413, 415, 422, 503)
+
+router = APIRouter()
+write_router = APIRouter(dependencies=[Depends(require_writer)], tags=["write"])
+
+
+@write_router.put(
+    "/v1/services/{service}/instances/{id}",
+    response_model=InstanceOut,
+    responses={201: {"model": InstanceOut}, **_WRITE_ERRORS, **_errors(409)},
+    summary="Register or replace an instance",
+)
+async def register(
+    service: ServiceName,
+    instance: InstanceId,
+    body: RegisterRequest,
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+) -> InstanceOut:
+    """Create the instance, or replace it wholesale; 201 when it did not exist before."""
+    if service in request.app.state.reserved_names:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("path", "service"),
+                    "msg": f"service name {service!r} is reserved for the zone's name server",
+                    "input": service,
+                }
+            ]
+        )
+    existed = _has_instance(registry, service, instance)
+    stored = await registry.register(body.to_instance(service, instance))
+    if not existed:
+        response.status_code = status.HTTP_201_CREATED
+    return InstanceOut.of(stored, registry.now())
+
+
+@write_router.delete(
+    "/v1/services/{service}/instances/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={**_WRITE_ERRORS, **_errors(404, 409)},
+    summary="Deregister an instance",
+)
+async def deregister(service: ServiceName, instance: InstanceId, registry: RegistryDep) -> None:
+    """Remove the instance; a service left without instances disappears."""
+    await registry.deregister(service, instance)
+
+
+@write_router.put(
+    "/v1/services/{service}/instances/{id}/heartbeat",
+    response_model=InstanceOut,
+    responses={**_WRITE_ERRORS, **_errors(404, 409)},
+    summary="Renew an instance's TTL lease",
+)
+async def heartbeat(
+    service: ServiceName, instance: InstanceId, registry: RegistryDep
+) -> InstanceOut:
+    """Start a new lease of the instance's ``ttl``; 409 when it was registered without one."""
+    renewed = await registry.heartbeat(service, instance)
+    return InstanceOut.of(renewed, registry.now())
+
+
+@router.get("/v1/services", response_model=ServiceList, summary="List services")
+async def list_services(registry: RegistryDep) -> ServiceList:
+    """Every service with its instance count and how many DNS hands out now."""
+    now = registry.now()
+    return ServiceList(
+        services=[
+            ServiceSummary(
+                name=s.name,
+                instances=len(s.instances),
+                healthy=sum(i.is_answerable(now) for i in s.instances),
+            )
+            for s in registry.services()
+        ]
+    )
+
+
+@router.get(
+    "/v1/services/{service}",
+    response_model=ServiceDetail,
+    responses=_errors(404, 422),
+    summary="One service's instances",
+)
+async def get_service(service: ServiceName, registry: RegistryDep) -> ServiceDetail:
+    """Every instance of the service, healthy or not, sorted by id."""
+    found = registry.find_service(service)
+    now = registry.now()
+    instances = sorted(found.instances, key=lambda i: i.id)
+    return ServiceDetail(name=found.name, instances=[InstanceOut.of(i, now) for i in instances])
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> Health:
+    """The API is up."""
+    return Health()
+
+
+def _has_instance(registry: Registry, service: str, instance: str) -> bool:
+    try:
+        found = registry.find_service(service)
+    except NotFoundError:
+        return False
+    return any(i.id == instance for i in found.instances)
