@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from srvdns import __version__
 
@@ -102,15 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from srvdns.runtime import db_upgrade_command
 
         return db_upgrade_command(args)
-    from srvdns.api import commands
+    from srvdns.api.commands import deregister, heartbeat, ls, register
 
-    handler = {
-        "register": commands.register,
-        "deregister": commands.deregister,
-        "heartbeat": commands.heartbeat,
-        "ls": commands.ls,
-    }[args.command]
-    return handler(args)
+    client_commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "register": register,
+        "deregister": deregister,
+        "heartbeat": heartbeat,
+        "ls": ls,
+    }
+    return client_commands[args.command](args)
 
 
 if __name__ == "__main__":

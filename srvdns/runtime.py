@@ -9,7 +9,11 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
 
 from srvdns.config import Config, ListenAddress, load
 from srvdns.errors import ConfigError, SrvdnsError
@@ -56,6 +60,14 @@ def _format_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class _ApiServer(uvicorn.Server):
+    """uvicorn on srvdns's loop; signals stay with srvdns, which stops the API itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @dataclass
 class Server:
     """A running srvdns: the registry, the DNS listeners and the API, on one loop."""
@@ -66,8 +78,6 @@ class Server:
 
     async def run(self) -> None:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
-        import uvicorn
-
         from srvdns.api.app import create_app
         from srvdns.nameserver import server as dns_server
         from srvdns.nameserver.handler import Handler
@@ -91,7 +101,7 @@ class Server:
                 app = create_app(
                     registry, token=self.token, reserved_names=self.config.reserved_labels
                 )
-                api = uvicorn.Server(
+                api = _ApiServer(
                     uvicorn.Config(
                         app,
                         log_config=None,
@@ -100,7 +110,6 @@ class Server:
                         server_header=False,
                     )
                 )
-                api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
                 api_task = asyncio.create_task(api.serve(sockets=[api_socket]))
                 while not api.started and not api_task.done():
                     await asyncio.sleep(0.01)
@@ -135,13 +144,14 @@ async def _serve(config: Config, token: str | None) -> None:
     await server.run()
 
 
-def _run_loop(main: asyncio.Future[None] | object) -> None:
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed, else on asyncio's default loop."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main)  # type: ignore[arg-type]
+        asyncio.run(main)
     else:
-        uvloop.run(main)  # type: ignore[arg-type]
+        uvloop.run(main)
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -68,6 +68,7 @@ class SrvdnsProcess:
     dns: list[tuple[str, int]] = field(default_factory=list)
     api: str = ""
     log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def host(self) -> str:
@@ -126,10 +127,15 @@ class SrvdnsProcess:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout=10)
+            status = self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait(timeout=5)
+            status = self.process.wait(timeout=5)
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return status
 
 
 def start(config: Path, *, timeout: float = 20.0) -> SrvdnsProcess:
@@ -156,7 +162,8 @@ def start(config: Path, *, timeout: float = 20.0) -> SrvdnsProcess:
                 ready.set()
         ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    server.reader = threading.Thread(target=read, daemon=True)
+    server.reader.start()
     deadline = time.monotonic() + timeout
     while not ready.wait(0.05):
         if time.monotonic() > deadline:

@@ -95,7 +95,7 @@ def test_registered_service_ttl_override_and_second_zone(server: SrvdnsProcess) 
     aaaa = server.query(targets[1], "AAAA")
     assert [r.to_text() for rr in aaaa.answer for r in rr] == ["2001:db8::1"]
     consul = server.query("v1.api.service.consul", "A")
-    assert rrs(consul.answer) == ["v1.api.service.consul. 7 A 10.0.1.1"]
+    assert rrs(consul.answer) == ["v1.api.service.consul. 5 A 10.0.1.1"]  # override is per zone
 
 
 def test_apex_soa_ns_and_glue(server: SrvdnsProcess) -> None:

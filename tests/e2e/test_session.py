@@ -31,7 +31,7 @@ def test_register_then_dig_srv_and_a(srvdns: SrvdnsProcess, dig: str) -> None:
     assert " aa" in srv.split("flags:")[1].split(";")[0]
     assert "SRV\t0 1 8080 web-1.instance.web.service.local." in srv
     additional = srv.split(";; ADDITIONAL SECTION:")[1]
-    assert "web-1.instance.web.service.local. 5 IN A\t10.0.0.11" in additional
+    assert "web-1.instance.web.service.local. 5 IN\tA\t10.0.0.11" in additional
 
     a = srvdns.dig("web.service.local", "A", "+short")
     assert a.split() == ["10.0.0.11"]

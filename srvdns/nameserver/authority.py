@@ -1,0 +1,300 @@
+"""The answer logic: (zone, snapshot, route, qtype, now, rng) -> Answer; pure."""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
+
+from srvdns.catalog import TARGET_PARENT_LABEL, Catalog, ServiceView
+from srvdns.config import ZoneConfig
+from srvdns.model import Instance
+from srvdns.nameserver import records
+from srvdns.nameserver.names import (
+    Apex,
+    NameServer,
+    ProtocolParent,
+    Route,
+    ServiceName,
+    TargetName,
+    TargetParent,
+)
+
+
+class Outcome(enum.Enum):
+    """What a lookup found; the handler alone turns it into rcode, AA and authority."""
+
+    SUCCESS = "success"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The outcome of a lookup and the records of each response section.
+
+    A negative answer's SOA is not here: the handler adds it (RFC 2308 §3).
+    """
+
+    outcome: Outcome
+    answer: tuple[RR, ...] = ()
+    authority: tuple[RR, ...] = ()
+    additional: tuple[RR, ...] = ()
+
+
+NXDOMAIN = Answer(Outcome.NXDOMAIN)
+NODATA = Answer(Outcome.NODATA)
+REFUSED = Answer(Outcome.REFUSED)
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    zone: ZoneConfig
+    catalog: Catalog
+    owner: DNSLabel
+    qtype: int
+    now: float
+    rng: random.Random
+
+
+def lookup(
+    zone: ZoneConfig,
+    catalog: Catalog,
+    route: Route,
+    qtype: int,
+    *,
+    owner: DNSLabel,
+    now: float,
+    rng: random.Random,
+) -> Answer:
+    """Answer ``qtype`` at ``route`` from ``catalog``, with ``owner`` (the qname as asked,
+    case preserved) as the answer's owner name.
+
+    Only instances answerable at ``now`` exist.  A name that does not exist is NXDOMAIN,
+    and so is everything below it (RFC 8020 §2); an existing name without records of
+    ``qtype`` - including an empty non-terminal - is NODATA (RFC 2308 §2.2).  ``ANY`` gets
+    one RRset, never everything (RFC 8482 §4.2).  ``rng`` alone orders the records.
+    """
+    query = _Query(zone, catalog, owner, qtype, now, rng)
+    match route:
+        case Apex():
+            return _apex(query)
+        case NameServer(host):
+            return _name_server(query, host)
+        case ServiceName(service, tag):
+            return _service(query, service, tag)
+        case TargetName(service, target):
+            return _target(query, service, target)
+        case TargetParent(service):
+            return _target_parent(query, service)
+        case ProtocolParent(tag):
+            return _protocol_parent(query, tag)
+    return NXDOMAIN
+
+
+def serial(catalog: Catalog) -> int:
+    """The SOA serial: the registry's change counter in serial-number space (RFC 1982)."""
+    return catalog.index % 2**32
+
+
+def negative_ttl(zone: ZoneConfig) -> int:
+    """RFC 2308 §5: a negative answer lives min(SOA TTL, SOA minimum) seconds."""
+    return min(_soa_ttl(zone), _minimum(zone))
+
+
+def zone_soa(zone: ZoneConfig, catalog: Catalog, *, owner: DNSLabel | None = None) -> RR:
+    """The zone's SOA record (TTL = the SOA TTL; minimum = the negative TTL)."""
+    return _soa(zone, catalog, owner, _soa_ttl(zone))
+
+
+def negative_soa(zone: ZoneConfig, catalog: Catalog) -> RR:
+    """The SOA for the authority section of NXDOMAIN and NODATA (RFC 2308 §3)."""
+    return _soa(zone, catalog, None, negative_ttl(zone))
+
+
+def capped_ttl(ttl: int, instances: Iterable[Instance], now: float) -> int:
+    """``ttl``, shortened to the whole seconds left on the soonest-ending heartbeat lease,
+    so that no resolver caches an instance past its lease; never below 0."""
+    for instance in instances:
+        expires = instance.lease_expires
+        if expires is not None:
+            ttl = min(ttl, max(0, math.floor(expires - now)))
+    return ttl
+
+
+def weighted_order(instances: Sequence[Instance], rng: random.Random) -> list[Instance]:
+    """Instances by priority, then in a random order weighted by their SRV weight.
+
+    RFC 2782: lower priorities first; within one, a target is picked with probability
+    proportional to its weight, and weight 0 targets have a very small chance.  This is
+    the Efraimidis-Spirakis sampling order (key ``u ** (1 / weight)``), weight 0 last.
+    """
+
+    def key(instance: Instance) -> tuple[int, int, float]:
+        u = rng.random()
+        if instance.weight <= 0:
+            return (instance.priority, 1, u)
+        return (instance.priority, 0, -(u ** (1.0 / instance.weight)))
+
+    return sorted(instances, key=key)
+
+
+def _soa_ttl(zone: ZoneConfig) -> int:
+    return zone.ttl if zone.soa.ttl is None else zone.soa.ttl
+
+
+def _minimum(zone: ZoneConfig) -> int:
+    return zone.ttl if zone.negative_ttl is None else zone.negative_ttl
+
+
+def _soa(zone: ZoneConfig, catalog: Catalog, owner: DNSLabel | None, ttl: int) -> RR:
+    soa = zone.soa
+    mname = soa.mname or zone.ns[0].name
+    rname = soa.rname or f"hostmaster.{zone.name}"
+    times = (serial(catalog), soa.refresh, soa.retry, soa.expire, _minimum(zone))
+    origin = records.name(zone.name) if owner is None else owner
+    return records.soa(origin, ttl, records.name(mname), records.name(rname), times)
+
+
+def _address_records(owner: DNSLabel, ttl: int, addresses: Iterable[str], qtype: int) -> list[RR]:
+    want_v6 = qtype == QTYPE.AAAA
+    return [records.address(owner, ttl, ip) for ip in addresses if records.is_ipv6(ip) == want_v6]
+
+
+def _in_zone_addresses(zone: ZoneConfig, host: str) -> tuple[str, ...]:
+    for server in zone.ns:
+        if server.name == host:
+            return server.address
+    return ()
+
+
+def _apex(query: _Query) -> Answer:
+    # NS records and in-zone NS host addresses are zone infrastructure, not service
+    # data: they live as long as the SOA, not the (short) service TTL.
+    zone = query.zone
+    if query.qtype in (QTYPE.SOA, QTYPE.ANY):
+        return Answer(Outcome.SUCCESS, (zone_soa(zone, query.catalog, owner=query.owner),))
+    if query.qtype != QTYPE.NS:
+        return NODATA
+    ttl = _soa_ttl(zone)
+    answer = tuple(records.ns(query.owner, ttl, records.name(s.name)) for s in zone.ns)
+    glue = [
+        records.address(records.name(server.name), ttl, ip)
+        for server in zone.ns
+        if server.name.endswith("." + zone.name)
+        for ip in server.address
+    ]
+    return Answer(Outcome.SUCCESS, answer, additional=tuple(glue))
+
+
+def _name_server(query: _Query, host: str) -> Answer:
+    addresses = _in_zone_addresses(query.zone, f"{host}.{query.zone.name}")
+    qtype = query.qtype
+    if qtype == QTYPE.ANY:
+        qtype = QTYPE.A if any(not records.is_ipv6(ip) for ip in addresses) else QTYPE.AAAA
+    if qtype not in (QTYPE.A, QTYPE.AAAA):
+        return NODATA
+    answer = _address_records(query.owner, _soa_ttl(query.zone), addresses, qtype)
+    return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
+
+
+def _target_name(query: _Query, view: ServiceView, instance: Instance) -> DNSLabel:
+    label = view.target_of[instance.id]
+    return records.name(f"{label}.{TARGET_PARENT_LABEL}.{view.name}.{query.zone.name}")
+
+
+def _answerable(query: _Query, service: str) -> tuple[ServiceView | None, list[Instance]]:
+    view = query.catalog.get_service(service)
+    return view, ([] if view is None else view.answerable(query.now))
+
+
+def _service(query: _Query, service: str, tag: str | None) -> Answer:
+    view, instances = _answerable(query, service)
+    if tag is not None:
+        instances = [i for i in instances if tag in i.tags]
+    if view is None or not instances:
+        return NXDOMAIN
+    return _instances(query, view, instances)
+
+
+def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> Answer:
+    ttl = query.zone.ttl_for(view.name)
+    now, owner, qtype = query.now, query.owner, query.qtype
+    if qtype in (QTYPE.SRV, QTYPE.ANY):
+        order = list(instances)
+        query.rng.shuffle(order)
+        rrset_ttl = capped_ttl(ttl, order, now)
+        answer = []
+        additional = []
+        for instance in order:
+            target = _target_name(query, view, instance)
+            answer.append(
+                records.srv(
+                    owner, rrset_ttl, instance.priority, instance.weight, instance.port, target
+                )
+            )
+            additional.append(
+                records.address(target, capped_ttl(ttl, [instance], now), instance.address)
+            )
+        return Answer(Outcome.SUCCESS, tuple(answer), additional=tuple(additional))
+    if qtype in (QTYPE.A, QTYPE.AAAA):
+        want_v6 = qtype == QTYPE.AAAA
+        chosen = [
+            i for i in weighted_order(instances, query.rng) if records.is_ipv6(i.address) == want_v6
+        ]
+        addresses = dict.fromkeys(i.address for i in chosen)
+        rrset_ttl = capped_ttl(ttl, chosen, now)
+        answer = _address_records(owner, rrset_ttl, addresses, qtype)
+        return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
+    if qtype == QTYPE.TXT:
+        with_meta = [i for i in instances if i.meta]
+        texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
+        rrset_ttl = capped_ttl(ttl, with_meta, now)
+        answer = [records.txt(owner, rrset_ttl, strings) for strings in texts]
+        return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
+    return NODATA
+
+
+def _meta_strings(instance: Instance) -> tuple[str, ...]:
+    return tuple(f"{key}={value}" for key, value in sorted(instance.meta))
+
+
+def _target(query: _Query, service: str, target: str) -> Answer:
+    view = query.catalog.get_service(service)
+    instance = None if view is None else view.targets.get(target)
+    if view is None or instance is None or not instance.is_answerable(query.now):
+        return NXDOMAIN
+    ttl = capped_ttl(query.zone.ttl_for(view.name), [instance], query.now)
+    qtype = query.qtype
+    if qtype == QTYPE.ANY:
+        qtype = QTYPE.AAAA if records.is_ipv6(instance.address) else QTYPE.A
+    if qtype in (QTYPE.A, QTYPE.AAAA):
+        answer = _address_records(query.owner, ttl, [instance.address], qtype)
+        return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
+    if qtype == QTYPE.TXT and instance.meta:
+        rr = records.txt(query.owner, ttl, _meta_strings(instance))
+        return Answer(Outcome.SUCCESS, (rr,))
+    return NODATA
+
+
+def _target_parent(query: _Query, service: str) -> Answer:
+    # ``instance.<service>`` is also the name of the tag "instance": data wins if any.
+    view, instances = _answerable(query, service)
+    if view is None or not instances:
+        return NXDOMAIN
+    tagged = [i for i in instances if TARGET_PARENT_LABEL in i.tags]
+    return _instances(query, view, tagged) if tagged else NODATA
+
+
+def _protocol_parent(query: _Query, tag: str | None) -> Answer:
+    now = query.now
+    for view in query.catalog.services.values():
+        for instance in view.instances:
+            if (tag is None or tag in instance.tags) and instance.is_answerable(now):
+                return NODATA
+    return NXDOMAIN
