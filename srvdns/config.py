@@ -19,6 +19,7 @@ from srvdns.durations import parse_duration
 from srvdns.errors import ConfigError
 from srvdns.validation import (
     check_instance_id,
+    check_meta,
     normalize_address,
     normalize_domain,
     normalize_label,
@@ -174,6 +175,11 @@ class StaticInstanceConfig(_Strict):
     @classmethod
     def _address(cls, value: str) -> str:
         return normalize_address(value)
+
+    @_field_validator("meta")
+    @classmethod
+    def _meta(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_meta(value)
 
     @_field_validator("tags")
     @classmethod

@@ -161,6 +161,8 @@ def serve_command(args: argparse.Namespace) -> int:
         format="%(asctime)s srvdns %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.log_level != "debug":
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         config, token = load_for_serving(args.config)
     except ConfigError as exc:

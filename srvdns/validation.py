@@ -7,6 +7,11 @@ import re
 
 LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_META = 64
+MAX_META_KEY = 128
+MAX_META_VALUE = 512
+_META_KEY_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{MAX_META_KEY}}}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_label(value: str, what: str = "name") -> str:
@@ -51,3 +56,29 @@ def normalize_domain(value: str, what: str = "domain") -> str:
         if not re.match(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$", label):
             raise ValueError(f"{what} {value!r} has an invalid label {label!r}")
     return name
+
+
+def check_meta_key(value: str) -> str:
+    """A meta key: 1-128 of letters, digits, '_', '.' and '-'."""
+    if not _META_KEY_RE.match(value):
+        raise ValueError(
+            f"meta key {value!r} must be 1-{MAX_META_KEY} characters of "
+            "letters, digits, '_', '.' and '-'"
+        )
+    return value
+
+
+def check_meta_value(value: str) -> str:
+    """A meta value: at most 512 characters, no control characters."""
+    if len(value) > MAX_META_VALUE:
+        raise ValueError(f"meta value is longer than {MAX_META_VALUE} characters")
+    if _CONTROL_RE.search(value):
+        raise ValueError("meta value contains a control character")
+    return value
+
+
+def check_meta(meta: dict[str, str]) -> dict[str, str]:
+    """Instance meta: at most 64 entries, each key and value valid."""
+    if len(meta) > MAX_META:
+        raise ValueError(f"meta has more than {MAX_META} entries")
+    return {check_meta_key(k): check_meta_value(v) for k, v in meta.items()}

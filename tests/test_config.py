@@ -75,6 +75,11 @@ def test_defaults() -> None:
             "name of the zone's name server",
         ),
         ('[[zone]]\nname = "a.b"\n[[zone.ns]]\nname = "ns1.a.b"\n', "needs an address"),
+        (
+            '[[zone]]\nname = "a.b"\n[[zone.service]]\nname = "x"\n'
+            'instances = [{address = "10.0.0.1", port = 1, meta = { "a b" = "c" }}]\n',
+            "zone[0].service[0].instances[0].meta: meta key 'a b'",
+        ),
         ('[health]\ninterval = "-1s"\n[[zone]]\nname = "a.b"\n', "health.interval"),
         ("[[zone]\n", "not valid TOML"),
     ],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,17 +18,18 @@ from pydantic import (
 
 from srvdns.durations import parse_duration
 from srvdns.model import Instance, Source, Status
-from srvdns.validation import check_instance_id, normalize_address, normalize_label
+from srvdns.validation import (
+    MAX_META,
+    check_instance_id,
+    check_meta_key,
+    check_meta_value,
+    normalize_address,
+    normalize_label,
+)
 
 MAX_TAGS = 64
-MAX_META = 64
-MAX_META_KEY = 128
-MAX_META_VALUE = 512
 MAX_TTL = 86400.0
 """The longest heartbeat lease, in seconds (one day)."""
-
-_META_KEY = re.compile(rf"^[A-Za-z0-9_.-]{{1,{MAX_META_KEY}}}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def service_name(value: str) -> str:
@@ -48,23 +48,6 @@ def _tag(value: str) -> str:
 
 def _dedupe(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
-
-
-def _meta_key(value: str) -> str:
-    if not _META_KEY.match(value):
-        raise ValueError(
-            f"meta key {value!r} must be 1-{MAX_META_KEY} characters of "
-            "letters, digits, '_', '.' and '-'"
-        )
-    return value
-
-
-def _meta_value(value: str) -> str:
-    if len(value) > MAX_META_VALUE:
-        raise ValueError(f"meta value is longer than {MAX_META_VALUE} characters")
-    if _CONTROL.search(value):
-        raise ValueError("meta value contains a control character")
-    return value
 
 
 def _address(value: str) -> str:
@@ -87,8 +70,8 @@ def _ttl(value: object) -> object:
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 Uint16 = Annotated[StrictInt, Field(ge=0, le=65535)]
 Tag = Annotated[StrictStr, AfterValidator(_tag)]
-MetaKey = Annotated[StrictStr, AfterValidator(_meta_key)]
-MetaValue = Annotated[StrictStr, AfterValidator(_meta_value)]
+MetaKey = Annotated[StrictStr, AfterValidator(check_meta_key)]
+MetaValue = Annotated[StrictStr, AfterValidator(check_meta_value)]
 LeaseTtl = Annotated[
     float | None,
     BeforeValidator(_ttl, json_schema_input_type=str | float | None),
