@@ -102,6 +102,34 @@ class ServerConfig(_Strict):
     database: str = "sqlite:///srvdns.db"
     api_token_file: Path | None = None
     edns_udp_size: int = Field(default=1232, ge=512, le=65535)
+    udp_answer_limit: int | None = Field(default=None, ge=1, le=1000)
+    tcp_idle_timeout: Duration = Field(default=10.0, gt=0)
+    tcp_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    version: str | bool = True
+    identity: str | bool = False
+
+    @_field_validator("version", "identity")
+    @classmethod
+    def _chaos_text(cls, value: str | bool) -> str | bool:
+        if isinstance(value, str) and not 0 < len(value.encode()) <= 255:
+            raise ValueError("must be 1-255 bytes, true or false")
+        return value
+
+    def chaos_version(self) -> str | None:
+        """The answer to CH TXT version.bind / version.server, or None to refuse."""
+        from srvdns import __version__
+
+        if self.version is True:
+            return f"srvdns {__version__}"
+        return self.version or None
+
+    def chaos_identity(self) -> str | None:
+        """The answer to CH TXT id.server / hostname.bind, or None to refuse."""
+        import socket
+
+        if self.identity is True:
+            return socket.gethostname()
+        return self.identity or None
 
     @_field_validator("dns_listen", mode="before")
     @classmethod
