@@ -51,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     _add_config(check, required=True)
 
+    export = commands.add_parser(
+        "export-zone",
+        help="write the registry's current snapshot as an RFC 1035 zone file",
+        description="Write what DNS answers now, with the TTLs it gives now, as a master "
+        "file (for backups, diffs, or loading into BIND, NSD or Knot).  Reads the "
+        "registry database directly, whether or not a server is running.",
+    )
+    _add_config(export, required=True)
+    export.add_argument(
+        "-o", "--output", metavar="OUT", help="file to write (replaced atomically; default stdout)"
+    )
+    export.add_argument(
+        "--zone", metavar="NAME", help="which [[zone]] of the config (default: the first)"
+    )
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
@@ -98,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from srvdns.runtime import check_config_command
 
         return check_config_command(args)
+    if args.command == "export-zone":
+        from srvdns.export import export_zone_command
+
+        return export_zone_command(args)
     if args.command == "db":
         from srvdns.runtime import db_upgrade_command
 

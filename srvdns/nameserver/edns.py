@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
-
-from dnslib import EDNS0, QTYPE, RR, DNSRecord  # type: ignore[import-untyped]
 
 CLASSIC_UDP_SIZE = 512
 """RFC 1035 §4.2.1: the UDP payload every client accepts, and the floor of EDNS sizes."""
@@ -12,19 +11,23 @@ CLASSIC_UDP_SIZE = 512
 TCP_SIZE = 65535
 """RFC 1035 §4.2.2: a TCP message is framed by a two-octet length."""
 
+MAX_UDP_SIZE = 65507
+"""The most a UDP datagram carries over IPv4 (65535 less the IP and UDP headers)."""
+
 BADVERS = 16
 """RFC 6891 §6.1.3: the extended RCODE for an unsupported EDNS version."""
 
+OPT_SIZE = 11
+"""The octets of the OPT record we send: root owner, fixed fields, no options."""
+
 _DO = 1 << 15
-
-
-class MultipleOptError(ValueError):
-    """RFC 6891 §6.1.1: a query with more than one OPT RR gets FORMERR."""
+_OPT_RR = struct.Struct("!BHHIH")
+_OPTION = struct.Struct("!HH")
 
 
 @dataclass(frozen=True, slots=True)
 class Edns:
-    """What the client's OPT record says."""
+    """What the client's OPT record says; its options are read past and ignored."""
 
     version: int
     payload: int
@@ -32,41 +35,43 @@ class Edns:
     dnssec_ok: bool
 
 
-def get_edns(query: DNSRecord) -> Edns | None:
-    """The query's EDNS parameters, or None without an OPT record.
+def parse_opt(payload: int, ttl: int, rdata: bytes) -> Edns:
+    """The EDNS parameters of an OPT record from its CLASS, TTL and RDATA fields.
 
-    Raises MultipleOptError: "If a query message with more than one OPT RR is received,
-    a FORMERR (RCODE=1) MUST be returned" (RFC 6891 §6.1.1).
+    RFC 6891 §6.1.2: options are {code, length, data} triples filling the RDATA; an
+    option we do not know is ignored (§6.1.2, and never echoed).  Raises ValueError
+    when the options do not exactly fill the RDATA.
     """
-    opts = [rr for rr in query.ar if rr.rtype == QTYPE.OPT]
-    if not opts:
-        return None
-    if len(opts) > 1:
-        raise MultipleOptError("more than one OPT record")
-    opt = opts[0]
-    ttl = int(opt.ttl)
-    return Edns(version=(ttl >> 16) & 0xFF, payload=int(opt.rclass), dnssec_ok=bool(ttl & _DO))
+    offset = 0
+    while offset < len(rdata):
+        if offset + _OPTION.size > len(rdata):
+            raise ValueError("a truncated EDNS option")
+        _, length = _OPTION.unpack_from(rdata, offset)
+        offset += _OPTION.size + length
+        if offset > len(rdata):
+            raise ValueError("an EDNS option runs past the OPT record")
+    return Edns(version=(ttl >> 16) & 0xFF, payload=payload, dnssec_ok=bool(ttl & _DO))
 
 
-def opt(udp_size: int, edns: Edns, rcode: int = 0) -> RR:
+def opt_record(udp_size: int, edns: Edns, rcode: int = 0) -> bytes:
     """The reply's OPT record: version 0, our UDP size, the upper 8 bits of ``rcode``.
 
-    RFC 3225 §3: the DO bit is copied from the query to the response.
+    RFC 3225 §3: "the DO bit of the query MUST be copied in the response" - we sign
+    nothing, so the reply is that of an unsigned zone with DO echoed, as NSD and Knot
+    do.  No options: unknown ones are not echoed (RFC 6891 §6.1.2).
     """
-    return EDNS0(
-        udp_len=udp_size,
-        ext_rcode=rcode >> 4,
-        version=0,
-        flags="do" if edns.dnssec_ok else "",
-    )
+    ttl = ((rcode >> 4) << 24) | (_DO if edns.dnssec_ok else 0)
+    return _OPT_RR.pack(0, 41, udp_size, ttl, 0)
 
 
 def udp_limit(edns: Edns | None, ceiling: int) -> int:
     """The largest UDP reply to send.
 
     RFC 6891 §6.2.5: a payload size below 512 is treated as 512; without EDNS the
-    limit is 512 (RFC 1035 §4.2.1).  Never more than our own ``ceiling``.
+    limit is 512 (RFC 1035 §4.2.1).  Never more than our own ``ceiling``, nor than a
+    datagram holds.
     """
     if edns is None:
         return CLASSIC_UDP_SIZE
-    return min(max(edns.payload, CLASSIC_UDP_SIZE), max(ceiling, CLASSIC_UDP_SIZE))
+    ceiling = min(max(ceiling, CLASSIC_UDP_SIZE), MAX_UDP_SIZE)
+    return min(max(edns.payload, CLASSIC_UDP_SIZE), ceiling)

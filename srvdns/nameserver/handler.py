@@ -8,35 +8,19 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 
-from dnslib import (  # type: ignore[import-untyped]
-    CLASS,
-    QTYPE,
-    RCODE,
-    RR,
-    DNSBuffer,
-    DNSHeader,
-    DNSLabel,
-    DNSQuestion,
-    DNSRecord,
-)
+from dnslib import CLASS, QTYPE, RCODE, RR  # type: ignore[import-untyped]
 
 from srvdns.catalog import Catalog, CatalogHolder
 from srvdns.config import ZoneConfig
 from srvdns.nameserver import names
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
-from srvdns.nameserver.edns import (
-    BADVERS,
-    TCP_SIZE,
-    Edns,
-    MultipleOptError,
-    get_edns,
-    opt,
-    udp_limit,
-)
+from srvdns.nameserver.chaos import chaos_txt
+from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
+from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.wire import HEADER_SIZE, FormError, Query, Question, parse_query
 
 log = logging.getLogger(__name__)
 
-HEADER_SIZE = 12
 _QR = 0x8000
 _OPCODE = 0x7800
 _AA = 0x0400
@@ -44,7 +28,7 @@ _TC = 0x0200
 _RD = 0x0100
 _CD = 0x0010
 _OPCODE_QUERY = 0
-_MAX_NAME_WIRE = 255
+_ANSWER, _AUTHORITY, _ADDITIONAL = 1, 2, 3
 _ZONE_TRANSFERS = frozenset({QTYPE.AXFR, QTYPE.IXFR})
 
 
@@ -54,15 +38,18 @@ def conclude(
     """Turn a lookup's outcome into (rcode, AA, authority section).
 
     RFC 1035 §4.1.1: AA is set when the responding server is an authority for the
-    name; REFUSED answers (outside every zone) are not authoritative.  RFC 2308 §3:
+    name; REFUSED answers (outside every zone) are not authoritative, nor are CHAOS
+    answers (``zone`` None), which NSD and Knot also send without AA.  RFC 2308 §3:
     "Name servers authoritative for a zone MUST include the SOA record of the zone in
     the authority section of the response when reporting an NXDOMAIN or indicating
     that no data of the requested type exists."
     """
-    if answer.outcome is Outcome.REFUSED or zone is None:
+    if answer.outcome is Outcome.REFUSED:
         return RCODE.REFUSED, False, ()
     if answer.outcome is Outcome.SUCCESS:
-        return RCODE.NOERROR, True, answer.authority
+        return RCODE.NOERROR, zone is not None, answer.authority
+    if zone is None:
+        raise ValueError(f"a {answer.outcome.value} answer outside every zone")
     rcode = RCODE.NXDOMAIN if answer.outcome is Outcome.NXDOMAIN else RCODE.NOERROR
     return rcode, True, (*answer.authority, negative_soa(zone, catalog))
 
@@ -72,7 +59,9 @@ class Handler:
 
     ``clock`` gives the ``now`` each query is answered at (wall-clock seconds, the time
     base of heartbeat leases); ``rng`` orders the records; ``edns_udp_size`` is the
-    largest UDP reply to an EDNS client, advertised in every OPT record we send.
+    largest UDP reply to an EDNS client, advertised in every OPT record we send;
+    ``udp_answer_limit`` (None: off) is the most records of one RRset a UDP reply
+    carries; ``version`` and ``identity`` answer CHAOS TXT queries (None: REFUSED).
     """
 
     def __init__(
@@ -83,6 +72,9 @@ class Handler:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         edns_udp_size: int = 1232,
+        udp_answer_limit: int | None = None,
+        version: str | None = None,
+        identity: str | None = None,
     ) -> None:
         self._zones = sorted(
             (
@@ -96,6 +88,9 @@ class Handler:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._edns_udp_size = edns_udp_size
+        self._udp_answer_limit = udp_answer_limit
+        self._version = version
+        self._identity = identity
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -105,47 +100,52 @@ class Handler:
         - No reply to a response (QR=1), so that two servers never bounce messages
           between them, nor to a message shorter than a header (nothing to echo).
         - NOTIMP for an opcode other than QUERY (RFC 1035 §4.1.1).
-        - FORMERR for a message that does not parse, with a QDCOUNT other than 1
-          (RFC 9619), or with more than one OPT RR (RFC 6891 §6.1.1).
+        - FORMERR for a message that does not parse (see ``wire.parse_query``): QDCOUNT
+          other than 1 (RFC 9619), labels over 63 or names over 255 octets (RFC 1035
+          §3.1), an OPT RR twice or outside the additional section (RFC 6891 §6.1.1).
         - BADVERS for EDNS versions above 0 (RFC 6891 §6.1.3).
-        - REFUSED for a class other than IN, a zone transfer, or a name outside every
-          zone; otherwise an authoritative answer (see ``conclude``).
+        - REFUSED for a class other than IN and CH, a zone transfer, a name outside
+          every zone, and CH names other than the version and identity ones; otherwise
+          an authoritative answer (see ``conclude`` and ``chaos.chaos_txt``).
         - SERVFAIL, logged once, when anything unexpected goes wrong.
 
-        A UDP reply that does not fit first loses additional records, which does not
-        set TC (RFC 2181 §9); if it still does not fit, it is sent with TC=1 and only
-        the question (RFC 1035 §4.2.1, RFC 6891 §7).
+        The reply echoes the query's question octet for octet (0x20 case randomisation,
+        RFC 4343 §4.1), copies RD and CD (RFC 6840 §5.9), and clears RA.  It carries an
+        OPT record when the query did (RFC 6891 §7), and names are compressed.
+
+        Over UDP the reply fits 512 octets, or the EDNS payload size capped by
+        ``edns_udp_size``: RRsets over ``udp_answer_limit`` records are cut to a random
+        subset of that many, with their additional records; then additional RRsets are
+        dropped from the end, which does not set TC (RFC 2181 §9); if the answer still
+        does not fit, the reply is TC=1 with only the question (RFC 1035 §4.2.1, RFC 6891
+        §7) and the client asks again over TCP, which gets everything (RFC 7766 §8).
         """
         if len(wire) < HEADER_SIZE:
             return None
         msg_id, flags = struct.unpack_from("!HH", wire)
         if flags & _QR:
             return None
+        query: Query | None = None
         try:
-            return self._handle(wire, msg_id, flags, tcp)
+            try:
+                query = parse_query(wire)
+            except FormError as exc:
+                rcode = RCODE.FORMERR if _opcode(flags) == _OPCODE_QUERY else RCODE.NOTIMP
+                return self._reply(msg_id, flags, rcode, exc.question, exc.edns, tcp=tcp)
+            return self._answer(query, tcp=tcp)
         except Exception:
             log.exception("internal error answering a DNS query")
-            return self._error(wire, msg_id, flags, RCODE.SERVFAIL)
+            return self._servfail(msg_id, flags, query, tcp=tcp)
 
-    def _handle(self, wire: bytes, msg_id: int, flags: int, tcp: bool) -> bytes:
-        if (flags & _OPCODE) >> 11 != _OPCODE_QUERY:
-            return self._error(wire, msg_id, flags, RCODE.NOTIMP)
-        try:
-            query = DNSRecord.parse(wire)
-        except Exception:
-            return self._error(wire, msg_id, flags, RCODE.FORMERR)
-        question = _single_question(query)
-        try:
-            edns = get_edns(query)
-        except MultipleOptError:
-            return self._pack(msg_id, flags, RCODE.FORMERR, question, None, tcp=tcp)
+    def _answer(self, query: Query, *, tcp: bool) -> bytes:
+        msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
+        if _opcode(flags) != _OPCODE_QUERY:
+            return self._reply(msg_id, flags, RCODE.NOTIMP, question, edns, tcp=tcp)
         if edns is not None and edns.version > 0:
-            return self._pack(msg_id, flags, BADVERS, question, edns, tcp=tcp)
-        if question is None:
-            return self._pack(msg_id, flags, RCODE.FORMERR, None, edns, tcp=tcp)
+            return self._reply(msg_id, flags, BADVERS, question, edns, tcp=tcp)
         answer, zone, catalog = self._lookup(question)
         rcode, aa, authority = conclude(answer, zone, catalog)
-        return self._pack(
+        return self._reply(
             msg_id,
             flags,
             rcode,
@@ -158,12 +158,23 @@ class Handler:
             additional=answer.additional,
         )
 
-    def _lookup(self, question: DNSQuestion) -> tuple[Answer, ZoneConfig | None, Catalog]:
+    def _lookup(self, question: Question) -> tuple[Answer, ZoneConfig | None, Catalog]:
         """Find the zone by longest suffix, route the name, look it up in the snapshot."""
         catalog = self._holder.current
-        if question.qclass != CLASS.IN or question.qtype in _ZONE_TRANSFERS:
+        if question.qtype in _ZONE_TRANSFERS:
             return REFUSED, None, catalog
-        qname = names.lower_labels(question.qname.label)
+        qname = names.lower_labels(question.labels)
+        if question.qclass == CLASS.CH:
+            rr = chaos_txt(
+                qname,
+                question.qname,
+                question.qtype,
+                version=self._version,
+                identity=self._identity,
+            )
+            return (REFUSED if rr is None else Answer(Outcome.SUCCESS, (rr,))), None, catalog
+        if question.qclass != CLASS.IN:
+            return REFUSED, None, catalog
         for origin, zone, name_servers in self._zones:
             relative = names.relative_to(qname, origin)
             if relative is not None:
@@ -180,32 +191,23 @@ class Handler:
                 return answer, zone, catalog
         return REFUSED, None, catalog
 
-    def _error(self, wire: bytes, msg_id: int, flags: int, rcode: int) -> bytes:
-        """An error reply echoing whatever of the question and OPT can be read; never raises."""
-        question: DNSQuestion | None = None
-        edns: Edns | None = None
+    def _servfail(self, msg_id: int, flags: int, query: Query | None, *, tcp: bool) -> bytes:
+        """SERVFAIL echoing the question and OPT if the query was read; never raises."""
+        question = None if query is None else query.question
+        edns = None if query is None else query.edns
         try:
-            query = DNSRecord.parse(wire)
+            return self._reply(msg_id, flags, RCODE.SERVFAIL, question, edns, tcp=tcp)
         except Exception:
-            question = _parse_question(wire)
-        else:
-            question = _single_question(query)
-            try:
-                edns = get_edns(query)
-            except MultipleOptError:
-                edns = None
-        try:
-            return self._pack(msg_id, flags, rcode, question, edns, tcp=True)
-        except Exception:
-            log.debug("cannot echo the question of a bad query", exc_info=True)
-            return struct.pack("!HHHHHH", msg_id, _reply_flags(flags, rcode, aa=False), 0, 0, 0, 0)
+            log.debug("cannot echo the question of a failed query", exc_info=True)
+            flags = _reply_flags(flags, RCODE.SERVFAIL, aa=False)
+            return struct.pack("!6H", msg_id, flags, 0, 0, 0, 0)
 
-    def _pack(
+    def _reply(
         self,
         msg_id: int,
         flags: int,
         rcode: int,
-        question: DNSQuestion | None,
+        question: Question | None,
         edns: Edns | None,
         *,
         tcp: bool,
@@ -214,67 +216,33 @@ class Handler:
         authority: Sequence[RR] = (),
         additional: Sequence[RR] = (),
     ) -> bytes:
-        """Pack a reply; over UDP drop additional records, then everything, to fit."""
+        """Pack a reply no larger than allowed (see ``handle`` for what gives way)."""
         limit = TCP_SIZE if tcp else udp_limit(edns, self._edns_udp_size)
-        opt_rr = [] if edns is None else [opt(self._edns_udp_size, edns, rcode)]
-        message = DNSRecord(
-            DNSHeader(id=msg_id, bitmap=_reply_flags(flags, rcode, aa=aa)),
-            questions=[] if question is None else [question],
-            rr=list(answer),
-            auth=list(authority),
-            ar=[*additional, *opt_rr],
-        )
-        wire = bytes(message.pack())
-        if len(wire) <= limit:
-            return wire
-        # RFC 2181 §9: keep as many additional records as fit; that alone sets no TC.
-        low, high = 0, len(additional) - 1
-        best: bytes | None = None
-        while low <= high:
-            keep = (low + high) // 2
-            message.ar = [*additional[:keep], *opt_rr]
-            wire = bytes(message.pack())
-            if len(wire) <= limit:
-                best, low = wire, keep + 1
-            else:
-                high = keep - 1
-        if best is not None:
-            return best
-        message.rr, message.auth, message.ar = [], [], opt_rr
-        message.header.tc = 1
-        return bytes(message.pack())
+        if not tcp and self._udp_answer_limit is not None:
+            answer, additional = sample(answer, additional, self._udp_answer_limit, self._rng)
+        opt = b"" if edns is None else opt_record(self._edns_udp_size, edns, rcode)
+        reply_flags = _reply_flags(flags, rcode, aa=aa)
+        packer = Packer(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
+        if all(packer.add(_ANSWER, rr) for rr in answer) and all(
+            packer.add(_AUTHORITY, rr) for rr in authority
+        ):
+            for rrset in rrsets(additional):
+                if not packer.add_all(_ADDITIONAL, rrset):
+                    break
+            return packer.finish(tail=opt, tail_count=1 if opt else 0)
+        packer = Packer(msg_id, reply_flags | _TC, question, limit=limit, reserve=len(opt))
+        return packer.finish(tail=opt, tail_count=1 if opt else 0)
 
 
 def _labels(text: str) -> tuple[bytes, ...]:
     return tuple(label.encode() for label in text.rstrip(".").split(".") if label)
 
 
+def _opcode(flags: int) -> int:
+    return (flags & _OPCODE) >> 11
+
+
 def _reply_flags(query_flags: int, rcode: int, *, aa: bool) -> int:
     """QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 6840 §5.9); RA clear."""
     flags = _QR | (query_flags & (_OPCODE | _RD | _CD)) | (rcode & 0xF)
     return flags | _AA if aa else flags
-
-
-def _name_fits(qname: DNSLabel) -> bool:
-    """RFC 1035 §3.1: a name is at most 255 octets on the wire."""
-    return sum(len(label) + 1 for label in qname.label) + 1 <= _MAX_NAME_WIRE
-
-
-def _single_question(query: DNSRecord) -> DNSQuestion | None:
-    if len(query.questions) != 1 or not _name_fits(query.questions[0].qname):
-        return None
-    question: DNSQuestion = query.questions[0]
-    return question
-
-
-def _parse_question(wire: bytes) -> DNSQuestion | None:
-    """The question of a message whose later sections do not parse, if it has one."""
-    if struct.unpack_from("!H", wire, 4)[0] != 1:
-        return None
-    try:
-        buffer = DNSBuffer(wire)
-        buffer.offset = HEADER_SIZE
-        question = DNSQuestion.parse(buffer)
-    except Exception:
-        return None
-    return question if _name_fits(question.qname) else None

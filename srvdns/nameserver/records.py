@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from dnslib import (  # type: ignore[import-untyped]
@@ -19,11 +20,19 @@ from dnslib import (  # type: ignore[import-untyped]
 TXT_STRING_MAX = 255
 """RFC 1035 §3.3: a <character-string> holds at most 255 octets."""
 
+NAME_MAX = 255
+"""RFC 1035 §3.1: a domain name is at most 255 octets on the wire."""
+
 
 def name(text: str) -> DNSLabel:
     """A domain name from dotted text ("web.service.local"); no IDNA, no escapes."""
     text = text.rstrip(".")
     return DNSLabel(tuple(label.encode() for label in text.split(".")) if text else ())
+
+
+def fits(name: DNSLabel) -> bool:
+    """Whether a name is short enough to exist (RFC 1035 §3.1: 255 octets on the wire)."""
+    return sum(len(label) + 1 for label in name.label) + 1 <= NAME_MAX
 
 
 def is_ipv6(ip: str) -> bool:
@@ -33,12 +42,16 @@ def is_ipv6(ip: str) -> bool:
 
 def a(owner: DNSLabel, ttl: int, ip: str) -> RR:
     """``owner TTL IN A ip``."""
-    return RR(owner, QTYPE.A, ttl=ttl, rdata=A(ip))
+    return RR(owner, QTYPE.A, ttl=ttl, rdata=A(tuple(ipaddress.IPv4Address(ip).packed)))
 
 
 def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
-    """``owner TTL IN AAAA ip``."""
-    return RR(owner, QTYPE.AAAA, ttl=ttl, rdata=AAAA(ip))
+    """``owner TTL IN AAAA ip``.
+
+    The address is parsed by ``ipaddress``: dnslib's own parser rejects the dotted form
+    of IPv4-mapped addresses (``::ffff:10.0.0.1``), which is how Python 3.13 writes them.
+    """
+    return RR(owner, QTYPE.AAAA, ttl=ttl, rdata=AAAA(tuple(ipaddress.IPv6Address(ip).packed)))
 
 
 def address(owner: DNSLabel, ttl: int, ip: str) -> RR:

@@ -18,6 +18,13 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 10.0
 """Seconds a TCP connection may sit idle before it is closed (RFC 7766 §6.2.3)."""
 
+MAX_CONNECTIONS = 1000
+"""Concurrent TCP connections; one more closes the longest-idle one (RFC 7766 §6.2.3)."""
+
+WRITE_BUFFER = 65537
+"""Octets of replies queued for a TCP peer before we wait for it to read: one full
+message.  A peer that does not read them within the idle timeout is disconnected."""
+
 BIND_ATTEMPTS = 5
 """Tries at finding a port free for both UDP and TCP when port 0 is asked for."""
 
@@ -56,17 +63,48 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("UDP socket error: %s", exc)
 
 
+class _Connection:
+    """One TCP client: its stream writer and when it last sent a query or got a reply."""
+
+    __slots__ = ("last_active", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
+        self.writer = writer
+        self.last_active = now
+
+    def close(self) -> None:
+        """Close now: with a FIN when every reply was sent, else with a reset, throwing
+        away replies the peer has not read (it may have stopped reading)."""
+        transport = self.writer.transport
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
+
+
 class DnsServers:
     """The running listeners; ``addresses`` holds the (host, port) bound for each
     listen entry (for ``:port``, every address, the IPv4 wildcard ``0.0.0.0``)."""
 
-    def __init__(self, handler: QueryHandler, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        handler: QueryHandler,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.addresses: list[tuple[str, int]] = []
         self._handler = handler
         self._idle_timeout = idle_timeout
+        self._max_connections = max_connections
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
+
+    @property
+    def tcp_connections(self) -> int:
+        """How many TCP connections are open."""
+        return len(self._connections)
 
     async def close(self) -> None:
         """Stop listening and close every open TCP connection."""
@@ -74,9 +112,14 @@ class DnsServers:
             transport.close()
         for server in self._tcp:
             server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        tasks = list(self._connections)
+        for connection in self._connections.values():
+            connection.close()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for server in self._tcp:
             await server.wait_closed()
         self._udp.clear()
@@ -93,28 +136,46 @@ class DnsServers:
             else:
                 self._tcp.append(await asyncio.start_server(self._serve_tcp, sock=sock))
 
+    def _make_room(self) -> None:
+        """RFC 7766 §6.2.3: at the connection cap, close the longest-idle connection,
+        so that a new client is served rather than refused."""
+        while len(self._connections) >= self._max_connections:
+            task, oldest = min(self._connections.items(), key=lambda item: item[1].last_active)
+            del self._connections[task]
+            oldest.close()
+
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """RFC 7766: two-octet length framing, any number of queries per connection,
-        each answer written as soon as it is made, closed after ``idle_timeout``."""
+        """RFC 7766: two-octet length framing, any number of queries per connection
+        (answered in order, each as soon as it is made), closed after ``idle_timeout``
+        without a query, or when the peer leaves replies unread that long."""
         task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        self._make_room()
+        connection = _Connection(writer, loop.time())
+        self._connections[task] = connection
+        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER)
+        _no_delay(writer)
         try:
-            while await self._tcp_exchange(reader, writer):
+            while await self._tcp_exchange(reader, connection):
                 pass
         except Exception:
             log.exception("TCP connection handler failed")
         finally:
-            if task is not None:
-                self._connections.discard(task)
+            self._connections.pop(task, None)
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()
             writer.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), self._idle_timeout)
 
-    async def _tcp_exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        """Read one framed query and write its answer; False when the connection is done."""
+    async def _tcp_exchange(self, reader: asyncio.StreamReader, connection: _Connection) -> bool:
+        """Read one framed query and write its answer; False when the connection is done.
+
+        A peer has ``idle_timeout`` to send each message once it started it, and to read
+        its replies: one that stalls half-way, or stops reading, only loses its own
+        connection.
+        """
         try:
             prefix = await asyncio.wait_for(reader.readexactly(2), self._idle_timeout)
             (length,) = struct.unpack("!H", prefix)
@@ -123,18 +184,32 @@ class DnsServers:
             wire = await asyncio.wait_for(reader.readexactly(length), self._idle_timeout)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             return False
+        loop = asyncio.get_running_loop()
+        connection.last_active = loop.time()
         try:
             reply = self._handler.handle(wire, tcp=True)
         except Exception:
             log.exception("DNS handler failed on a TCP query")
             return True
         if reply is not None:
+            writer = connection.writer
             writer.write(struct.pack("!H", len(reply)) + reply)
             try:
-                await writer.drain()
-            except ConnectionError:
+                await asyncio.wait_for(writer.drain(), self._idle_timeout)
+            except (TimeoutError, ConnectionError):
                 return False
+            connection.last_active = loop.time()
         return True
+
+
+def _no_delay(writer: asyncio.StreamWriter) -> None:
+    """Send each reply at once (TCP_NODELAY).  asyncio only does so for sockets made with
+    proto IPPROTO_TCP; without it, a reply written while the previous one is unacknowledged
+    waits for the client's delayed ACK (40 ms on Linux) - every pipelined query pays it."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def start(
@@ -142,15 +217,21 @@ async def start(
     listen: Sequence[ListenAddress],
     *,
     idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> DnsServers:
     """Listen on UDP and TCP at each address and answer with ``handler``.
 
-    Port 0 binds UDP on a free port, then TCP (and, for ``:port``, IPv6) on that same
-    port number, trying again with another port if it is taken.  Host "" means every
-    IPv4 and IPv6 address; IPv6 sockets are IPV6_V6ONLY.  Raises OSError naming the
-    address when a socket cannot be bound; nothing is left listening then.
+    TCP connections close after ``idle_timeout`` seconds without a query; beyond
+    ``max_connections`` open at once, the longest-idle one is closed for a new one.
+
+    Port 0 binds TCP on a free port, then UDP (and, for ``:port``, IPv6) on that same
+    port number, trying again with another port if it is taken.  TCP goes first: the
+    kernel picks a TCP port no connection uses (TIME_WAIT ones included), and UDP ports
+    are rarely taken, while a free UDP port is often some client's TCP port.  Host ""
+    means every IPv4 and IPv6 address; IPv6 sockets are IPV6_V6ONLY.  Raises OSError
+    naming the address when a socket cannot be bound; nothing is left listening then.
     """
-    servers = DnsServers(handler, idle_timeout=idle_timeout)
+    servers = DnsServers(handler, idle_timeout=idle_timeout, max_connections=max_connections)
     try:
         for address in listen:
             port, sockets = _bind(address)
@@ -212,7 +293,7 @@ def _bind(address: ListenAddress) -> tuple[int, list[socket.socket]]:
         sockets: list[socket.socket] = []
         try:
             for family, host in _families(address.host):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                     sockets.append(_bind_one(family, kind, host, port))
                     port = port or sockets[-1].getsockname()[1]
             return port, sockets

@@ -47,3 +47,11 @@ def test_name_keeps_underscores_and_ignores_the_root_dot() -> None:
         b"local",
     )
     assert records.name("").label == ()
+
+
+def test_ipv4_mapped_ipv6_addresses_in_either_spelling() -> None:
+    # Python 3.13 writes these dotted; dnslib's own parser cannot read that form
+    for spelling in ("::ffff:10.1.2.3", "::ffff:a01:203"):
+        assert text(records.address(OWNER, 5, spelling)) == [
+            "web.service.local. 5 IN AAAA ::ffff:10.1.2.3"
+        ]

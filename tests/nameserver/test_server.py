@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import random
 import shutil
 import socket
 import struct
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import dns.asyncquery
 import dns.exception
@@ -196,14 +198,14 @@ async def test_a_handler_exception_kills_neither_endpoint(caplog: pytest.LogCapt
     assert sum("boom" in str(r.exc_info) for r in caplog.records) == 2
 
 
-async def test_port_0_retries_when_tcp_cannot_have_the_udp_port(
+async def test_port_0_retries_when_udp_cannot_have_the_tcp_port(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = server._bind_one
     failures: list[int] = []
 
     def flaky(family, kind, host, port):  # type: ignore[no-untyped-def]
-        if kind == socket.SOCK_STREAM and not failures:
+        if kind == socket.SOCK_DGRAM and not failures:
             failures.append(port)
             raise OSError(errno.EADDRINUSE, "Address already in use")
         return real(family, kind, host, port)
@@ -249,3 +251,204 @@ async def test_dig_gets_srv_with_additional(dns4: DnsServers) -> None:
     assert "status: NOERROR" in text
     assert " aa" in text
     assert "web-1.instance.web.service.local. 5 IN A 10.0.0.1" in " ".join(text.split())
+
+
+# --- RFC 7766: pipelining, idle timeout, connection cap, peers that stall
+
+
+async def exchange(host: str, port: int, qname: str = "web.service.local") -> dns.message.Message:
+    question = dns.message.make_query(qname, "A")
+    return await dns.asyncquery.tcp(question, host, port=port, timeout=2)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def closed_by_server(reader: asyncio.StreamReader, timeout: float = 2) -> bool:
+    """Whether the server ends the connection (FIN or reset) within ``timeout``."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), timeout):
+            pass
+    except ConnectionError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_rfc7766_6_2_1_1_pipelined_queries_are_matched_by_id(dns4: DnsServers) -> None:
+    [(host, port)] = dns4.addresses
+    rng = random.Random(7)
+    names = ["web.service.local", "nope.service.local", "api.service.local", "example.org"]
+    asked = {msg_id: rng.choice(names) for msg_id in rng.sample(range(65536), 200)}
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(b"".join(frame(query(n, "SRV", msg_id=i)) for i, n in asked.items()))
+        await writer.drain()
+        for _ in range(len(asked)):
+            reply = parse_reply(await asyncio.wait_for(read_frame(reader), 2))
+            qname = asked.pop(reply.id)
+            assert reply.question[0].name.to_text() == f"{qname}."
+        assert not asked
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_rfc7766_6_2_1_1_pipelined_replies_are_not_held_back(dns4: DnsServers) -> None:
+    """Without TCP_NODELAY the second reply of each pair waits for a delayed ACK (40 ms)."""
+    [(host, port)] = dns4.addresses
+    reader, writer = await asyncio.open_connection(host, port)
+    started = time.monotonic()
+    for n in range(0, 50, 2):
+        writer.write(
+            frame(query("web.service.local", msg_id=n)) + frame(query("x.org", msg_id=n + 1))
+        )
+        assert [parse_reply(await read_frame(reader)).id for _ in "ab"] == [n, n + 1]
+    assert time.monotonic() - started < 0.5
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_rfc7766_6_2_3_each_query_restarts_the_idle_timer() -> None:
+    servers = await start(make_handler(), [LOCAL4], idle_timeout=0.2)
+    try:
+        [(host, port)] = servers.addresses
+        reader, writer = await asyncio.open_connection(host, port)
+        for n in range(5):  # 0.5 s in all, never 0.2 s idle
+            writer.write(frame(query("web.service.local", msg_id=n)))
+            assert parse_reply(await read_frame(reader)).id == n
+            await asyncio.sleep(0.1)
+        started = time.monotonic()
+        assert await closed_by_server(reader)
+        assert 0.05 < time.monotonic() - started < 1
+        writer.close()
+    finally:
+        await servers.close()
+
+
+async def test_rfc7766_6_2_2_at_the_cap_the_longest_idle_connection_is_closed() -> None:
+    servers = await start(make_handler(), [LOCAL4], max_connections=3)
+    try:
+        [(host, port)] = servers.addresses
+        clients = []
+        for n in range(3):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(frame(query("web.service.local", msg_id=n)))
+            assert parse_reply(await read_frame(reader)).id == n
+            clients.append((reader, writer))
+            await asyncio.sleep(0.02)
+        # The first client asks again: the second is now the longest idle.
+        reader0, writer0 = clients[0]
+        writer0.write(frame(query("web.service.local", msg_id=10)))
+        assert parse_reply(await read_frame(reader0)).id == 10
+        reader3, writer3 = await asyncio.open_connection(host, port)
+        assert await closed_by_server(clients[1][0])
+        for n, (reader, writer) in enumerate((clients[0], clients[2], (reader3, writer3))):
+            writer.write(frame(query("web.service.local", msg_id=20 + n)))
+            assert parse_reply(await read_frame(reader)).id == 20 + n
+        assert servers.tcp_connections == 3
+        for _, writer in (*clients, (reader3, writer3)):
+            writer.close()
+    finally:
+        await servers.close()
+
+
+async def test_a_connection_flood_never_goes_over_the_cap() -> None:
+    servers = await start(make_handler(), [LOCAL4], max_connections=5)
+    try:
+        [(host, port)] = servers.addresses
+        writers = []
+        for _ in range(20):
+            _, writer = await asyncio.open_connection(host, port)
+            writers.append(writer)
+            await asyncio.sleep(0.005)
+            assert servers.tcp_connections <= 5
+        assert (await exchange(host, port)).rcode() == dns.rcode.NOERROR
+        for writer in writers:
+            writer.close()
+    finally:
+        await servers.close()
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [b"\x00", frame(query("web.service.local"))[:9]],
+    ids=["half-a-length-prefix", "half-a-message"],
+)
+async def test_a_stalled_client_does_not_block_others(partial: bytes) -> None:
+    servers = await start(make_handler(), [LOCAL4], idle_timeout=0.5)
+    try:
+        [(host, port)] = servers.addresses
+        stalled = [await asyncio.open_connection(host, port) for _ in range(5)]
+        for _, writer in stalled:
+            writer.write(partial)
+            await writer.drain()
+        await until(lambda: servers.tcp_connections == 5)
+        for _ in range(5):
+            assert (await exchange(host, port)).rcode() == dns.rcode.NOERROR
+        assert servers.tcp_connections >= 5, "others were served while those stall"
+        for reader, writer in stalled:
+            assert await closed_by_server(reader)
+            writer.close()
+        assert servers.tcp_connections == 0
+    finally:
+        await servers.close()
+
+
+class BigReplies:
+    """Answers every query with 60000 octets, so that a peer's buffers fill up fast."""
+
+    def __init__(self) -> None:
+        self._real = make_handler()
+
+    def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
+        if b"\x03big" in wire:
+            return wire[:2] + b"\x80" + bytes(60000 - 3)
+        return self._real.handle(wire, tcp=tcp)
+
+
+async def connect_without_reading(host: str, port: int) -> asyncio.StreamWriter:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.setblocking(False)
+    _, writer = await asyncio.open_connection(sock=sock)
+    return writer
+
+
+async def test_a_client_that_never_reads_is_disconnected_without_blocking_others() -> None:
+    servers = await start(BigReplies(), [LOCAL4], idle_timeout=0.5)
+    try:
+        [(host, port)] = servers.addresses
+        writer = await connect_without_reading(host, port)
+        big_query = frame(query("big.service.local", "SRV"))
+        writer.write(big_query * 200)  # 12 MB of replies that are never read
+        await until(lambda: servers.tcp_connections == 1)
+        started = time.monotonic()
+        while servers.tcp_connections and time.monotonic() - started < 5:
+            writer.write(big_query)  # never idle: only the unread replies can end it
+            assert (await exchange(host, port)).rcode() == dns.rcode.NOERROR
+            await asyncio.sleep(0.05)
+        assert servers.tcp_connections == 0
+        assert time.monotonic() - started > 0.4
+        writer.transport.abort()
+    finally:
+        await asyncio.wait_for(servers.close(), 3)
+
+
+async def test_close_does_not_wait_for_peers_that_do_not_read() -> None:
+    servers = await start(BigReplies(), [LOCAL4], idle_timeout=30)
+    [(host, port)] = servers.addresses
+    writer = await connect_without_reading(host, port)
+    writer.write(frame(query("big.service.local", "SRV")) * 200)
+    await until(lambda: servers.tcp_connections == 1)
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await asyncio.wait_for(servers.close(), 3)
+    assert time.monotonic() - started < 1
+    writer.transport.abort()

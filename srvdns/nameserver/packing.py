@@ -1,0 +1,191 @@
+"""Pack a reply record by record with name compression, never past a size limit."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Sequence
+
+from dnslib import QTYPE, RR, DNSBuffer, DNSLabel  # type: ignore[import-untyped]
+
+from srvdns.nameserver.wire import HEADER_SIZE, MAX_LABEL, MAX_NAME, Question
+
+_MAX_POINTER = 0x3FFF
+"""RFC 1035 §4.1.4: a pointer holds a 14-bit offset."""
+
+
+class _Buffer(DNSBuffer):  # type: ignore[misc]
+    """dnslib's buffer with compression that is safe for large messages and can undo.
+
+    RFC 1035 §4.1.4: a name may point to any prior occurrence of its suffix.  dnslib
+    would also remember offsets past 16383, which a pointer cannot hold, and never
+    remembers names written uncompressed (SRV targets, RFC 2782), so the owner of each
+    SRV target's address record could not point back at the target.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._added: list[tuple[bytes, ...]] = []
+
+    def remember(self, labels: Sequence[bytes], offset: int, count: int | None = None) -> None:
+        """Record that the name ``labels`` is written out at ``offset``: its first
+        ``count`` suffixes (all by default) can be pointed to from now on."""
+        for i in range(len(labels) if count is None else count):
+            suffix = tuple(labels[i:])
+            if offset <= _MAX_POINTER and suffix not in self.names:
+                self.names[suffix] = offset
+                self._added.append(suffix)
+            offset += 1 + len(labels[i])
+
+    def encode_name(self, name: DNSLabel | str | bytes) -> None:
+        labels = _labels(name)
+        start = self.offset
+        for i in range(len(labels)):
+            pointer = self.names.get(tuple(labels[i:]))
+            if pointer is not None:
+                self.pack("!H", 0xC000 | pointer)
+                self.remember(labels, start, i)
+                return
+            self.pack("!B", len(labels[i]))
+            self.append(labels[i])
+        self.append(b"\x00")
+        self.remember(labels, start)
+
+    def encode_name_nocompress(self, name: DNSLabel | str | bytes) -> None:
+        labels = _labels(name)
+        start = self.offset
+        for label in labels:
+            self.pack("!B", len(label))
+            self.append(label)
+        self.append(b"\x00")
+        self.remember(labels, start)
+
+    def mark(self) -> tuple[int, int]:
+        """A point to ``undo`` to."""
+        return self.offset, len(self._added)
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        """Forget everything written after ``mark``."""
+        offset, added = mark
+        del self.data[offset:]
+        self.offset = offset
+        for suffix in self._added[added:]:
+            del self.names[suffix]
+        del self._added[added:]
+
+
+def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
+    labels: tuple[bytes, ...] = (name if isinstance(name, DNSLabel) else DNSLabel(name)).label
+    if any(len(label) > MAX_LABEL for label in labels):
+        raise ValueError(f"a label of {name!r} is longer than 63 octets")
+    if sum(len(label) + 1 for label in labels) + 1 > MAX_NAME:
+        raise ValueError(f"{name!r} is longer than 255 octets")
+    return labels
+
+
+class Packer:
+    """A reply being written: header, the query's question as sent, then records.
+
+    ``add`` appends a record only if the message, with ``reserve`` octets left over
+    (for the OPT record), still fits in ``limit``; otherwise nothing changes.
+    """
+
+    def __init__(
+        self, msg_id: int, flags: int, question: Question | None, *, limit: int, reserve: int = 0
+    ) -> None:
+        self._buffer = _Buffer()
+        self._buffer.pack("!6H", msg_id, flags, 0, 0, 0, 0)
+        self._counts = [0, 0, 0, 0]
+        if question is not None:
+            self._buffer.remember(question.labels, HEADER_SIZE)
+            self._buffer.append(question.wire)
+            self._counts[0] = 1
+        self._space = limit - reserve
+
+    def add(self, section: int, rr: RR) -> bool:
+        """Append ``rr`` to ``section`` (1 answer, 2 authority, 3 additional) if it fits."""
+        return self.add_all(section, (rr,))
+
+    def add_all(self, section: int, rrs: Sequence[RR]) -> bool:
+        """Append all of ``rrs`` to ``section`` if they all fit, else none of them.
+
+        Sections are written in order: answer, then authority, then additional.
+        """
+        if any(self._counts[section + 1 :]):
+            raise ValueError(f"section {section} comes before records already written")
+        mark = self._buffer.mark()
+        try:
+            for rr in rrs:
+                rr.pack(self._buffer)
+        except BaseException:
+            self._buffer.undo(mark)
+            raise
+        if len(self._buffer.data) > self._space:
+            self._buffer.undo(mark)
+            return False
+        self._counts[section] += len(rrs)
+        return True
+
+    def finish(self, *, tail: bytes = b"", tail_count: int = 0) -> bytes:
+        """The message, with ``tail`` (``tail_count`` records) appended to additional."""
+        data = self._buffer.data
+        counts = self._counts[:]
+        counts[3] += tail_count
+        struct.pack_into("!4H", data, 4, *counts)
+        return bytes(data) + tail
+
+
+def rrsets(records: Sequence[RR]) -> list[list[RR]]:
+    """``records`` grouped into RRsets (owner, type and class), in order of first appearance."""
+    groups: dict[tuple[tuple[bytes, ...], int, int], list[RR]] = {}
+    for rr in records:
+        key = (_folded(rr.rname), rr.rtype, rr.rclass)
+        groups.setdefault(key, []).append(rr)
+    return list(groups.values())
+
+
+def sample(
+    answer: Sequence[RR], additional: Sequence[RR], limit: int, rng: random.Random
+) -> tuple[list[RR], list[RR]]:
+    """Each answer RRset cut down to ``limit`` records, and the additional records of the
+    names only the dropped records pointed to (SRV targets, NS hosts) dropped with them.
+
+    The records arrive in a random order (weighted for A/AAAA), so the first ``limit``
+    are a random subset; an SRV RRset is first put in RFC 2782 order (lowest priority
+    first, weighted by weight within one) so that the subset holds the preferred targets.
+    """
+    kept: list[RR] = []
+    dropped: list[RR] = []
+    for rrset in rrsets(answer):
+        if len(rrset) > limit and rrset[0].rtype == QTYPE.SRV:
+            rrset = sorted(rrset, key=lambda rr: _srv_key(rr, rng))
+        kept.extend(rrset[:limit])
+        dropped.extend(rrset[limit:])
+    if not dropped:
+        return list(answer), list(additional)
+    gone = {_target(rr) for rr in dropped} - {_target(rr) for rr in kept}
+    chosen = {id(rr) for rr in kept}
+    return (
+        [rr for rr in answer if id(rr) in chosen],
+        [rr for rr in additional if _folded(rr.rname) not in gone],
+    )
+
+
+def _srv_key(rr: RR, rng: random.Random) -> tuple[int, int, float]:
+    """Efraimidis-Spirakis weighted order within a priority; weight 0 last (RFC 2782)."""
+    u = rng.random()
+    weight = rr.rdata.weight
+    if weight <= 0:
+        return (rr.rdata.priority, 1, u)
+    return (rr.rdata.priority, 0, -(u ** (1.0 / weight)))
+
+
+def _folded(name: DNSLabel) -> tuple[bytes, ...]:
+    """A name's labels with ASCII case folded (RFC 4343), for comparing names."""
+    return tuple(label.lower() for label in name.label)
+
+
+def _target(rr: RR) -> tuple[bytes, ...] | None:
+    """The name in an answer record's RDATA that additional records may be about."""
+    name = getattr(rr.rdata, "target", None) or getattr(rr.rdata, "label", None)
+    return None if name is None else _folded(name)

@@ -1,0 +1,156 @@
+"""Packing replies: compression, size limits, whole RRsets, the UDP answer limit."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import dns.message
+import pytest
+from dnslib import QTYPE  # type: ignore[import-untyped]
+
+from srvdns.nameserver import records
+from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.wire import parse_query
+
+from .dnstest import query
+
+QNAME = records.name("web.service.local")
+
+
+def target(n: int) -> str:
+    return f"web-{n}.instance.web.service.local"
+
+
+def srv(n: int, priority: int = 0, weight: int = 1) -> object:
+    return records.srv(QNAME, 5, priority, weight, 8080, records.name(target(n)))
+
+
+def address(n: int) -> object:
+    return records.a(records.name(target(n)), 5, f"10.0.{n // 250}.{n % 250}")
+
+
+def packer(limit: int = 65535, *, qname: str = "web.service.local") -> Packer:
+    parsed = parse_query(query(qname, "SRV"))
+    return Packer(parsed.msg_id, 0x8400, parsed.question, limit=limit)
+
+
+def test_rfc1035_4_1_4_owner_names_point_at_the_question_and_srv_targets() -> None:
+    p = packer()
+    for n in range(1, 4):
+        assert p.add(1, srv(n))
+    for n in range(1, 4):
+        assert p.add(3, address(n))
+    wire = p.finish()
+    question_end = 12 + len("web.service.local") + 2 + 4
+    first = wire[question_end:]
+    assert first[:2] == b"\xc0\x0c", "the answer owner is a pointer to the question"
+    reply = dns.message.from_wire(wire)
+    assert [rr.to_text() for rr in reply.answer[0]] == [f"0 1 8080 {target(n)}." for n in (1, 2, 3)]
+    assert [rrset.name.to_text() for rrset in reply.additional] == [
+        f"{target(n)}." for n in (1, 2, 3)
+    ]
+    # Each address record's owner is one pointer into the SRV record's target (RFC 2782
+    # forbids compressing the target itself, not pointing at it).
+    owner_pointers = wire.count(b"\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04")
+    assert owner_pointers == 3
+    uncompressed = 12 + len(first) + sum(len(target(n)) + 2 - 2 for n in (1, 2, 3)) * 2
+    assert len(wire) < uncompressed
+
+
+def test_compression_is_case_exact() -> None:
+    p = packer(qname="WEB.service.local")
+    assert p.add(1, srv(1))
+    reply = dns.message.from_wire(p.finish())
+    (rr,) = reply.answer[0]
+    assert rr.target.to_text() == f"{target(1)}.", "web in the target keeps its own case"
+
+
+def test_pointers_never_point_past_16383() -> None:
+    p = packer()
+    count = 600
+    assert all(p.add(1, srv(n)) for n in range(count))
+    assert all(p.add(3, address(n)) for n in range(count))
+    wire = p.finish()
+    assert len(wire) > 2 * 0x4000
+    reply = dns.message.from_wire(wire)
+    assert sum(len(rrset) for rrset in reply.answer) == count
+    assert [rrset.name.to_text() for rrset in reply.additional] == [
+        f"{target(n)}." for n in range(count)
+    ]
+
+
+def test_sections_are_written_in_order() -> None:
+    p = packer()
+    assert p.add(3, address(1))
+    with pytest.raises(ValueError, match="section"):
+        p.add(1, srv(1))
+
+
+def test_add_all_is_all_or_nothing_and_undo_forgets_names() -> None:
+    p = packer(limit=120)
+    assert p.add(1, srv(1))
+    size = len(p.finish())
+    assert not p.add_all(3, [address(1), address(2), address(3), address(4), address(5)])
+    assert len(p.finish()) == size
+    assert p.add(3, address(1))
+    reply = dns.message.from_wire(p.finish())
+    assert len(reply.additional) == 1
+
+
+@pytest.mark.parametrize("limit", range(40, 200, 7))
+def test_never_past_the_limit(limit: int) -> None:
+    p = packer(limit=limit)
+    for n in range(1, 10):
+        p.add(1, srv(n))
+    for n in range(1, 10):
+        p.add(3, address(n))
+    wire = p.finish()
+    assert len(wire) <= limit
+    dns.message.from_wire(wire)
+
+
+def test_reserve_leaves_room_for_the_tail() -> None:
+    p = Packer(1, 0x8000, None, limit=40, reserve=11)
+    assert not p.add(1, srv(1))
+    wire = p.finish(tail=b"\x00" * 11, tail_count=1)
+    assert struct.unpack_from("!6H", wire)[2:] == (0, 0, 0, 1)
+
+
+def test_rrsets_groups_by_owner_type_and_class() -> None:
+    glue = records.name("ns.service.local")
+    other = records.name("NS.service.local")
+    groups = rrsets(
+        [
+            records.a(glue, 5, "10.0.0.1"),
+            records.aaaa(glue, 5, "::1"),
+            records.a(other, 5, "1.2.3.4"),
+        ]
+    )
+    assert [[rr.rtype for rr in group] for group in groups] == [[QTYPE.A, QTYPE.A], [QTYPE.AAAA]]
+
+
+def test_sample_cuts_each_rrset_and_its_additional_records() -> None:
+    answer = [srv(n) for n in range(1, 11)]
+    additional = [address(n) for n in range(1, 11)]
+    seen: set[tuple[int, ...]] = set()
+    for seed in range(20):
+        kept, extra = sample(answer, additional, 3, random.Random(seed))
+        assert len(kept) == 3
+        targets = sorted(int(str(rr.rdata.target).split(".")[0][4:]) for rr in kept)
+        assert sorted(int(str(rr.rname).split(".")[0][4:]) for rr in extra) == targets
+        seen.add(tuple(targets))
+    assert len(seen) > 10, "a random subset, not always the same one"
+
+
+def test_sample_keeps_small_rrsets_untouched() -> None:
+    answer = [srv(1), srv(2)]
+    additional = [address(1), address(2)]
+    assert sample(answer, additional, 2, random.Random(1)) == (answer, additional)
+
+
+def test_sample_of_srv_prefers_the_lowest_priority() -> None:
+    answer = [srv(n, priority=1) for n in range(1, 6)] + [srv(n, priority=0) for n in range(6, 9)]
+    for seed in range(10):
+        kept, _ = sample(answer, [], 3, random.Random(seed))
+        assert {rr.rdata.priority for rr in kept} == {0}
