@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
-from srvdns.model import Instance, Service
+from srvdns.model import Instance, Service, Status
 
 TARGET_PARENT_LABEL = "instance"
 """SRV targets are ``<target-label>.instance.<service>.<zone>``.
@@ -39,6 +40,46 @@ def target_label(instance_id: str) -> str:
     digest = hashlib.sha1(instance_id.encode()).hexdigest()[:8]
     prefix = _NOT_LDH.sub("-", instance_id.lower()).strip("-")[:50].rstrip("-")
     return f"{prefix}-{digest}" if prefix else f"i-{digest}"
+
+
+class AnswerPolicy(Protocol):
+    """Which instances a zone answers with (``ZoneConfig`` is one)."""
+
+    @property
+    def only_passing(self) -> bool:
+        """Leave warning instances out too, not only critical ones."""
+        ...
+
+    @property
+    def panic_threshold(self) -> float | None:
+        """Answer every instance when more than this share of them is critical (None: off)."""
+        ...
+
+    @property
+    def panic_min_instances(self) -> int:
+        """The panic threshold applies only to services with at least this many instances."""
+        ...
+
+
+def in_panic(instances: Sequence[Instance], now: float, policy: AnswerPolicy | None) -> bool:
+    """Whether ``policy`` puts a service with ``instances`` in panic mode at ``now``.
+
+    Envoy's panic threshold, Eureka's self-preservation: when more than
+    ``panic_threshold`` of at least ``panic_min_instances`` instances are critical at once,
+    the health checks are more likely wrong than the instances, so DNS answers all of them.
+    """
+    if policy is None or policy.panic_threshold is None:
+        return False
+    total = len(instances)
+    if total == 0 or total < policy.panic_min_instances:
+        return False
+    critical = sum(1 for i in instances if i.effective_status(now) is Status.CRITICAL)
+    return critical > policy.panic_threshold * total
+
+
+def _selects(instance: Instance, now: float, only_passing: bool) -> bool:
+    status = instance.effective_status(now)
+    return status is Status.PASSING or (status is Status.WARNING and not only_passing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +115,18 @@ class ServiceView:
             target_of=MappingProxyType(target_of),
         )
 
-    def answerable(self, now: float) -> list[Instance]:
-        """The instances DNS may hand out at ``now`` (not critical, lease not lapsed)."""
-        return [i for i in self.instances if i.is_answerable(now)]
+    def answerable(self, now: float, policy: AnswerPolicy | None = None) -> list[Instance]:
+        """The instances DNS may hand out at ``now``: passing and warning ones (only passing
+        ones with ``policy.only_passing``), or every instance in panic mode."""
+        if in_panic(self.instances, now, policy):
+            return list(self.instances)
+        only_passing = policy is not None and policy.only_passing
+        return [i for i in self.instances if _selects(i, now, only_passing)]
+
+    def selects(self, instance: Instance, now: float, policy: AnswerPolicy | None = None) -> bool:
+        """Whether ``answerable(now, policy)`` includes ``instance`` (one of this service's)."""
+        only_passing = policy is not None and policy.only_passing
+        return _selects(instance, now, only_passing) or in_panic(self.instances, now, policy)
 
 
 _EMPTY: Mapping[str, ServiceView] = MappingProxyType({})

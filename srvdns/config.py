@@ -17,6 +17,8 @@ from pydantic import field_validator as _field_validator
 
 from srvdns.durations import parse_duration
 from srvdns.errors import ConfigError
+from srvdns.health.definitions import MIN_INTERVAL, CheckRequest, check_ids
+from srvdns.model import Status
 from srvdns.validation import (
     check_instance_id,
     check_meta,
@@ -183,6 +185,13 @@ class NameServerConfig(_Strict):
         return tuple(normalize_address(str(v)) for v in value)
 
 
+class WeightsConfig(_Strict):
+    """An instance's SRV weight while passing and while warning."""
+
+    passing: int | None = Field(default=None, ge=0, le=65535)
+    warning: int | None = Field(default=None, ge=0, le=65535)
+
+
 class StaticInstanceConfig(_Strict):
     """One instance of a static service."""
 
@@ -193,6 +202,34 @@ class StaticInstanceConfig(_Strict):
     meta: dict[str, str] = Field(default_factory=dict)
     weight: int = Field(default=1, ge=0, le=65535)
     priority: int = Field(default=0, ge=0, le=65535)
+    weights: WeightsConfig | None = None
+    checks: tuple[CheckRequest, ...] = ()
+
+    @_field_validator("checks")
+    @classmethod
+    def _checks(cls, value: tuple[CheckRequest, ...]) -> tuple[CheckRequest, ...]:
+        check_ids(value)
+        for check in value:
+            if check.deregister_critical_after is not None:
+                raise ValueError(
+                    "deregister_critical_after: static instances are never deregistered"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _weights(self) -> StaticInstanceConfig:
+        if self.weights is not None and self.weights.passing is not None:
+            if "weight" in self.model_fields_set and self.weight != self.weights.passing:
+                raise ValueError("weight and weights.passing disagree; set one of them")
+            object.__setattr__(self, "weight", self.weights.passing)
+        return self
+
+    @property
+    def warning_weight(self) -> int:
+        """The SRV weight while a check says warning."""
+        if self.weights is None or self.weights.warning is None:
+            return 1
+        return self.weights.warning
 
     @_field_validator("id")
     @classmethod
@@ -248,6 +285,9 @@ class ZoneConfig(_Strict):
     soa: SoaConfig = SoaConfig()
     ns: tuple[NameServerConfig, ...] = ()
     service: tuple[StaticServiceConfig, ...] = ()
+    only_passing: bool = False
+    panic_threshold: float | None = Field(default=None, gt=0, lt=1)
+    panic_min_instances: int = Field(default=3, ge=1)
 
     @_field_validator("name")
     @classmethod
@@ -300,10 +340,16 @@ class ZoneConfig(_Strict):
 
 
 class HealthConfig(_Strict):
-    """``[health]``: defaults for health checks."""
+    """``[health]``: how the health loop runs, and the defaults of every check."""
 
-    interval: Duration = 10.0
-    timeout: Duration = 3.0
+    interval: Duration = Field(default=10.0, ge=MIN_INTERVAL, le=86400)
+    timeout: Duration = Field(default=3.0, gt=0, le=86400)
+    concurrency: int = Field(default=500, ge=1, le=100_000)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    initial_status: Status = Status.CRITICAL
+    success_before_passing: int = Field(default=2, ge=1, le=100)
+    failures_before_critical: int = Field(default=1, ge=1, le=100)
+    deregister_critical_after: Duration | None = Field(default=None, gt=0)
 
 
 class Config(_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -70,7 +71,8 @@ class _ApiServer(uvicorn.Server):
 
 @dataclass
 class Server:
-    """A running srvdns: the registry, the DNS listeners and the API, on one loop."""
+    """A running srvdns: the registry, the health loop, the DNS listeners and the API, on
+    one loop; started in that order and stopped in the reverse."""
 
     config: Config
     token: str | None
@@ -78,28 +80,54 @@ class Server:
 
     async def run(self) -> None:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
+        from prometheus_client import CollectorRegistry
+
         from srvdns.api.app import create_app
+        from srvdns.health.loop import HealthLoop
+        from srvdns.health.metrics import HealthMetrics
         from srvdns.nameserver import server as dns_server
         from srvdns.nameserver.handler import Handler
         from srvdns.registry.registry import Registry
 
         url = self.config.database_url()
         registry = await asyncio.to_thread(Registry.open, url, upgrade=url.startswith("sqlite"))
+        health: HealthLoop | None = None
         try:
-            await asyncio.to_thread(registry.sync_static, self.config.static_services())
+            await asyncio.to_thread(
+                registry.sync_static, self.config.static_services(), self.config.health
+            )
+            metrics = CollectorRegistry()
+            health = HealthLoop(
+                registry, self.config.health, self.config.zone, metrics=HealthMetrics(metrics)
+            )
+            await health.start()
+            settings = self.config.server
             handler = Handler(
                 self.config.zone,
                 registry.holder,
-                edns_udp_size=self.config.server.edns_udp_size,
+                edns_udp_size=settings.edns_udp_size,
+                udp_answer_limit=settings.udp_answer_limit,
+                version=settings.chaos_version(),
+                identity=settings.chaos_identity(),
             )
-            dns = await dns_server.start(handler, self.config.server.dns_listen)
+            dns = await dns_server.start(
+                handler,
+                settings.dns_listen,
+                idle_timeout=settings.tcp_idle_timeout,
+                max_connections=settings.tcp_max_connections,
+            )
             try:
                 for host, port in dns.addresses:
                     log.info("dns listening on %s (udp+tcp)", _format_hostport(host, port))
                 api_socket = _bind_api_socket(self.config.server.api_listen)
                 host, port = api_socket.getsockname()[:2]
                 app = create_app(
-                    registry, token=self.token, reserved_names=self.config.reserved_labels
+                    registry,
+                    token=self.token,
+                    reserved_names=self.config.reserved_labels,
+                    health_defaults=self.config.health,
+                    health=health,
+                    metrics=metrics,
                 )
                 api = _ApiServer(
                     uvicorn.Config(
@@ -121,6 +149,11 @@ class Server:
                     ", ".join(z.name for z in self.config.zone),
                     len(registry.holder.current.services),
                 )
+                # What start-up loaded (config, catalog) lives as long as the process: keep
+                # it out of every later garbage collection, whose pauses are event loop lag
+                # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
+                gc.collect()
+                gc.freeze()
                 await self.stopping.wait()
                 log.info("shutting down")
                 api.should_exit = True
@@ -129,6 +162,8 @@ class Server:
             finally:
                 await dns.close()
         finally:
+            if health is not None:
+                await health.stop()
             await asyncio.to_thread(registry.close)
 
     def stop(self) -> None:

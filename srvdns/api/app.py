@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from email.message import Message as MimeHeader
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi import HTTPException as FastApiHTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from srvdns import __version__
 from srvdns.api.routes import router, write_router
+from srvdns.config import HealthConfig
 from srvdns.errors import ConflictError, NotFoundError, RegistryError, StoreUnavailableError
+from srvdns.model import Check
 from srvdns.registry.registry import Registry
 
 MAX_BODY_SIZE = 64 * 1024
@@ -30,15 +33,36 @@ _REGISTRY_STATUS: tuple[tuple[type[RegistryError], int], ...] = (
 """HTTP status of each registry error; any other RegistryError is a 500."""
 
 
+class HealthView(Protocol):
+    """What the API shows of the health loop (``HealthLoop`` is one)."""
+
+    def states(self, service: str, instance_id: str) -> dict[str, Check]:
+        """The live state of each check of an instance."""
+        ...
+
+    def panic_zones(self, service: str) -> list[str]:
+        """The zones that answer ``service`` in panic mode now."""
+        ...
+
+
 def create_app(
-    registry: Registry, *, token: str | None, reserved_names: frozenset[str] = frozenset()
+    registry: Registry,
+    *,
+    token: str | None,
+    reserved_names: frozenset[str] = frozenset(),
+    health_defaults: HealthConfig | None = None,
+    health: HealthView | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The HTTP API over ``registry``.
 
     With a ``token``, every write (PUT, DELETE) needs ``Authorization: Bearer <token>``;
     reads are open.  ``reserved_names`` are service names no registration may take
-    (the zone's in-zone name-server hosts).  Every error is JSON: ``{"error": message}``,
-    plus ``"errors": [{"field", "message"}, ...]`` for a bad request.
+    (the zone's in-zone name-server hosts).  ``health_defaults`` (the config's
+    ``[health]``) fill in what a registered check leaves out; ``health`` is the running
+    health loop, whose live check state and panic modes the reads show; ``/metrics``
+    serves ``metrics``.  Every error is JSON: ``{"error": message}``, plus
+    ``"errors": [{"field", "message"}, ...]`` for a bad request.
     """
     app = FastAPI(
         title="srvdns",
@@ -50,6 +74,9 @@ def create_app(
     app.state.registry = registry
     app.state.token = token
     app.state.reserved_names = frozenset(name.lower() for name in reserved_names)
+    app.state.health_defaults = health_defaults or HealthConfig()
+    app.state.health = health
+    app.state.metrics = metrics if metrics is not None else CollectorRegistry()
     app.include_router(write_router)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -73,8 +73,15 @@ class ApiClient:
         weight: int | None = None,
         priority: int | None = None,
         ttl: str | float | None = None,
+        checks: Sequence[Mapping[str, Any]] = (),
+        weights: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
-        """Create or replace an instance; returns the stored instance."""
+        """Create or replace an instance; returns the stored instance.
+
+        ``checks`` are health checks as the API takes them (``{"http": "/health"}``,
+        ``{"tcp": "host:port", "interval": "5s"}``, ...); ``weights`` the SRV weights by
+        health (``{"passing": 10, "warning": 1}``).
+        """
         body: dict[str, Any] = {"address": address, "port": port}
         if tags:
             body["tags"] = list(tags)
@@ -86,6 +93,10 @@ class ApiClient:
             body["priority"] = priority
         if ttl is not None:
             body["ttl"] = ttl
+        if checks:
+            body["checks"] = [dict(check) for check in checks]
+        if weights is not None:
+            body["weights"] = dict(weights)
         return self._object("PUT", _instance_path(service, id), json=body)
 
     def deregister(self, service: str, id: str) -> None:

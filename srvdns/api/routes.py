@@ -1,4 +1,4 @@
-"""The endpoints of the registration API: register, deregister, heartbeat, list, health."""
+"""The endpoints of the registration API: register, deregister, heartbeat, list, health, metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AfterValidator
 
 from srvdns.api.auth import require_writer
@@ -13,6 +14,7 @@ from srvdns.api.schemas import (
     ErrorOut,
     Health,
     InstanceOut,
+    InvalidField,
     RegisterRequest,
     ServiceDetail,
     ServiceList,
@@ -21,6 +23,7 @@ from srvdns.api.schemas import (
     service_name,
 )
 from srvdns.errors import NotFoundError
+from srvdns.model import Check
 from srvdns.registry.registry import Registry
 
 
@@ -28,6 +31,11 @@ def get_registry(request: Request) -> Registry:
     """The registry ``create_app`` was given."""
     registry: Registry = request.app.state.registry
     return registry
+
+
+def _invalid(field: str, message: str, value: object) -> RequestValidationError:
+    error = {"type": "value_error", "loc": ("body", *field.split(".")), "msg": message}
+    return RequestValidationError([{**error, "input": value}])
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
@@ -77,11 +85,15 @@ async def register(
                 }
             ]
         )
+    try:
+        wanted = body.to_instance(service, instance, request.app.state.health_defaults)
+    except InvalidField as exc:
+        raise _invalid(exc.field, exc.message, None) from None
     existed = _has_instance(registry, service, instance)
-    stored = await registry.register(body.to_instance(service, instance))
+    stored = await registry.register(wanted)
     if not existed:
         response.status_code = status.HTTP_201_CREATED
-    return InstanceOut.of(stored, registry.now())
+    return InstanceOut.of(stored, registry.now(), _live(request, stored.service, stored.id))
 
 
 @write_router.delete(
@@ -103,11 +115,12 @@ async def deregister(service: ServiceName, instance: InstanceId, registry: Regis
     summary="Renew an instance's TTL lease",
 )
 async def heartbeat(
-    service: ServiceName, instance: InstanceId, registry: RegistryDep
+    service: ServiceName, instance: InstanceId, registry: RegistryDep, request: Request
 ) -> InstanceOut:
-    """Start a new lease of the instance's ``ttl``; 409 when it was registered without one."""
+    """Start a new lease of the instance's ``ttl`` (its ttl check passes); 409 when it was
+    registered without one."""
     renewed = await registry.heartbeat(service, instance)
-    return InstanceOut.of(renewed, registry.now())
+    return InstanceOut.of(renewed, registry.now(), _live(request, renewed.service, renewed.id))
 
 
 @router.get("/v1/services", response_model=ServiceList, summary="List services")
@@ -132,18 +145,44 @@ async def list_services(registry: RegistryDep) -> ServiceList:
     responses=_errors(404, 422),
     summary="One service's instances",
 )
-async def get_service(service: ServiceName, registry: RegistryDep) -> ServiceDetail:
-    """Every instance of the service, healthy or not, sorted by id."""
+async def get_service(
+    service: ServiceName, registry: RegistryDep, request: Request
+) -> ServiceDetail:
+    """Every instance of the service, healthy or not, sorted by id, with its checks; and
+    whether a zone answers the service in panic mode (too many instances critical)."""
     found = registry.find_service(service)
     now = registry.now()
     instances = sorted(found.instances, key=lambda i: i.id)
-    return ServiceDetail(name=found.name, instances=[InstanceOut.of(i, now) for i in instances])
+    health = request.app.state.health
+    zones = [] if health is None else health.panic_zones(found.name)
+    return ServiceDetail(
+        name=found.name,
+        panic=bool(zones),
+        panic_zones=zones,
+        instances=[InstanceOut.of(i, now, _live(request, found.name, i.id)) for i in instances],
+    )
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness")
 async def healthz() -> Health:
     """The API is up."""
     return Health()
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    summary="Prometheus metrics",
+)
+async def metrics(request: Request) -> Response:
+    """The Prometheus text exposition of srvdns's metrics (event loop lag, checks, ...)."""
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+def _live(request: Request, service: str, instance_id: str) -> dict[str, Check] | None:
+    health = request.app.state.health
+    return None if health is None else health.states(service, instance_id)
 
 
 def _has_instance(registry: Registry, service: str, instance: str) -> bool:

@@ -75,10 +75,13 @@ def lookup(
     """Answer ``qtype`` at ``route`` from ``catalog``, with ``owner`` (the qname as asked,
     case preserved) as the answer's owner name.
 
-    Only instances answerable at ``now`` exist.  A name that does not exist is NXDOMAIN,
-    and so is everything below it (RFC 8020 §2); an existing name without records of
-    ``qtype`` - including an empty non-terminal - is NODATA (RFC 2308 §2.2).  ``ANY`` gets
-    one RRset, never everything (RFC 8482 §4.2).  ``rng`` alone orders the records.
+    Only instances answerable at ``now`` exist: passing and warning ones (warning ones
+    with their ``warning_weight``; only passing ones in a zone with ``only_passing``), or
+    all of a service's instances while it is in panic mode (``catalog.in_panic``).  A
+    name that does not exist is NXDOMAIN, and so is everything below it (RFC 8020 §2);
+    an existing name without records of ``qtype`` - including an empty non-terminal - is
+    NODATA (RFC 2308 §2.2).  ``ANY`` gets one RRset, never everything (RFC 8482 §4.2).
+    ``rng`` alone orders the records.
     """
     query = _Query(zone, catalog, owner, qtype, now, rng)
     match route:
@@ -137,9 +140,10 @@ def weighted_order(instances: Sequence[Instance], rng: random.Random) -> list[In
 
     def key(instance: Instance) -> tuple[int, int, float]:
         u = rng.random()
-        if instance.weight <= 0:
+        weight = instance.srv_weight
+        if weight <= 0:
             return (instance.priority, 1, u)
-        return (instance.priority, 0, -(u ** (1.0 / instance.weight)))
+        return (instance.priority, 0, -(u ** (1.0 / weight)))
 
     return sorted(instances, key=key)
 
@@ -210,7 +214,7 @@ def _target_name(query: _Query, view: ServiceView, instance: Instance) -> DNSLab
 
 def _answerable(query: _Query, service: str) -> tuple[ServiceView | None, list[Instance]]:
     view = query.catalog.get_service(service)
-    return view, ([] if view is None else view.answerable(query.now))
+    return view, ([] if view is None else view.answerable(query.now, query.zone))
 
 
 def _service(query: _Query, service: str, tag: str | None) -> Answer:
@@ -226,16 +230,21 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
     ttl = query.zone.ttl_for(view.name)
     now, owner, qtype = query.now, query.owner, query.qtype
     if qtype in (QTYPE.SRV, QTYPE.ANY):
-        order = list(instances)
+        # RFC 1035 §3.1: a target name over 255 octets (possible only under a zone name of
+        # more than 116 characters) cannot exist, so that instance cannot be an SRV target.
+        targets = {i.id: _target_name(query, view, i) for i in instances}
+        order = [i for i in instances if records.fits(targets[i.id])]
+        if not order:
+            return NODATA
         query.rng.shuffle(order)
         rrset_ttl = capped_ttl(ttl, order, now)
         answer = []
         additional = []
         for instance in order:
-            target = _target_name(query, view, instance)
+            target = targets[instance.id]
             answer.append(
                 records.srv(
-                    owner, rrset_ttl, instance.priority, instance.weight, instance.port, target
+                    owner, rrset_ttl, instance.priority, instance.srv_weight, instance.port, target
                 )
             )
             additional.append(
@@ -267,7 +276,7 @@ def _meta_strings(instance: Instance) -> tuple[str, ...]:
 def _target(query: _Query, service: str, target: str) -> Answer:
     view = query.catalog.get_service(service)
     instance = None if view is None else view.targets.get(target)
-    if view is None or instance is None or not instance.is_answerable(query.now):
+    if view is None or instance is None or not view.selects(instance, query.now, query.zone):
         return NXDOMAIN
     ttl = capped_ttl(query.zone.ttl_for(view.name), [instance], query.now)
     qtype = query.qtype
@@ -294,7 +303,7 @@ def _target_parent(query: _Query, service: str) -> Answer:
 def _protocol_parent(query: _Query, tag: str | None) -> Answer:
     now = query.now
     for view in query.catalog.services.values():
-        for instance in view.instances:
-            if (tag is None or tag in instance.tags) and instance.is_answerable(now):
+        for instance in view.answerable(now, query.zone):
+            if tag is None or tag in instance.tags:
                 return NODATA
     return NXDOMAIN

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,38 +18,93 @@ from typing import TypeVar
 
 from srvdns import errors
 from srvdns.catalog import Catalog, CatalogHolder
-from srvdns.config import StaticServiceConfig
-from srvdns.model import Instance, Service, Source, Status
+from srvdns.config import HealthConfig, StaticServiceConfig
+from srvdns.health.definitions import resolve_checks
+from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry import migrate
 from srvdns.registry.engine import READ_ONLY, create_engine
-from srvdns.registry.repository import Change, Repository, store_errors
+from srvdns.registry.repository import (
+    Change,
+    CheckUpdate,
+    Repository,
+    initial_check,
+    store_errors,
+)
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Change], None]
+"""Called on the event loop thread with every committed change, after the catalog swap."""
 
 
-def static_instances(services: Sequence[StaticServiceConfig], now: float) -> list[Instance]:
+def static_instances(
+    services: Sequence[StaticServiceConfig], now: float, health: HealthConfig | None = None
+) -> list[Instance]:
     """The instances the config file declares, as the registry stores them."""
+    defaults = health or HealthConfig()
     out = []
     for service in services:
         for instance_id, config in zip(service.instance_ids(), service.instances, strict=True):
-            out.append(
-                Instance(
-                    service=service.name,
-                    id=instance_id,
-                    address=config.address,
-                    port=config.port,
-                    tags=tuple(config.tags),
-                    meta=tuple(sorted(config.meta.items())),
-                    weight=config.weight,
-                    priority=config.priority,
-                    ttl=None,
-                    last_heartbeat=now,
-                    status=Status.PASSING,
-                    source=Source.STATIC,
-                    registered_at=now,
-                )
+            specs = resolve_checks(config.checks, config.address, config.port, defaults)
+            instance = Instance(
+                service=service.name,
+                id=instance_id,
+                address=config.address,
+                port=config.port,
+                tags=tuple(config.tags),
+                meta=tuple(sorted(config.meta.items())),
+                weight=config.weight,
+                warning_weight=config.warning_weight,
+                priority=config.priority,
+                ttl=None,
+                last_heartbeat=now,
+                status=Status.PASSING,
+                source=Source.STATIC,
+                registered_at=now,
+                checks=tuple(Check(spec=spec, status=spec.initial_status) for spec in specs),
             )
+            out.append(with_initial_checks(instance, now))
     return out
+
+
+def ttl_spec(ttl: float) -> CheckSpec:
+    """The ttl check an instance registered with just a ``ttl`` lease gets."""
+    return CheckSpec(
+        id="ttl",
+        kind=CheckKind.TTL,
+        interval=ttl,
+        timeout=0.0,
+        ttl=ttl,
+        initial_status=Status.PASSING,
+    )
+
+
+def with_initial_checks(instance: Instance, now: float) -> Instance:
+    """``instance`` with each check in its initial state since ``now``.
+
+    The lease follows the ttl check: ``ttl`` is its lease, and a ttl check that starts
+    critical starts with a lapsed lease (critical until the first heartbeat).  An instance
+    with a ``ttl`` but no ttl check gets one (``ttl_spec``).  ``status`` is the worst of
+    the checks' initial statuses.
+    """
+    specs = [check.spec for check in instance.checks]
+    lease = next((spec for spec in specs if spec.kind is CheckKind.TTL), None)
+    if lease is None and instance.ttl is not None:
+        lease = ttl_spec(instance.ttl)
+        specs.append(lease)
+    found = tuple(initial_check(spec, now) for spec in sorted(specs, key=lambda spec: spec.id))
+    ttl = None if lease is None else lease.ttl
+    last_heartbeat = now
+    if lease is not None and ttl is not None and lease.initial_status is Status.CRITICAL:
+        last_heartbeat = now - ttl
+    return replace(
+        instance,
+        ttl=ttl,
+        last_heartbeat=last_heartbeat,
+        checks=found,
+        status=worst(c.status for c in found),
+    )
 
 
 class Registry:
@@ -70,6 +126,7 @@ class Registry:
         self._executor = executor
         self._clock = clock
         self._closed = False
+        self._listeners: list[Listener] = []
 
     @classmethod
     def open(
@@ -104,14 +161,18 @@ class Registry:
         self._executor.shutdown(wait=True)
         self._repository.engine.dispose()
 
-    def sync_static(self, services: Sequence[StaticServiceConfig]) -> None:
+    def sync_static(
+        self, services: Sequence[StaticServiceConfig], health: HealthConfig | None = None
+    ) -> None:
         """Make the registry's static instances exactly those of the config (synchronous,
-        at start-up): upsert each, delete static instances no longer declared.
+        at start-up, before anything listens): upsert each, delete static instances no
+        longer declared.  ``health`` gives the defaults of their checks.
 
         An API instance with the id of a declared static instance becomes static (the config
-        file wins).  Unchanged static instances keep their health and times.
+        file wins).  Unchanged static instances keep their health and times, and so does
+        every check whose definition did not change.
         """
-        desired = static_instances(services, self._clock())
+        desired = static_instances(services, self._clock(), health)
         change = self._call(lambda: self._repository.sync_static(desired))
         if change.services:
             self.holder.patch(change.services, index=change.index)
@@ -119,23 +180,28 @@ class Registry:
     async def register(self, instance: Instance) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
 
-        ``registered_at`` and ``last_heartbeat`` are set to the clock's now, ``status`` to
-        PASSING, ``source`` to API.  Raises ConflictError if a static instance has that id.
-        Returns the stored instance.
+        ``registered_at`` and ``last_heartbeat`` are set to the clock's now and ``source``
+        to API.  Each check starts in its initial status (see ``with_initial_checks``)
+        unless the instance had the same check (same id and definition) already, which
+        keeps its state; ``status`` is the worst of the checks (passing without any).
+        Raises ConflictError if a static instance has that id.  Returns the stored instance.
         """
         now = self._clock()
-        stored = replace(
-            instance,
-            service=instance.service.lower(),
-            tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
-            meta=tuple(sorted(dict(instance.meta).items())),
-            registered_at=now,
-            last_heartbeat=now,
-            status=Status.PASSING,
-            source=Source.API,
+        stored = with_initial_checks(
+            replace(
+                instance,
+                service=instance.service.lower(),
+                tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
+                meta=tuple(sorted(dict(instance.meta).items())),
+                registered_at=now,
+                source=Source.API,
+            ),
+            now,
         )
-        await self._write(lambda: self._repository.upsert_instance(stored))
-        return stored
+        change = await self._write(lambda: self._repository.upsert_instance(stored))
+        if change.instance is None:
+            raise AssertionError("a registration returns the stored instance")
+        return change.instance
 
     async def deregister(self, service: str, instance_id: str) -> None:
         """Remove an instance; a service left without instances disappears.
@@ -155,6 +221,30 @@ class Registry:
         if change.instance is None:
             raise AssertionError("a heartbeat returns the renewed instance")
         return change.instance
+
+    async def apply_health(
+        self, updates: Sequence[CheckUpdate], removals: Sequence[CheckUpdate] = ()
+    ) -> Change:
+        """The health loop's one write: new check states, and instances critical too long to
+        remove, in one transaction (see ``repository.apply_health``)."""
+        if not updates and not removals:
+            return Change((), self.holder.current.index, health_only=True)
+        return await self._write(lambda: self._repository.apply_health(updates, removals))
+
+    async def save_counters(self, updates: Sequence[CheckUpdate]) -> None:
+        """Store check output and counters without a status change (the health loop, at
+        shutdown); the catalog keeps its copy until the next start."""
+        if updates:
+            await self._write(lambda: self._repository.save_counters(updates))
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with every change committed from now on (on the loop thread)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener``."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     def services(self) -> list[Service]:
         """Every service with all its instances, from the current catalog, sorted by name."""
@@ -211,6 +301,11 @@ class Registry:
             change = job.result()
             if change.services:
                 self.holder.patch(change.services, index=change.index)
+            for listener in list(self._listeners):
+                try:
+                    listener(change)
+                except Exception:  # a listener's bug must not lose a committed write
+                    log.exception("a registry listener failed")
         if result.done():
             return
         if exc is None:

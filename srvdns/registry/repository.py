@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
-from srvdns.model import Instance, Service, Source, Status
+from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry.engine import READ_ONLY
-from srvdns.registry.tables import STATE_ROW_ID, instances, registry_state, services
+from srvdns.registry.tables import STATE_ROW_ID, checks, instances, registry_state, services
 
 T = TypeVar("T")
 _Row: TypeAlias = Row[*tuple[Any, ...]]
@@ -34,6 +34,7 @@ _ROW_COLUMNS = (
     instances.c.address,
     instances.c.port,
     instances.c.weight,
+    instances.c.warning_weight,
     instances.c.priority,
     instances.c.tags,
     instances.c.meta,
@@ -44,25 +45,129 @@ _ROW_COLUMNS = (
     instances.c.source,
 )
 
+_CHECK_COLUMNS = (
+    checks.c.id.label("check_pk"),
+    checks.c.instance_pk,
+    checks.c.check_id,
+    checks.c.kind,
+    checks.c.definition,
+    checks.c.status,
+    checks.c.output,
+    checks.c.last_change,
+    checks.c.successes,
+    checks.c.failures,
+)
+
 _JOINED = services.join(instances, instances.c.service_id == services.c.id)
+_CHECKS_JOINED = _JOINED.join(checks, checks.c.instance_pk == instances.c.id)
+
+InstanceKey: TypeAlias = tuple[str, str]
+"""(service, instance id)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """What a committed write did: the services it touched, as they now are, and the index.
 
-    A service in ``services`` with no instances has been deleted.
+    A service in ``services`` with no instances has been deleted.  ``keys`` names the
+    instances whose definition or stored health the write set from outside the health
+    loop (None: any instance of ``services``); ``health_only`` marks the health loop's
+    own writes of check results.
     """
 
     services: tuple[Service, ...]
     index: int
     instance: Instance | None = None
+    keys: tuple[InstanceKey, ...] | None = None
+    health_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckUpdate:
+    """The health loop's new state of one check of one instance.
+
+    It applies only while the stored check still has the same definition (``check.spec``):
+    a re-registration with another definition wins over a result of the old one.
+    """
+
+    service: str
+    instance_id: str
+    check: Check
+
+
+# -- checks as rows ---------------------------------------------------------------------
+
+
+def spec_definition(spec: CheckSpec) -> dict[str, Any]:
+    """The JSON the ``checks.definition`` column holds for ``spec`` (not its id or kind)."""
+    return {
+        "interval": spec.interval,
+        "timeout": spec.timeout,
+        "target": spec.target,
+        "method": spec.method,
+        "headers": [list(pair) for pair in spec.headers],
+        "tls_skip_verify": spec.tls_skip_verify,
+        "ttl": spec.ttl,
+        "success_before_passing": spec.success_before_passing,
+        "failures_before_critical": spec.failures_before_critical,
+        "deregister_critical_after": spec.deregister_critical_after,
+        "initial_status": spec.initial_status.value,
+    }
+
+
+def _spec_of(check_id: str, kind: str, definition: dict[str, Any]) -> CheckSpec:
+    ttl = definition.get("ttl")
+    dca = definition.get("deregister_critical_after")
+    return CheckSpec(
+        id=check_id,
+        kind=CheckKind(kind),
+        interval=float(definition["interval"]),
+        timeout=float(definition["timeout"]),
+        target=str(definition.get("target", "")),
+        method=str(definition.get("method", "GET")),
+        headers=tuple((str(k), str(v)) for k, v in definition.get("headers") or ()),
+        tls_skip_verify=bool(definition.get("tls_skip_verify", False)),
+        ttl=None if ttl is None else float(ttl),
+        success_before_passing=int(definition.get("success_before_passing", 1)),
+        failures_before_critical=int(definition.get("failures_before_critical", 1)),
+        deregister_critical_after=None if dca is None else float(dca),
+        initial_status=Status(definition.get("initial_status", Status.CRITICAL.value)),
+    )
+
+
+def _to_check(row: _Row) -> Check:
+    return Check(
+        spec=_spec_of(row.check_id, row.kind, row.definition or {}),
+        status=Status(row.status),
+        output=row.output,
+        last_change=row.last_change,
+        successes=row.successes,
+        failures=row.failures,
+    )
+
+
+def _check_values(check: Check) -> dict[str, Any]:
+    return {
+        "check_id": check.spec.id,
+        "kind": check.spec.kind.value,
+        "definition": spec_definition(check.spec),
+        "status": check.status.value,
+        "output": check.output,
+        "last_change": check.last_change,
+        "successes": check.successes,
+        "failures": check.failures,
+    }
+
+
+def initial_check(spec: CheckSpec, now: float) -> Check:
+    """A new check, in its initial status since ``now``."""
+    return Check(spec=spec, status=spec.initial_status, last_change=now)
 
 
 # -- reads ------------------------------------------------------------------------------
 
 
-def _to_instance(row: _Row) -> Instance:
+def _to_instance(row: _Row, found: Sequence[Check] = ()) -> Instance:
     meta = row.meta or {}
     return Instance(
         service=row.service,
@@ -72,20 +177,32 @@ def _to_instance(row: _Row) -> Instance:
         tags=tuple(row.tags or ()),
         meta=tuple(sorted((str(k), str(v)) for k, v in meta.items())),
         weight=row.weight,
+        warning_weight=row.warning_weight,
         priority=row.priority,
         ttl=row.ttl,
         last_heartbeat=row.last_heartbeat,
         status=Status(row.status),
         source=Source(row.source),
         registered_at=row.registered_at,
+        checks=tuple(found),
     )
 
 
-def _group(rows: Iterable[_Row]) -> list[Service]:
+def _checks_by_instance(conn: Connection, where: Any = None) -> dict[int, list[Check]]:
+    query = sa.select(*_CHECK_COLUMNS).select_from(_CHECKS_JOINED)
+    if where is not None:
+        query = query.where(where)
+    grouped: dict[int, list[Check]] = {}
+    for row in conn.execute(query.order_by(checks.c.instance_pk, checks.c.check_id)):
+        grouped.setdefault(row.instance_pk, []).append(_to_check(row))
+    return grouped
+
+
+def _group(rows: Iterable[_Row], found: dict[int, list[Check]]) -> list[Service]:
     grouped: dict[str, list[Instance]] = {}
     for row in rows:
-        grouped.setdefault(row.service, []).append(_to_instance(row))
-    return [Service(name=name, instances=tuple(found)) for name, found in grouped.items()]
+        grouped.setdefault(row.service, []).append(_to_instance(row, found.get(row.pk, ())))
+    return [Service(name=name, instances=tuple(items)) for name, items in grouped.items()]
 
 
 def load_services(conn: Connection) -> list[Service]:
@@ -95,7 +212,8 @@ def load_services(conn: Connection) -> list[Service]:
         .select_from(_JOINED)
         .order_by(services.c.name, instances.c.instance_id)
     )
-    return _group(conn.execute(query))
+    rows = conn.execute(query).all()
+    return _group(rows, _checks_by_instance(conn))
 
 
 def get_service(conn: Connection, name: str) -> Service | None:
@@ -106,7 +224,10 @@ def get_service(conn: Connection, name: str) -> Service | None:
         .where(services.c.name == name)
         .order_by(instances.c.instance_id)
     )
-    found = _group(conn.execute(query))
+    rows = conn.execute(query).all()
+    if not rows:
+        return None
+    found = _group(rows, _checks_by_instance(conn, services.c.name == name))
     return found[0] if found else None
 
 
@@ -122,18 +243,33 @@ def _current_service(conn: Connection, name: str) -> Service:
     return get_service(conn, name) or Service(name=name, instances=())
 
 
-def _find_row(conn: Connection, service: str, instance_id: str) -> _Row:
+def _get_row(conn: Connection, service: str, instance_id: str) -> _Row | None:
     query = (
         sa.select(*_ROW_COLUMNS)
         .select_from(_JOINED)
         .where(services.c.name == service, instances.c.instance_id == instance_id)
     )
-    row = conn.execute(query).first()
+    return conn.execute(query).first()
+
+
+def _find_row(conn: Connection, service: str, instance_id: str) -> _Row:
+    row = _get_row(conn, service, instance_id)
     if row is None:
         if conn.execute(sa.select(services.c.id).where(services.c.name == service)).first():
             raise NotFoundError(f"service {service!r} has no instance {instance_id!r}")
         raise NotFoundError(f"no service {service!r}")
     return row
+
+
+def _instance_checks(conn: Connection, instance_pk: int) -> dict[str, tuple[int, Check]]:
+    query = sa.select(*_CHECK_COLUMNS).where(checks.c.instance_pk == instance_pk)
+    return {row.check_id: (row.check_pk, _to_check(row)) for row in conn.execute(query)}
+
+
+def _read_instance(conn: Connection, service: str, instance_id: str) -> Instance:
+    row = _find_row(conn, service, instance_id)
+    found = sorted((c for _, c in _instance_checks(conn, row.pk).values()), key=lambda c: c.id)
+    return _to_instance(row, found)
 
 
 def read_index(conn: Connection) -> int:
@@ -185,6 +321,7 @@ def _values(instance: Instance) -> dict[str, Any]:
         "address": instance.address,
         "port": instance.port,
         "weight": instance.weight,
+        "warning_weight": instance.warning_weight,
         "priority": instance.priority,
         "tags": list(instance.tags),
         "meta": dict(instance.meta),
@@ -196,41 +333,88 @@ def _values(instance: Instance) -> dict[str, Any]:
     }
 
 
+def _merged_checks(wanted: Sequence[Check], existing: dict[str, tuple[int, Check]]) -> list[Check]:
+    """The checks an instance gets: an existing one keeps its state when its definition is
+    unchanged (except a ttl check: registering restarts the lease); the rest start anew."""
+    merged = []
+    for check in wanted:
+        old = existing.get(check.id)
+        keep = (
+            old is not None and old[1].spec == check.spec and check.spec.kind is not CheckKind.TTL
+        )
+        merged.append(old[1] if keep and old is not None else check)
+    return merged
+
+
+def _write_checks(
+    conn: Connection,
+    instance_pk: int,
+    merged: Sequence[Check],
+    existing: dict[str, tuple[int, Check]],
+) -> None:
+    keep = {c.id for c in merged}
+    stale = [pk for check_id, (pk, _) in existing.items() if check_id not in keep]
+    if stale:
+        conn.execute(checks.delete().where(checks.c.id.in_(stale)))
+    for check in merged:
+        old = existing.get(check.id)
+        if old is None:
+            conn.execute(checks.insert().values(instance_pk=instance_pk, **_check_values(check)))
+        elif old[1] != check:
+            conn.execute(
+                checks.update().where(checks.c.id == old[0]).values(**_check_values(check))
+            )
+
+
 def _put_instance(conn: Connection, instance: Instance) -> None:
+    """Insert or replace ``instance`` with its checks; ``instance.status`` is recomputed as
+    the worst of the checks' statuses (a kept check keeps its stored status)."""
     service_pk = _service_pk(conn, instance.service)
     key = (instances.c.service_id == service_pk, instances.c.instance_id == instance.id)
     existing = conn.execute(sa.select(instances.c.id, instances.c.source).where(*key)).first()
     if existing is None:
-        conn.execute(
+        merged = list(instance.checks)
+        stored = replace(instance, status=worst(c.status for c in merged))
+        inserted = conn.execute(
             instances.insert().values(
-                service_id=service_pk, instance_id=instance.id, **_values(instance)
+                service_id=service_pk, instance_id=instance.id, **_values(stored)
             )
-        )
+        ).inserted_primary_key
+        if not inserted:
+            raise AssertionError(f"inserting instance {instance.id!r} returned no primary key")
+        _write_checks(conn, int(inserted[0]), merged, {})
         return
     if existing.source == Source.STATIC and instance.source is not Source.STATIC:
         raise ConflictError(
             f"instance {instance.id!r} of service {instance.service!r} is declared in "
             "the config file; change it there"
         )
-    conn.execute(
-        instances.update().where(instances.c.id == existing.id).values(**_values(instance))
-    )
+    old_checks = _instance_checks(conn, existing.id)
+    merged = _merged_checks(instance.checks, old_checks)
+    stored = replace(instance, status=worst(c.status for c in merged))
+    conn.execute(instances.update().where(instances.c.id == existing.id).values(**_values(stored)))
+    _write_checks(conn, existing.id, merged, old_checks)
 
 
 def upsert_instance(conn: Connection, instance: Instance) -> Change:
     """Insert or replace ``instance`` (keyed by service + id), creating its service.
 
-    Raises ConflictError when an API instance would replace a static one.
+    Its checks replace the stored ones; a check whose definition did not change keeps its
+    state (but a ttl check restarts: registering is a heartbeat).  Raises ConflictError
+    when an API instance would replace a static one.  The change's ``instance`` is the
+    instance as stored.
     """
     _put_instance(conn, instance)
     index = bump_index(conn)
-    return Change((_current_service(conn, instance.service),), index, instance)
+    stored = _read_instance(conn, instance.service, instance.id)
+    key = ((instance.service, instance.id),)
+    return Change((_current_service(conn, instance.service),), index, stored, keys=key)
 
 
 def delete_instance(
     conn: Connection, service: str, instance_id: str, *, source: Source = Source.API
 ) -> Change:
-    """Delete an instance, and its service when no instance is left.
+    """Delete an instance (its checks with it), and its service when no instance is left.
 
     Raises NotFoundError, or ConflictError when ``source`` is API and the instance static.
     """
@@ -240,17 +424,19 @@ def delete_instance(
             f"instance {instance_id!r} of service {service!r} is declared in the config "
             "file; remove it there"
         )
+    conn.execute(checks.delete().where(checks.c.instance_pk == row.pk))
     conn.execute(instances.delete().where(instances.c.id == row.pk))
     _delete_service_if_empty(conn, service)
     index = bump_index(conn)
-    return Change((_current_service(conn, service),), index)
+    return Change((_current_service(conn, service),), index, keys=((service, instance_id),))
 
 
 def heartbeat(conn: Connection, service: str, instance_id: str, now: float) -> Change:
-    """Restart an instance's lease at ``now``.
+    """Restart an instance's lease at ``now``; its ttl check turns passing.
 
-    The index is bumped only when the lease had lapsed (the instance comes back to DNS).
-    Raises NotFoundError, or ConflictError when the instance has no lease (``ttl``).
+    The index is bumped only when that changes an answer: the lease had lapsed, or the
+    instance's stored status changed.  Raises NotFoundError, or ConflictError when the
+    instance has no lease (``ttl``).
     """
     row = _find_row(conn, service, instance_id)
     if row.ttl is None:
@@ -259,10 +445,151 @@ def heartbeat(conn: Connection, service: str, instance_id: str, now: float) -> C
             "only instances registered with a ttl take heartbeats"
         )
     lapsed = now >= row.last_heartbeat + row.ttl
-    conn.execute(instances.update().where(instances.c.id == row.pk).values(last_heartbeat=now))
-    index = bump_index(conn) if lapsed else read_index(conn)
-    renewed = replace(_to_instance(row), last_heartbeat=now)
-    return Change((_current_service(conn, service),), index, renewed)
+    stored = _instance_checks(conn, row.pk)
+    updated = []
+    for pk, check in stored.values():
+        if check.spec.kind is CheckKind.TTL:
+            renewed = replace(
+                check,
+                status=Status.PASSING,
+                output="",
+                last_change=check.last_change if check.status is Status.PASSING else now,
+                successes=check.successes + 1,
+                failures=0,
+            )
+            if renewed != check:
+                conn.execute(
+                    checks.update().where(checks.c.id == pk).values(**_check_values(renewed))
+                )
+            check = renewed
+        updated.append(check)
+    status = worst(c.status for c in updated)
+    values: dict[str, Any] = {"last_heartbeat": now}
+    if status.value != row.status:
+        values["status"] = status.value
+    conn.execute(instances.update().where(instances.c.id == row.pk).values(**values))
+    index = bump_index(conn) if lapsed or "status" in values else read_index(conn)
+    renewed_instance = _read_instance(conn, service, instance_id)
+    return Change(
+        (_current_service(conn, service),), index, renewed_instance, keys=((service, instance_id),)
+    )
+
+
+def apply_health(
+    conn: Connection, updates: Sequence[CheckUpdate], removals: Sequence[CheckUpdate]
+) -> Change:
+    """Store the health loop's check results, and deregister instances critical too long.
+
+    An update applies only while its check is stored with the same definition (and a
+    lapsed ttl check only while no heartbeat renewed the lease since); the instance's
+    status becomes the worst of its checks.  A removal deletes the instance
+    only while that check is still stored critical since the same time, and never a
+    static instance.  The index is bumped once when any instance's
+    status changed or any instance was removed.
+    """
+    touched: set[str] = set()
+    dns_changed = False
+    for update in updates:
+        row = _get_row(conn, update.service, update.instance_id)
+        if row is None:
+            continue
+        stored = _instance_checks(conn, row.pk)
+        old = stored.get(update.check.id)
+        if old is None or old[1].spec != update.check.spec:
+            continue
+        if _renewed_since(row, update.check):
+            continue
+        if old[1] != update.check:
+            conn.execute(
+                checks.update().where(checks.c.id == old[0]).values(**_check_values(update.check))
+            )
+            touched.add(update.service)
+        stored[update.check.id] = (old[0], update.check)
+        status = worst(c.status for _, c in stored.values())
+        if status.value != row.status:
+            conn.execute(
+                instances.update().where(instances.c.id == row.pk).values(status=status.value)
+            )
+            dns_changed = True
+    removed: list[InstanceKey] = []
+    for removal in removals:
+        row = _get_row(conn, removal.service, removal.instance_id)
+        if row is None or row.source == Source.STATIC:
+            continue
+        old = _instance_checks(conn, row.pk).get(removal.check.id)
+        if old is None or not _same_episode(old[1], removal.check):
+            continue
+        conn.execute(checks.delete().where(checks.c.instance_pk == row.pk))
+        conn.execute(instances.delete().where(instances.c.id == row.pk))
+        _delete_service_if_empty(conn, removal.service)
+        touched.add(removal.service)
+        removed.append((removal.service, removal.instance_id))
+        dns_changed = True
+    index = bump_index(conn) if dns_changed else read_index(conn)
+    services_now = tuple(_current_service(conn, name) for name in sorted(touched))
+    return Change(services_now, index, keys=tuple(removed), health_only=True)
+
+
+def save_counters(conn: Connection, updates: Sequence[CheckUpdate]) -> Change:
+    """Store the output and counters of checks whose status did not change, in one
+    statement (the health loop's state at shutdown).  A check stored with another status
+    is left alone; nothing DNS answers changes, so neither does the index."""
+    instance_pk = (
+        sa.select(instances.c.id)
+        .select_from(_JOINED)
+        .where(
+            services.c.name == sa.bindparam("b_service"),
+            instances.c.instance_id == sa.bindparam("b_instance"),
+        )
+        .scalar_subquery()
+    )
+    statement = (
+        checks.update()
+        .where(
+            checks.c.instance_pk == instance_pk,
+            checks.c.check_id == sa.bindparam("b_check"),
+            checks.c.status == sa.bindparam("b_status"),
+        )
+        .values(
+            output=sa.bindparam("b_output"),
+            successes=sa.bindparam("b_successes"),
+            failures=sa.bindparam("b_failures"),
+        )
+    )
+    rows = [
+        {
+            "b_service": u.service,
+            "b_instance": u.instance_id,
+            "b_check": u.check.id,
+            "b_status": u.check.status.value,
+            "b_output": u.check.output,
+            "b_successes": u.check.successes,
+            "b_failures": u.check.failures,
+        }
+        for u in updates
+    ]
+    if rows:
+        conn.execute(statement, rows)
+    return Change((), read_index(conn), health_only=True)
+
+
+def _renewed_since(row: _Row, check: Check) -> bool:
+    """Whether a ttl check seen lapsed has had a heartbeat since: the stored lease was
+    running when the health loop decided (its ``last_change``) that it had lapsed."""
+    if check.spec.kind is not CheckKind.TTL or check.status is not Status.CRITICAL:
+        return False
+    return row.ttl is not None and row.last_heartbeat + row.ttl > check.last_change
+
+
+def _same_episode(stored: Check, seen: Check) -> bool:
+    """Whether the stored check is still critical since the time ``seen`` says (counters
+    and output may have moved on in memory)."""
+    return (
+        stored.spec == seen.spec
+        and stored.status is Status.CRITICAL
+        and seen.status is Status.CRITICAL
+        and stored.last_change == seen.last_change
+    )
 
 
 def _definition(instance: Instance) -> tuple[Any, ...]:
@@ -273,9 +600,11 @@ def _definition(instance: Instance) -> tuple[Any, ...]:
         tuple(instance.tags),
         tuple(instance.meta),
         instance.weight,
+        instance.warning_weight,
         instance.priority,
         instance.ttl,
         instance.source,
+        tuple(sorted((c.spec for c in instance.checks), key=lambda spec: spec.id)),
     )
 
 
@@ -283,9 +612,9 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
     """Make the static instances exactly ``desired`` (each with source STATIC).
 
     New ones are inserted; changed ones get the new definition and keep their health and
-    times; an API instance with a static instance's id becomes that static instance;
-    static instances not in ``desired`` are deleted.  The index is bumped once when
-    anything changed.
+    times (a check whose definition did not change keeps its state); an API instance with
+    a static instance's id becomes that static instance; static instances not in
+    ``desired`` are deleted.  The index is bumped once when anything changed.
     """
     wanted = {(i.service, i.id): i for i in desired}
     changed: set[str] = set()
@@ -297,9 +626,12 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
             services.c.name.in_(sorted({name for name, _ in wanted})),
         )
     )
-    existing = {(row.service, row.instance_id): row for row in conn.execute(query)}
+    rows = conn.execute(query).all()
+    stored_checks = _checks_by_instance(conn)
+    existing = {(row.service, row.instance_id): row for row in rows}
     for key, row in existing.items():
         if row.source == Source.STATIC and key not in wanted:
+            conn.execute(checks.delete().where(checks.c.instance_pk == row.pk))
             conn.execute(instances.delete().where(instances.c.id == row.pk))
             changed.add(row.service)
     for key, instance in wanted.items():
@@ -308,14 +640,16 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
             _put_instance(conn, instance)
             changed.add(instance.service)
             continue
-        current = _to_instance(found)
+        current = _to_instance(found, stored_checks.get(found.pk, ()))
         if _definition(current) == _definition(instance):
             continue
-        values = _values(instance)
-        if current.source is Source.STATIC:  # keep health and times of an edited instance
-            for name in ("status", "last_heartbeat", "registered_at"):
-                del values[name]
-        conn.execute(instances.update().where(instances.c.id == found.pk).values(**values))
+        if current.source is Source.STATIC:  # keep the times of an edited instance
+            instance = replace(
+                instance,
+                last_heartbeat=current.last_heartbeat,
+                registered_at=current.registered_at,
+            )
+        _put_instance(conn, instance)
         changed.add(instance.service)
     for name in changed:
         _delete_service_if_empty(conn, name)
@@ -407,3 +741,13 @@ class Repository:
     def sync_static(self, desired: Sequence[Instance]) -> Change:
         """See ``sync_static``."""
         return self._write("sync static services", lambda c: sync_static(c, desired))
+
+    def save_counters(self, updates: Sequence[CheckUpdate]) -> Change:
+        """See ``save_counters``."""
+        return self._write("save check counters", lambda c: save_counters(c, updates))
+
+    def apply_health(
+        self, updates: Sequence[CheckUpdate], removals: Sequence[CheckUpdate] = ()
+    ) -> Change:
+        """See ``apply_health``."""
+        return self._write("record check results", lambda c: apply_health(c, updates, removals))

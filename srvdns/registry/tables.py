@@ -52,7 +52,7 @@ instances = Table(
     Column("instance_id", String(64), nullable=False),  # case-sensitive
     Column("address", String(45), nullable=False),
     Column("port", Integer, nullable=False),
-    Column("weight", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),  # SRV weight while passing
     Column("priority", Integer, nullable=False),
     Column("tags", JSON, nullable=False),
     Column("meta", JSON, nullable=False),
@@ -61,6 +61,7 @@ instances = Table(
     Column("registered_at", Double, nullable=False),
     Column("status", String(16), nullable=False),
     Column("source", String(16), nullable=False),
+    Column("warning_weight", Integer, nullable=False, server_default="1"),  # since 0002
     UniqueConstraint("service_id", "instance_id"),
     CheckConstraint("status IN ('passing', 'warning', 'critical')", name="status"),
     CheckConstraint("source IN ('api', 'static')", name="source"),
@@ -78,10 +79,10 @@ checks = Table(
     ),
     Column("check_id", String(64), nullable=False),
     Column("kind", String(16), nullable=False),  # http, tcp, ttl, ...
-    Column("definition", JSON, nullable=False),
+    Column("definition", JSON, nullable=False),  # repository.spec_definition()
     Column("status", String(16), nullable=False),
     Column("output", Text, nullable=False),
-    Column("last_change", Double, nullable=False),
+    Column("last_change", Double, nullable=False),  # critical since, when critical
     Column("successes", Integer, nullable=False),  # consecutive, for flap damping
     Column("failures", Integer, nullable=False),
     UniqueConstraint("instance_pk", "check_id"),

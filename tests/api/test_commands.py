@@ -299,6 +299,20 @@ def test_client_raises_api_error_with_status(server: ApiServer) -> None:
     assert [e["field"] for e in bad.value.errors] == ["weight"]
 
 
+def test_client_registers_checks_and_weights(server: ApiServer) -> None:
+    with ApiClient(server.url, token=TOKEN) as client:
+        made = client.register(
+            "web",
+            "w",
+            address="10.0.0.1",
+            port=80,
+            checks=[{"tcp": "10.0.0.1:80", "interval": "5s"}],
+            weights={"passing": 4, "warning": 1},
+        )
+    assert [(c["kind"], c["interval"]) for c in made["checks"]] == [("tcp", 5.0)]
+    assert made["weights"] == {"passing": 4, "warning": 1}
+
+
 def test_client_encodes_dot_ids(server: ApiServer) -> None:
     with ApiClient(server.url, token=TOKEN) as client:
         made = client.register("web", "..", address="10.0.0.1", port=80)

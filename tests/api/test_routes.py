@@ -46,6 +46,7 @@ async def test_register_returns_the_stored_instance(http: httpx.AsyncClient) -> 
         "tags": [],
         "meta": {},
         "weight": 1,
+        "weights": {"passing": 1, "warning": 1},
         "priority": 0,
         "ttl": None,
         "status": "passing",
@@ -55,6 +56,7 @@ async def test_register_returns_the_stored_instance(http: httpx.AsyncClient) -> 
         "registered_at": rfc3339(START),
         "registered_at_unix": START,
         "source": "api",
+        "checks": [],
     }
 
 
@@ -239,6 +241,7 @@ async def test_openapi_describes_the_api(http: httpx.AsyncClient) -> None:
         "/v1/services/{service}/instances/{id}",
         "/v1/services/{service}/instances/{id}/heartbeat",
         "/healthz",
+        "/metrics",
     }
     put_op = spec["paths"]["/v1/services/{service}/instances/{id}"]["put"]
     assert put_op["security"] == [{"HTTPBearer": []}]

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
-from srvdns.model import Instance, Service, Source, Status
+from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status
 from srvdns.registry import migrate, repository
 from srvdns.registry.engine import create_engine
-from srvdns.registry.repository import Repository
+from srvdns.registry.repository import CheckUpdate, Repository
 from srvdns.registry.tables import checks, instances, services
 
 T = 1_700_000_000.0
@@ -39,6 +39,16 @@ def static(service: str, id: str, **kw) -> Instance:
     return api(service, id, source=Source.STATIC, **kw)
 
 
+def http_check(id: str = "http", status: Status = Status.CRITICAL, **kw) -> Check:
+    spec = CheckSpec(id=id, kind=CheckKind.HTTP, interval=1.0, timeout=0.5, target="http://x/")
+    return Check(spec=replace(spec, **kw), status=status, last_change=T)
+
+
+def tcp_check(status: Status = Status.CRITICAL) -> Check:
+    spec = CheckSpec(id="tcp", kind=CheckKind.TCP, interval=1.0, timeout=0.5, target="10.9.9.9:1")
+    return Check(spec=spec, status=status, last_change=T)
+
+
 def count(repo: Repository, table: sa.Table) -> int:
     with repo.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
@@ -58,9 +68,30 @@ def test_upsert_roundtrips_every_field(repo):
         tags=("blue", "canary"),
         meta=(("zone", "eu-1"), ("a", "ünïcode")),
         weight=7,
+        warning_weight=3,
         priority=3,
         ttl=12.5,
         status=Status.WARNING,
+        checks=(
+            http_check(
+                status=Status.WARNING,
+                method="HEAD",
+                headers=(("X-A", "1"), ("Accept", "text/plain")),
+                tls_skip_verify=True,
+                success_before_passing=3,
+                failures_before_critical=2,
+                deregister_critical_after=90.0,
+                initial_status=Status.WARNING,
+            ),
+            Check(
+                spec=CheckSpec(id="ttl", kind=CheckKind.TTL, interval=12.5, timeout=0.0, ttl=12.5),
+                status=Status.PASSING,
+                output="ok",
+                last_change=T - 1,
+                successes=4,
+                failures=0,
+            ),
+        ),
     )
     change = repo.upsert_instance(stored)
     assert change.index == 1
@@ -158,17 +189,19 @@ def test_sync_static_add_change_remove(repo):
     assert repo.read_index() == 2
 
     # health and times of an edited static instance are kept
-    with repo.engine.begin() as conn:
-        conn.execute(instances.update().values(status="critical"))
-    change = repo.sync_static(
-        [static("db", "db-1", port=5433, registered_at=T + 100), static("cache", "cache-1")]
-    )
+    checked = static("db", "db-1", checks=(tcp_check(Status.PASSING),))
+    repo.sync_static([checked, static("cache", "cache-1")])
+    repo.apply_health([CheckUpdate("db", "db-1", tcp_check(Status.CRITICAL))])
+    edited = replace(checked, port=5433, registered_at=T + 100)
+    change = repo.sync_static([edited, static("cache", "cache-1")])
     [db] = change.services
-    edited = next(i for i in db.instances if i.id == "db-1")
-    assert (edited.port, edited.status, edited.registered_at) == (5433, Status.CRITICAL, T)
+    found = next(i for i in db.instances if i.id == "db-1")
+    assert (found.port, found.status, found.registered_at) == (5433, Status.CRITICAL, T)
+    assert [c.status for c in found.checks] == [Status.CRITICAL]
 
-    change = repo.sync_static([static("db", "db-1", port=5433)])
-    assert change.services == (Service("cache", ()),)
+    change = repo.sync_static([static("db", "db-1", port=5433)])  # check gone too
+    assert change.services[0] == Service("cache", ())
+    assert [i.status for i in change.services[1].instances] == [Status.PASSING] * 2
     assert repo.get_service("cache") is None
     assert {i.id for i in repo.find_service("db").instances} == {"db-1", "db-api"}
 

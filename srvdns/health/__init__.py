@@ -1,0 +1,1 @@
+"""Health checking: check definitions, a checker per kind, damping, and the loop."""

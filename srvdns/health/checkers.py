@@ -1,0 +1,142 @@
+"""One ``Checker`` protocol, one small class per check kind.
+
+A checker runs one check once and says what it found.  It does not time itself out:
+the loop cancels a check that overruns its timeout and counts it critical, the same
+way for every kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from srvdns.durations import format_duration
+from srvdns.health import httpwire
+from srvdns.health.definitions import MAX_OUTPUT, split_host_port
+from srvdns.model import CheckKind, CheckSpec, Instance, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one run of a check found."""
+
+    status: Status
+    output: str
+
+
+class Checker(Protocol):
+    """Runs checks of one kind."""
+
+    kind: CheckKind
+
+    async def check(self, spec: CheckSpec, instance: Instance) -> Result:
+        """Run ``spec`` (a check of ``instance``) once.  Never raises for a failing target:
+        a refused connection or a bad answer is a critical result."""
+        ...
+
+
+def http_status(code: int) -> Status:
+    """Consul's mapping: 2xx passing, 429 Too Many Requests warning, anything else critical."""
+    if 200 <= code < 300:
+        return Status.PASSING
+    if code == 429:
+        return Status.WARNING
+    return Status.CRITICAL
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)  # asyncio's text is "Connect call failed (...)"
+    return str(exc) or type(exc).__name__
+
+
+class HttpChecker:
+    """GET (or ``spec.method``) ``spec.target``: the status code decides (``http_status``);
+    the output is the status line and the start of the body."""
+
+    kind = CheckKind.HTTP
+
+    def __init__(self) -> None:
+        self._verify = ssl.create_default_context()
+        self._no_verify = ssl.create_default_context()
+        self._no_verify.check_hostname = False
+        self._no_verify.verify_mode = ssl.CERT_NONE
+        self._requests: dict[tuple[str, str, tuple[tuple[str, str], ...]], httpwire.Request] = {}
+
+    def _request(self, spec: CheckSpec) -> httpwire.Request:
+        key = (spec.target, spec.method, spec.headers)
+        request = self._requests.get(key)
+        if request is None:
+            if len(self._requests) > 100_000:
+                self._requests.clear()
+            request = httpwire.Request.build(spec.target, spec.method, spec.headers)
+            self._requests[key] = request
+        return request
+
+    async def check(self, spec: CheckSpec, instance: Instance) -> Result:
+        """One request on a new connection."""
+        what = f"HTTP {spec.method} {spec.target}"
+        try:
+            request = self._request(spec)
+            context = self._no_verify if spec.tls_skip_verify else self._verify
+            response = await httpwire.fetch(request, limit=MAX_OUTPUT, ssl_context=context)
+        except (OSError, httpwire.HttpCheckError, ValueError) as exc:
+            return Result(Status.CRITICAL, f"{what}: {_describe(exc)}")
+        line = f"{response.status} {response.reason}".rstrip()
+        output = f"{what}: {line}"
+        if response.body:
+            output += " Output: " + response.body.decode("utf-8", errors="replace")
+        return Result(http_status(response.status), output)
+
+
+class TcpChecker:
+    """Connect to ``spec.target``: accepted is passing, anything else critical."""
+
+    kind = CheckKind.TCP
+
+    async def check(self, spec: CheckSpec, instance: Instance) -> Result:
+        """One connect, then an immediate reset."""
+        host, port = split_host_port(spec.target)
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_connection(asyncio.Protocol, host, port)
+        except OSError as exc:
+            return Result(Status.CRITICAL, f"TCP connect {spec.target}: {_describe(exc)}")
+        httpwire.close(transport, reset=True)
+        return Result(Status.PASSING, f"TCP connect {spec.target}: success")
+
+
+class TtlChecker:
+    """The heartbeat lease: passing while it runs, critical once it has lapsed."""
+
+    kind = CheckKind.TTL
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    async def check(self, spec: CheckSpec, instance: Instance) -> Result:
+        """Read the instance's lease at the clock's now."""
+        expires = instance.lease_expires
+        if expires is None:
+            return Result(Status.PASSING, "")
+        left = expires - self._clock()
+        if left > 0:
+            return Result(Status.PASSING, "")
+        late = format_duration(round(-left, 3)) if left < 0 else "0s"
+        return Result(Status.CRITICAL, f"TTL expired: no heartbeat for {late} past the lease")
+
+
+def default_checkers(clock: Callable[[], float] = time.time) -> dict[CheckKind, Checker]:
+    """One checker of each kind; ``clock`` is the wall clock of TTL leases."""
+    return {
+        CheckKind.HTTP: HttpChecker(),
+        CheckKind.TCP: TcpChecker(),
+        CheckKind.TTL: TtlChecker(clock),
+    }

@@ -1,0 +1,61 @@
+"""Flap damping: how one check result moves a check's status; pure.
+
+A check counts consecutive critical results (``failures``) and consecutive passing or
+warning results (``successes``), as Consul does.  It turns critical after
+``failures_before_critical`` critical results in a row, and back from critical after
+``success_before_passing`` good results in a row, so an instance that flaps faster than
+that never moves in and out of DNS.  Between passing and warning (both answered; only the
+SRV weight differs) it follows each result at once.  The first result a check ever gets
+sets its status directly: its initial status is a placeholder, not an observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from srvdns.health.definitions import MAX_OUTPUT
+from srvdns.model import Check, CheckKind, Status
+
+MAX_COUNTER = 1_000_000
+"""Counters stop here; only whether they passed a threshold matters."""
+
+
+def clip_output(output: str) -> str:
+    """``output`` cut to ``MAX_OUTPUT`` bytes of UTF-8 (never inside a character)."""
+    data = output.encode("utf-8", errors="replace")
+    if len(data) <= MAX_OUTPUT:
+        return output
+    return data[:MAX_OUTPUT].decode("utf-8", errors="ignore")
+
+
+def step(check: Check, status: Status, output: str, now: float, *, first: bool = False) -> Check:
+    """``check`` after a result of ``status`` with ``output`` at wall-clock time ``now``.
+
+    ``first`` says this is the check's first result since it was registered.  A TTL
+    check is not damped: a lapsed lease is critical and a heartbeat passing, at once.
+    ``last_change`` moves only when the status does.
+    """
+    spec = check.spec
+    if status is Status.CRITICAL:
+        successes, failures = 0, min(check.failures + 1, MAX_COUNTER)
+    else:
+        successes, failures = min(check.successes + 1, MAX_COUNTER), 0
+    if first or spec.kind is CheckKind.TTL:
+        new_status = status
+    elif status is Status.CRITICAL:
+        enough = failures >= spec.failures_before_critical
+        new_status = status if enough else check.status
+    elif check.status is Status.CRITICAL:
+        enough = successes >= spec.success_before_passing
+        new_status = status if enough else check.status
+    else:
+        new_status = status
+    last_change = now if new_status is not check.status else check.last_change
+    return replace(
+        check,
+        status=new_status,
+        output=clip_output(output),
+        last_change=last_change,
+        successes=successes,
+        failures=failures,
+    )

@@ -1,0 +1,516 @@
+"""The health loop: runs every check on its own schedule and writes status changes.
+
+It runs on the event loop that answers DNS.  The checks come from the catalog (so from
+the registry): the loop loads them at start and follows every committed change through
+a registry listener.  Each check has its own schedule (``schedule.Schedule``); due checks
+queue for one of ``concurrency`` workers, so a burst waits instead of being dropped; a
+check that overruns its timeout is cancelled and counted critical, unless the event loop
+itself stalled meanwhile (then the result is not counted at all: a live instance is never
+dropped because srvdns fell behind).
+
+Results pass through flap damping (``damping.step``).  A result that changes a check's
+status becomes a registry write; the writes that pile up while one is in flight go
+together in the next transaction, so a thousand instances dying at once cost a handful
+of commits.  Results that change nothing write nothing: counters and output stay in
+memory (``states``), and are saved once at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from srvdns.catalog import in_panic
+from srvdns.config import HealthConfig, ZoneConfig
+from srvdns.durations import format_duration
+from srvdns.errors import RegistryError
+from srvdns.health import damping
+from srvdns.health.checkers import Checker, Result, default_checkers
+from srvdns.health.lag import LagMonitor
+from srvdns.health.metrics import HealthMetrics
+from srvdns.health.schedule import Schedule
+from srvdns.model import Check, CheckKind, CheckSpec, Instance, Source, Status
+from srvdns.registry.registry import Registry
+from srvdns.registry.repository import Change, CheckUpdate
+
+log = logging.getLogger(__name__)
+
+TICK = 0.005
+"""The scheduler wakes at most this often; due checks are started in batches."""
+
+_InstanceKey = tuple[str, str]
+_CheckKey = tuple[str, str, str]
+
+
+def describe(spec: CheckSpec) -> str:
+    """How a check's output starts: ``HTTP GET http://...``, ``TCP connect host:port``."""
+    if spec.kind is CheckKind.HTTP:
+        return f"HTTP {spec.method} {spec.target}"
+    if spec.kind is CheckKind.TCP:
+        return f"TCP connect {spec.target}"
+    return "TTL"
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    """One check the loop runs, with its live state."""
+
+    service: str
+    instance_id: str
+    check: Check
+    has_result: bool
+    removed: bool = False
+    busy: bool = False
+    dirty: bool = False
+    due: float = 0.0
+
+    @property
+    def key(self) -> _CheckKey:
+        return (self.service, self.instance_id, self.check.id)
+
+
+class HealthLoop:
+    """Runs the checks of every instance in ``registry`` and records what they find.
+
+    ``config`` gives the concurrency and the jitter; ``zones`` the panic thresholds the
+    loop logs and honours (no deregistration while a service is in panic).  ``wall`` is
+    the wall clock of stored times and leases; schedules use the event loop's clock.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        config: HealthConfig | None = None,
+        zones: Sequence[ZoneConfig] = (),
+        *,
+        metrics: HealthMetrics | None = None,
+        checkers: Mapping[CheckKind, Checker] | None = None,
+        rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
+        lag: LagMonitor | None = None,
+    ) -> None:
+        self._registry = registry
+        self._config = config or HealthConfig()
+        self._zones = tuple(z for z in zones if z.panic_threshold is not None)
+        self.metrics = metrics or HealthMetrics()
+        self._checkers = dict(checkers) if checkers is not None else default_checkers(wall)
+        self._wall = wall
+        self._schedule: Schedule[_Entry] = Schedule(jitter=self._config.jitter, rng=rng)
+        self.lag = lag or LagMonitor(on_sample=self._lag_sample)
+        self._entries: dict[_InstanceKey, dict[str, _Entry]] = {}
+        self._count = 0
+        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._planned_wake = math.inf
+        self._pending: dict[_CheckKey, CheckUpdate] = {}
+        self._removals: dict[_InstanceKey, CheckUpdate] = {}
+        self._inflight: set[_CheckKey] = set()
+        self._write_wanted = asyncio.Event()
+        self._writing = False
+        self._panic: set[tuple[str, str]] = set()
+        self._panic_noted: set[str] = set()
+        self._last_index = -1
+        self._running = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every check of the catalog, spread over its interval, and start running."""
+        loop = asyncio.get_running_loop()
+        catalog = self._registry.holder.current
+        now = loop.time()
+        for view in catalog.services.values():
+            for instance in view.instances:
+                for check in instance.checks:
+                    self._add(instance, check, now, spread=True)
+        self._last_index = catalog.index
+        self._registry.add_listener(self._on_change)
+        for name in catalog.services:
+            self._check_panic(name)
+        self._tasks = [
+            asyncio.create_task(self.lag.run(), name="health-lag"),
+            asyncio.create_task(self._scheduler(), name="health-scheduler"),
+            asyncio.create_task(self._writer(), name="health-writer"),
+            *(
+                asyncio.create_task(self._worker(), name=f"health-worker-{n}")
+                for n in range(self._config.concurrency)
+            ),
+        ]
+        log.info(
+            "health checks: %d scheduled, concurrency %d", self._count, self._config.concurrency
+        )
+
+    async def stop(self) -> None:
+        """Stop running checks, then write what is pending and the in-memory counters."""
+        self._registry.remove_listener(self._on_change)
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        updates, removals = list(self._pending.values()), list(self._removals.values())
+        self._pending, self._removals = {}, {}
+        counters = [
+            self._update(entry)
+            for entries in self._entries.values()
+            for entry in entries.values()
+            if entry.dirty
+        ]
+        try:
+            if updates or removals:
+                await self._registry.apply_health(updates, removals)
+            await self._registry.save_counters(counters)
+        except RegistryError as exc:
+            log.warning("could not save the health checks' state at shutdown: %s", exc)
+
+    # -- what the API shows -------------------------------------------------------------
+
+    def states(self, service: str, instance_id: str) -> dict[str, Check]:
+        """The live state of each check of an instance (counters and output included)."""
+        entries = self._entries.get((service, instance_id), {})
+        return {check_id: entry.check for check_id, entry in entries.items()}
+
+    def panic_zones(self, service: str) -> list[str]:
+        """The zones that answer ``service`` in panic mode now."""
+        view = self._registry.holder.current.get_service(service)
+        if view is None:
+            return []
+        now = self._wall()
+        return [z.name for z in self._zones if in_panic(view.instances, now, z)]
+
+    @property
+    def scheduled(self) -> int:
+        """How many checks the loop runs."""
+        return self._count
+
+    # -- the check set follows the registry ---------------------------------------------
+
+    def _add(self, instance: Instance, check: Check, now: float, *, spread: bool) -> None:
+        has_result = bool(check.output or check.successes or check.failures)
+        entry = _Entry(instance.service, instance.id, check, has_result)
+        self._entries.setdefault((instance.service, instance.id), {})[check.id] = entry
+        self._count += 1
+        self.metrics.checks.set(self._count)
+        if check.spec.kind is CheckKind.TTL:
+            due = self._ttl_due(entry, instance, now)
+        else:
+            due = self._schedule.first_due(now, check.spec.interval, spread=spread)
+        if due is not None:
+            self._plan(entry, due)
+
+    def _drop(self, entry: _Entry) -> None:
+        entry.removed = True
+        self._schedule.discard(entry)
+        entries = self._entries.get((entry.service, entry.instance_id))
+        if entries is not None and entries.get(entry.check.id) is entry:
+            del entries[entry.check.id]
+            if not entries:
+                del self._entries[entry.service, entry.instance_id]
+            self._count -= 1
+            self.metrics.checks.set(self._count)
+
+    def _on_change(self, change: Change) -> None:
+        """Registry listener: follow registrations, deregistrations and heartbeats."""
+        if change.keys is not None:
+            for name, instance_id in change.keys:
+                self._reconcile(name, instance_id)
+        elif not change.health_only:
+            for service in change.services:
+                ids = {i.id for i in service.instances}
+                ids |= {key[1] for key in self._entries if key[0] == service.name}
+                for instance_id in ids:
+                    self._reconcile(service.name, instance_id)
+        if change.index != self._last_index:
+            self._last_index = change.index
+            for service in change.services:
+                self._check_panic(service.name)
+
+    def _reconcile(self, service: str, instance_id: str) -> None:
+        """Make the loop's checks of one instance those the catalog has."""
+        instance = self._instance(service, instance_id)
+        wanted = {c.id: c for c in instance.checks} if instance is not None else {}
+        for check_id, old in list(self._entries.get((service, instance_id), {}).items()):
+            stored = wanted.get(check_id)
+            if stored is None or stored.spec != old.check.spec:
+                self._drop(old)
+        if instance is None:
+            return
+        now = asyncio.get_running_loop().time()
+        entries = self._entries.get((service, instance_id), {})
+        for check_id, stored in wanted.items():
+            entry = entries.get(check_id)
+            if entry is None:
+                self._add(instance, stored, now, spread=False)
+                continue
+            key = entry.key
+            if stored.spec.kind is CheckKind.TTL:
+                expires = instance.lease_expires
+                if expires is not None and expires > self._wall():
+                    # a heartbeat renewed the lease: a lapse not yet written is stale
+                    self._pending.pop(key, None)
+                    entry.check = stored
+            elif (
+                stored.status is not entry.check.status
+                and key not in self._pending
+                and key not in self._inflight
+            ):
+                entry.check = stored  # another writer (a registration) set it
+            if stored.spec.kind is CheckKind.TTL and not entry.busy:
+                due = self._ttl_due(entry, instance, now)
+                planned = self._schedule.due_at(entry)
+                if due is not None and (planned is None or due < planned):
+                    self._plan(entry, due)
+
+    def _instance(self, service: str, instance_id: str) -> Instance | None:
+        view = self._registry.holder.current.get_service(service)
+        if view is None:
+            return None
+        label = view.target_of.get(instance_id)
+        return None if label is None else view.targets.get(label)
+
+    # -- scheduling ---------------------------------------------------------------------
+
+    def _ttl_due(self, entry: _Entry, instance: Instance, now: float) -> float | None:
+        """When a TTL check needs a look: at lease expiry, at once when it lapsed unnoticed,
+        at its deregistration time when it is critical; None when nothing can change."""
+        wall = self._wall()
+        expires = instance.lease_expires
+        if expires is not None and expires > wall:
+            return now + (expires - wall)
+        if entry.check.status is not Status.CRITICAL:
+            return now
+        after = entry.check.spec.deregister_critical_after
+        if after is not None and instance.source is Source.API:
+            return now + max(0.0, entry.check.last_change + after - wall)
+        return None
+
+    def _plan(self, entry: _Entry, due: float) -> None:
+        entry.due = due
+        self._schedule.at(entry, due)
+        if due < self._planned_wake:
+            self._wake.set()
+
+    async def _scheduler(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            for entry in self._schedule.pop_due(now):
+                if not entry.removed:
+                    entry.busy = True
+                    self._queue.put_nowait(entry)
+            self.metrics.queued.set(self._queue.qsize())
+            upcoming = self._schedule.next_time()
+            self._wake.clear()
+            if upcoming is None:
+                self._planned_wake = math.inf
+                await self._wake.wait()
+                continue
+            self._planned_wake = wake = max(upcoming, now + TICK)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(wake):
+                    await self._wake.wait()
+
+    # -- running checks -----------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            entry = await self._queue.get()
+            if entry.removed:
+                entry.busy = False
+                continue
+            self._running += 1
+            self.metrics.running.set(self._running)
+            try:
+                await self._run(entry)
+            finally:
+                entry.busy = False
+                self._running -= 1
+                self.metrics.running.set(self._running)
+
+    async def _run(self, entry: _Entry) -> None:
+        """Run one check once, record the result, and plan the next run."""
+        loop = asyncio.get_running_loop()
+        instance = self._instance(entry.service, entry.instance_id)
+        if instance is None:
+            self._drop(entry)
+            return
+        spec = entry.check.spec
+        checker = self._checkers[spec.kind]
+        started = loop.time()
+        self.metrics.schedule_lag.set(max(0.0, started - entry.due))
+        try:
+            if spec.kind is CheckKind.TTL:
+                result = await checker.check(spec, instance)
+            else:
+                async with asyncio.timeout(spec.timeout):
+                    result = await checker.check(spec, instance)
+        except TimeoutError:
+            if self.lag.stall_since(started) >= spec.timeout / 2:
+                # srvdns, not the target, was too slow: do not count this run
+                self.metrics.inconclusive.inc()
+                self._reschedule(entry, instance, loop.time())
+                return
+            self.metrics.timeout(spec.kind)
+            timeout = format_duration(spec.timeout)
+            result = Result(Status.CRITICAL, f"{describe(spec)}: timed out after {timeout}")
+        except Exception:
+            log.exception("the %s checker failed on %s/%s", spec.kind, *entry.key[:2])
+            result = Result(Status.CRITICAL, f"{describe(spec)}: internal error")
+        if entry.removed:
+            return
+        self._record(entry, instance, result)
+        self._reschedule(entry, instance, loop.time())
+
+    def _reschedule(self, entry: _Entry, instance: Instance, finished: float) -> None:
+        if entry.removed:
+            return
+        spec = entry.check.spec
+        if spec.kind is CheckKind.TTL:
+            due = self._ttl_due(entry, instance, finished)
+            if due is not None:
+                self._plan(entry, max(due, finished + TICK))
+            return
+        self._plan(entry, self._schedule.next_due(entry.due, spec.interval, finished))
+
+    def _record(self, entry: _Entry, instance: Instance, result: Result) -> None:
+        """Apply a result: damping, a write when the status changed, deregistration."""
+        wall = self._wall()
+        old = entry.check
+        new = damping.step(old, result.status, result.output, wall, first=not entry.has_result)
+        entry.has_result = True
+        entry.check = new
+        self.metrics.result(new.spec.kind, result.status)
+        key = entry.key
+        if new.status is not old.status:
+            self.metrics.changes.labels(new.status.value).inc()
+            log.info(
+                "%s/%s check %s: %s -> %s: %s",
+                entry.service,
+                entry.instance_id,
+                new.id,
+                old.status,
+                new.status,
+                " ".join(new.output[:300].split())[:200],
+            )
+            self._pending[key] = self._update(entry)
+            self._write_wanted.set()
+            entry.dirty = False
+        elif key in self._pending:
+            self._pending[key] = self._update(entry)
+        elif new != old:
+            entry.dirty = True
+        after = new.spec.deregister_critical_after
+        if (
+            new.status is Status.CRITICAL
+            and after is not None
+            and instance.source is Source.API
+            and wall - new.last_change >= after
+        ):
+            self._deregister(entry, new)
+
+    def _deregister(self, entry: _Entry, check: Check) -> None:
+        service = entry.service
+        if self._in_panic(service):
+            if service not in self._panic_noted:
+                self._panic_noted.add(service)
+                log.warning(
+                    "service %s is in panic mode: not deregistering %s although it has been "
+                    "critical for over %s",
+                    service,
+                    entry.instance_id,
+                    format_duration(check.spec.deregister_critical_after or 0),
+                )
+            return
+        self._panic_noted.discard(service)
+        self._removals[service, entry.instance_id] = CheckUpdate(service, entry.instance_id, check)
+        self._write_wanted.set()
+
+    def _update(self, entry: _Entry) -> CheckUpdate:
+        return CheckUpdate(entry.service, entry.instance_id, entry.check)
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._write_wanted.wait()
+            self._write_wanted.clear()
+            if not self._pending and not self._removals:
+                continue
+            updates, self._pending = self._pending, {}
+            removals, self._removals = self._removals, {}
+            self._inflight = set(updates)
+            try:
+                change = await self._registry.apply_health(
+                    list(updates.values()), list(removals.values())
+                )
+            except RegistryError as exc:
+                log.warning("cannot record check results, retrying: %s", exc)
+                for key, update in updates.items():
+                    self._pending.setdefault(key, update)
+                for ikey, removal in removals.items():
+                    self._removals.setdefault(ikey, removal)
+                self._inflight = set()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._write_wanted.set()
+                continue
+            self._inflight = set()
+            backoff = 0.1
+            self.metrics.writes.inc()
+            for service, instance_id in change.keys or ():
+                self.metrics.deregistrations.inc()
+                removal = removals[service, instance_id]
+                log.warning(
+                    "deregistered %s/%s: check %s critical for over %s",
+                    service,
+                    instance_id,
+                    removal.check.id,
+                    format_duration(removal.check.spec.deregister_critical_after or 0),
+                )
+
+    # -- panic --------------------------------------------------------------------------
+
+    def _in_panic(self, service: str) -> bool:
+        return bool(self.panic_zones(service))
+
+    def _check_panic(self, service: str) -> None:
+        """Log loudly when a service enters or leaves panic mode in a zone."""
+        if not self._zones:
+            return
+        view = self._registry.holder.current.get_service(service)
+        now = self._wall()
+        for zone in self._zones:
+            key = (zone.name, service)
+            active = view is not None and in_panic(view.instances, now, zone)
+            if active and key not in self._panic:
+                assert view is not None
+                critical = sum(
+                    1 for i in view.instances if i.effective_status(now) is Status.CRITICAL
+                )
+                self._panic.add(key)
+                log.warning(
+                    "PANIC: %d of %d instances of %s are critical (over %g%%): zone %s "
+                    "answers all of them until fewer are",
+                    critical,
+                    len(view.instances),
+                    service,
+                    (zone.panic_threshold or 0) * 100,
+                    zone.name,
+                )
+            elif not active and key in self._panic:
+                self._panic.discard(key)
+                log.warning(
+                    "panic over: zone %s answers only healthy %s instances", zone.name, service
+                )
+        self.metrics.panic.set(len(self._panic))
+
+    def _lag_sample(self, lag: float) -> None:
+        self.metrics.lag.set(lag)
+        self.metrics.lag_max.set(self.lag.max_lag())

@@ -1,0 +1,81 @@
+"""srvdns.health.damping: consecutive-result counters decide when a status moves."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from srvdns.health.damping import clip_output, step
+from srvdns.health.definitions import MAX_OUTPUT
+from srvdns.model import Check, CheckKind, CheckSpec, Status
+
+P, W, C = Status.PASSING, Status.WARNING, Status.CRITICAL
+SPEC = CheckSpec(id="http", kind=CheckKind.HTTP, interval=1, timeout=1, target="http://x/")
+
+
+def run(results: str, *, start: Status = C, sbp: int = 1, fbc: int = 1, first: bool = False):
+    """Feed results ("p", "w", "c") one per second; the statuses after each."""
+    spec = replace(SPEC, success_before_passing=sbp, failures_before_critical=fbc)
+    check = Check(spec=spec, status=start, last_change=0.0)
+    out = []
+    for n, letter in enumerate(results, 1):
+        status = {"p": P, "w": W, "c": C}[letter]
+        check = step(check, status, letter, float(n), first=first and n == 1)
+        out.append(check.status)
+    return out, check
+
+
+@pytest.mark.parametrize(
+    ("results", "start", "sbp", "fbc", "expected"),
+    [
+        ("ppp", C, 1, 1, [P, P, P]),
+        ("ppp", C, 2, 1, [C, P, P]),
+        ("pppp", C, 3, 1, [C, C, P, P]),
+        ("ccc", P, 1, 1, [C, C, C]),
+        ("ccc", P, 1, 3, [P, P, C]),
+        # a flapping instance never comes back while it flaps faster than the threshold
+        ("pcpcpcpc", C, 2, 1, [C] * 8),
+        # nor leaves while it fails less often than failures_before_critical in a row
+        ("cpcpcpcp", P, 1, 2, [P] * 8),
+        ("ccpcc", P, 1, 2, [P, C, P, P, C]),
+        # warning and passing are both good: between them the status follows at once
+        ("wpw", P, 2, 1, [W, P, W]),
+        ("pww", C, 2, 1, [C, W, W]),  # warning results count as successes
+        ("wc", P, 1, 2, [W, W]),
+    ],
+)
+def test_transitions(results, start, sbp, fbc, expected) -> None:
+    statuses, _ = run(results, start=start, sbp=sbp, fbc=fbc)
+    assert statuses == expected
+
+
+def test_counters_and_last_change() -> None:
+    _, check = run("ccpp", start=P, sbp=2, fbc=1)
+    assert (check.status, check.successes, check.failures) == (P, 2, 0)
+    assert check.last_change == 4.0  # critical at 1, passing again at 4
+    _, check = run("ppcc", start=P, sbp=2, fbc=3)
+    assert (check.status, check.successes, check.failures, check.last_change) == (P, 0, 2, 0.0)
+    assert check.output == "c"
+
+
+def test_first_result_sets_the_status_directly() -> None:
+    statuses, _ = run("pc", start=C, sbp=5, first=True)
+    assert statuses == [P, C]
+    statuses, _ = run("cp", start=P, sbp=3, fbc=5, first=True)
+    assert statuses == [C, C]
+
+
+def test_ttl_checks_are_not_damped() -> None:
+    spec = CheckSpec(
+        id="ttl", kind=CheckKind.TTL, interval=5, timeout=0, ttl=5, success_before_passing=9
+    )
+    check = step(Check(spec=spec, status=P), C, "expired", 1.0)
+    assert check.status is C
+    assert step(check, P, "", 2.0).status is P
+
+
+def test_output_is_clipped_to_4_kib() -> None:
+    assert clip_output("é" * 3000).encode() == ("é" * (MAX_OUTPUT // 2)).encode()
+    check = step(Check(spec=SPEC, status=P), P, "x" * 10_000, 1.0)
+    assert len(check.output) == MAX_OUTPUT
