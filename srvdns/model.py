@@ -58,6 +58,8 @@ class CheckSpec:
     TTL).  A TTL check's lease length is ``ttl`` (the instance's ``ttl`` too); its
     ``interval`` equals it and its ``timeout`` is 0.  ``deregister_critical_after`` is how
     long the check may stay critical before the instance is removed (None: never).
+    ``name`` and ``notes`` are free text for people (the Consul API's check ``Name`` and
+    ``Notes``); empty unless given.
     """
 
     id: str
@@ -73,6 +75,8 @@ class CheckSpec:
     failures_before_critical: int = 1
     deregister_critical_after: float | None = None
     initial_status: Status = Status.CRITICAL
+    name: str = ""
+    notes: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,11 @@ def _format_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _node_address(host: str) -> str:
+    """The Consul node address the API shows: the API's own, 127.0.0.1 for a wildcard."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+
 class _ApiServer(uvicorn.Server):
     """uvicorn on srvdns's loop; signals stay with srvdns, which stops the API itself."""
 
@@ -128,6 +133,7 @@ class Server:
                     health_defaults=self.config.health,
                     health=health,
                     metrics=metrics,
+                    node_address=_node_address(host),
                 )
                 api = _ApiServer(
                     uvicorn.Config(
@@ -156,6 +162,7 @@ class Server:
                 gc.freeze()
                 await self.stopping.wait()
                 log.info("shutting down")
+                registry.stop_blocking()  # pending blocking queries answer now
                 api.should_exit = True
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(api_task, timeout=5)

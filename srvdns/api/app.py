@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping, Sequence
 from email.message import Message as MimeHeader
 from http import HTTPStatus
@@ -16,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from srvdns import __version__
+from srvdns.api.consul import routes as consul
+from srvdns.api.consul.views import Node
 from srvdns.api.routes import router, write_router
 from srvdns.config import HealthConfig
 from srvdns.errors import ConflictError, NotFoundError, RegistryError, StoreUnavailableError
@@ -53,6 +56,8 @@ def create_app(
     health_defaults: HealthConfig | None = None,
     health: HealthView | None = None,
     metrics: CollectorRegistry | None = None,
+    node_name: str | None = None,
+    node_address: str = "127.0.0.1",
 ) -> FastAPI:
     """The HTTP API over ``registry``.
 
@@ -62,7 +67,9 @@ def create_app(
     ``[health]``) fill in what a registered check leaves out; ``health`` is the running
     health loop, whose live check state and panic modes the reads show; ``/metrics``
     serves ``metrics``.  Every error is JSON: ``{"error": message}``, plus
-    ``"errors": [{"field", "message"}, ...]`` for a bad request.
+    ``"errors": [{"field", "message"}, ...]`` for a bad request; except on the Consul
+    endpoints (``srvdns.api.consul``), which answer as Consul does.  There srvdns is one
+    Consul node called ``node_name`` (default: the host name) at ``node_address``.
     """
     app = FastAPI(
         title="srvdns",
@@ -77,8 +84,11 @@ def create_app(
     app.state.health_defaults = health_defaults or HealthConfig()
     app.state.health = health
     app.state.metrics = metrics if metrics is not None else CollectorRegistry()
+    app.state.consul_node = Node(node_name or socket.gethostname(), node_address)
     app.include_router(write_router)
     app.include_router(router)
+    app.include_router(consul.write_router)
+    app.include_router(consul.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RegistryError, _registry_error)

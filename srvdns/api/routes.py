@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AfterValidator
 
 from srvdns.api.auth import require_writer
+from srvdns.api.blocking import block, index_headers, parse_wait
 from srvdns.api.schemas import (
     ErrorOut,
     Health,
@@ -123,11 +124,49 @@ async def heartbeat(
     return InstanceOut.of(renewed, registry.now(), _live(request, renewed.service, renewed.id))
 
 
-@router.get("/v1/services", response_model=ServiceList, summary="List services")
-async def list_services(registry: RegistryDep) -> ServiceList:
-    """Every service with its instance count and how many DNS hands out now."""
+IndexParam = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="blocking query: answer once the registry's index is above this one "
+        "(the X-Consul-Index or `index` of an earlier answer), or after `wait`",
+    ),
+]
+WaitParam = Annotated[
+    str | None,
+    Query(description="how long a blocking query may wait: '30s', '5m' (default 5m, at most 10m)"),
+]
+
+
+async def _blocking_read(
+    registry: Registry, index: int | None, wait: str | None, response: Response
+) -> int:
+    """Wait as a blocking query asks (see ``blocking``); set the index headers."""
+    try:
+        seconds = parse_wait(wait)
+    except ValueError as exc:
+        error = {"type": "value_error", "loc": ("query", "wait"), "msg": str(exc)}
+        raise RequestValidationError([{**error, "input": wait}]) from None
+    await block(registry, index, seconds)
+    current = registry.holder.current.index
+    response.headers.update(index_headers(current))
+    return current
+
+
+@router.get(
+    "/v1/services", response_model=ServiceList, responses=_errors(422), summary="List services"
+)
+async def list_services(
+    registry: RegistryDep, response: Response, index: IndexParam = None, wait: WaitParam = None
+) -> ServiceList:
+    """Every service with its instance count and how many DNS hands out now.
+
+    With ``?index=N`` a blocking query: answers once the registry's index is above N, or
+    after ``wait``."""
+    current = await _blocking_read(registry, index, wait, response)
     now = registry.now()
     return ServiceList(
+        index=current,
         services=[
             ServiceSummary(
                 name=s.name,
@@ -135,7 +174,7 @@ async def list_services(registry: RegistryDep) -> ServiceList:
                 healthy=sum(i.is_answerable(now) for i in s.instances),
             )
             for s in registry.services()
-        ]
+        ],
     )
 
 
@@ -146,16 +185,27 @@ async def list_services(registry: RegistryDep) -> ServiceList:
     summary="One service's instances",
 )
 async def get_service(
-    service: ServiceName, registry: RegistryDep, request: Request
+    service: ServiceName,
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+    index: IndexParam = None,
+    wait: WaitParam = None,
 ) -> ServiceDetail:
     """Every instance of the service, healthy or not, sorted by id, with its checks; and
-    whether a zone answers the service in panic mode (too many instances critical)."""
+    whether a zone answers the service in panic mode (too many instances critical).
+
+    With ``?index=N`` a watch: answers once the registry's index is above N (any write,
+    health changes included), or after ``wait``; ``index`` and ``X-Consul-Index`` give
+    the index to pass next."""
+    current = await _blocking_read(registry, index, wait, response)
     found = registry.find_service(service)
     now = registry.now()
     instances = sorted(found.instances, key=lambda i: i.id)
     health = request.app.state.health
     zones = [] if health is None else health.panic_zones(found.name)
     return ServiceDetail(
+        index=current,
         name=found.name,
         panic=bool(zones),
         panic_zones=zones,

@@ -302,12 +302,20 @@ class ServiceSummary(BaseModel):
 class ServiceList(BaseModel):
     """Body of ``GET /v1/services``."""
 
+    index: int = Field(
+        description="the registry's change index (also X-Consul-Index): pass it as "
+        "`?index=` to wait for the next change"
+    )
     services: list[ServiceSummary]
 
 
 class ServiceDetail(BaseModel):
     """Body of ``GET /v1/services/{service}``."""
 
+    index: int = Field(
+        description="the registry's change index (also X-Consul-Index): pass it as "
+        "`?index=` to wait for the next change"
+    )
     name: str
     panic: bool = Field(
         default=False,

@@ -114,7 +114,8 @@ class TcpChecker:
 
 
 class TtlChecker:
-    """The heartbeat lease: passing while it runs, critical once it has lapsed."""
+    """The heartbeat lease: while it runs, the status the last heartbeat gave (passing, or
+    the warning or critical of a Consul ``warn``/``fail``); critical once it has lapsed."""
 
     kind = CheckKind.TTL
 
@@ -128,7 +129,10 @@ class TtlChecker:
             return Result(Status.PASSING, "")
         left = expires - self._clock()
         if left > 0:
-            return Result(Status.PASSING, "")
+            stored = next((c for c in instance.checks if c.id == spec.id), None)
+            if stored is None:
+                return Result(Status.PASSING, "")
+            return Result(stored.status, stored.output)
         late = format_duration(round(-left, 3)) if left < 0 else "0s"
         return Result(Status.CRITICAL, f"TTL expired: no heartbeat for {late} past the lease")
 

@@ -281,14 +281,20 @@ class HealthLoop:
         at its deregistration time when it is critical; None when nothing can change."""
         wall = self._wall()
         expires = instance.lease_expires
+        after = entry.check.spec.deregister_critical_after
+        deregister_at = None
+        if (
+            entry.check.status is Status.CRITICAL
+            and after is not None
+            and instance.source is Source.API
+        ):  # critical since a lapse, or since a Consul ``fail`` that renewed the lease
+            deregister_at = now + max(0.0, entry.check.last_change + after - wall)
         if expires is not None and expires > wall:
-            return now + (expires - wall)
+            lapse_at = now + (expires - wall)
+            return lapse_at if deregister_at is None else min(lapse_at, deregister_at)
         if entry.check.status is not Status.CRITICAL:
             return now
-        after = entry.check.spec.deregister_critical_after
-        if after is not None and instance.source is Source.API:
-            return now + max(0.0, entry.check.last_change + after - wall)
-        return None
+        return deregister_at
 
     def _plan(self, entry: _Entry, due: float) -> None:
         entry.due = due

@@ -127,6 +127,8 @@ class Registry:
         self._clock = clock
         self._closed = False
         self._listeners: list[Listener] = []
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._blocking = True
 
     @classmethod
     def open(
@@ -177,14 +179,15 @@ class Registry:
         if change.services:
             self.holder.patch(change.services, index=change.index)
 
-    async def register(self, instance: Instance) -> Instance:
+    async def register(self, instance: Instance, *, exclusive_id: bool = False) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
 
         ``registered_at`` and ``last_heartbeat`` are set to the clock's now and ``source``
         to API.  Each check starts in its initial status (see ``with_initial_checks``)
         unless the instance had the same check (same id and definition) already, which
         keeps its state; ``status`` is the worst of the checks (passing without any).
-        Raises ConflictError if a static instance has that id.  Returns the stored instance.
+        Raises ConflictError if a static instance has that id, or with ``exclusive_id`` if
+        another service has an instance with that id.  Returns the stored instance.
         """
         now = self._clock()
         stored = with_initial_checks(
@@ -198,7 +201,9 @@ class Registry:
             ),
             now,
         )
-        change = await self._write(lambda: self._repository.upsert_instance(stored))
+        change = await self._write(
+            lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id)
+        )
         if change.instance is None:
             raise AssertionError("a registration returns the stored instance")
         return change.instance
@@ -211,13 +216,24 @@ class Registry:
         name = service.lower()
         await self._write(lambda: self._repository.delete_instance(name, instance_id))
 
-    async def heartbeat(self, service: str, instance_id: str) -> Instance:
+    async def heartbeat(
+        self,
+        service: str,
+        instance_id: str,
+        *,
+        status: Status = Status.PASSING,
+        output: str = "",
+    ) -> Instance:
         """Renew the instance's TTL lease (``last_heartbeat`` = now), persisted before returning.
 
-        Raises NotFoundError, or ConflictError when the instance has no ``ttl``.
+        Its ttl check gets ``status`` (passing for a plain heartbeat; the Consul API's warn
+        and fail set warning or critical until the next heartbeat or the lease lapses) and
+        ``output``.  Raises NotFoundError, or ConflictError when the instance has no ``ttl``.
         """
         name, now = service.lower(), self._clock()
-        change = await self._write(lambda: self._repository.heartbeat(name, instance_id, now))
+        change = await self._write(
+            lambda: self._repository.heartbeat(name, instance_id, now, status=status, output=output)
+        )
         if change.instance is None:
             raise AssertionError("a heartbeat returns the renewed instance")
         return change.instance
@@ -236,6 +252,28 @@ class Registry:
         shutdown); the catalog keeps its copy until the next start."""
         if updates:
             await self._write(lambda: self._repository.save_counters(updates))
+
+    async def wait_for_index(self, index: int, timeout: float) -> int:
+        """Wait until the registry's index is above ``index``, or ``timeout`` seconds passed;
+        return the index then.
+
+        The long poll behind blocking queries (``?index=N&wait=D``): a committed write that
+        bumps the index wakes every waiter at once, with no polling.  After
+        ``stop_blocking`` it returns at once.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._blocking and self.holder.current.index <= index:
+            woken: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(woken)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await woken
+            except TimeoutError:
+                break
+            finally:
+                self._waiters.discard(woken)
+        return self.holder.current.index
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every change committed from now on (on the loop thread)."""
@@ -299,8 +337,11 @@ class Registry:
         exc = job.exception()
         if exc is None:
             change = job.result()
+            before = self.holder.current.index
             if change.services:
                 self.holder.patch(change.services, index=change.index)
+            if self.holder.current.index > before:
+                self._wake_waiters()
             for listener in list(self._listeners):
                 try:
                     listener(change)
@@ -312,6 +353,19 @@ class Registry:
             result.set_result(job.result())
         else:
             result.set_exception(exc)
+
+    def stop_blocking(self) -> None:
+        """Loop thread, at shutdown: end every ``wait_for_index`` now and any later at once,
+        so that pending blocking queries answer instead of holding the API server open."""
+        self._blocking = False
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Loop thread: the index moved; every ``wait_for_index`` looks again."""
+        waiters, self._waiters = self._waiters, set()
+        for woken in waiters:
+            if not woken.done():
+                woken.set_result(None)
 
 
 def _start(repository: Repository, upgrade: bool) -> tuple[list[Service], int]:

@@ -3,8 +3,9 @@
 The functions take a ``Connection`` inside a transaction and compose; ``Repository``
 runs each of them as one transaction of its own, commits, and turns database failures
 into ``StoreUnavailableError`` (the transaction rolled back, nothing partial stored).
-Every write that may change a DNS answer bumps ``registry_state.index`` in the same
-transaction.
+Every write that may change a DNS answer or a check's status bumps
+``registry_state.index`` in the same transaction (it is the SOA serial and the
+X-Consul-Index that blocking queries wait on).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def spec_definition(spec: CheckSpec) -> dict[str, Any]:
         "failures_before_critical": spec.failures_before_critical,
         "deregister_critical_after": spec.deregister_critical_after,
         "initial_status": spec.initial_status.value,
+        **({"name": spec.name} if spec.name else {}),
+        **({"notes": spec.notes} if spec.notes else {}),
     }
 
 
@@ -132,6 +135,8 @@ def _spec_of(check_id: str, kind: str, definition: dict[str, Any]) -> CheckSpec:
         failures_before_critical=int(definition.get("failures_before_critical", 1)),
         deregister_critical_after=None if dca is None else float(dca),
         initial_status=Status(definition.get("initial_status", Status.CRITICAL.value)),
+        name=str(definition.get("name", "")),
+        notes=str(definition.get("notes", "")),
     )
 
 
@@ -396,14 +401,26 @@ def _put_instance(conn: Connection, instance: Instance) -> None:
     _write_checks(conn, existing.id, merged, old_checks)
 
 
-def upsert_instance(conn: Connection, instance: Instance) -> Change:
+def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool = False) -> Change:
     """Insert or replace ``instance`` (keyed by service + id), creating its service.
 
     Its checks replace the stored ones; a check whose definition did not change keeps its
     state (but a ttl check restarts: registering is a heartbeat).  Raises ConflictError
-    when an API instance would replace a static one.  The change's ``instance`` is the
-    instance as stored.
+    when an API instance would replace a static one, and with ``exclusive_id`` when
+    another service has an instance with the same id (Consul's service ids are unique per
+    agent, srvdns's per service).  The change's ``instance`` is the instance as stored.
     """
+    if exclusive_id:
+        other = conn.execute(
+            sa.select(services.c.name)
+            .select_from(_JOINED)
+            .where(instances.c.instance_id == instance.id, services.c.name != instance.service)
+            .limit(1)
+        ).scalar()
+        if other is not None:
+            raise ConflictError(
+                f"service {other!r} already has an instance with the id {instance.id!r}"
+            )
     _put_instance(conn, instance)
     index = bump_index(conn)
     stored = _read_instance(conn, instance.service, instance.id)
@@ -431,11 +448,22 @@ def delete_instance(
     return Change((_current_service(conn, service),), index, keys=((service, instance_id),))
 
 
-def heartbeat(conn: Connection, service: str, instance_id: str, now: float) -> Change:
-    """Restart an instance's lease at ``now``; its ttl check turns passing.
+def heartbeat(
+    conn: Connection,
+    service: str,
+    instance_id: str,
+    now: float,
+    *,
+    status: Status = Status.PASSING,
+    output: str = "",
+) -> Change:
+    """Restart an instance's lease at ``now``; its ttl check gets ``status`` and ``output``.
 
-    The index is bumped only when that changes an answer: the lease had lapsed, or the
-    instance's stored status changed.  Raises NotFoundError, or ConflictError when the
+    A plain heartbeat passes the check; the Consul API's ``warn`` and ``fail`` renew the
+    lease too but set warning or critical, which lasts until the next heartbeat or until
+    the lease lapses.  The index is bumped only when that changes what the registry
+    reports: the lease had lapsed, or a check's or the instance's stored status changed
+    (new output alone does not).  Raises NotFoundError, or ConflictError when the
     instance has no lease (``ttl``).
     """
     row = _find_row(conn, service, instance_id)
@@ -447,28 +475,32 @@ def heartbeat(conn: Connection, service: str, instance_id: str, now: float) -> C
     lapsed = now >= row.last_heartbeat + row.ttl
     stored = _instance_checks(conn, row.pk)
     updated = []
+    check_changed = False
     for pk, check in stored.values():
         if check.spec.kind is CheckKind.TTL:
+            critical = status is Status.CRITICAL
             renewed = replace(
                 check,
-                status=Status.PASSING,
-                output="",
-                last_change=check.last_change if check.status is Status.PASSING else now,
-                successes=check.successes + 1,
-                failures=0,
+                status=status,
+                output=output,
+                last_change=check.last_change if check.status is status else now,
+                successes=0 if critical else check.successes + 1,
+                failures=check.failures + 1 if critical else 0,
             )
             if renewed != check:
                 conn.execute(
                     checks.update().where(checks.c.id == pk).values(**_check_values(renewed))
                 )
+            check_changed = check_changed or renewed.status is not check.status
             check = renewed
         updated.append(check)
-    status = worst(c.status for c in updated)
+    worst_status = worst(c.status for c in updated)
     values: dict[str, Any] = {"last_heartbeat": now}
-    if status.value != row.status:
-        values["status"] = status.value
+    if worst_status.value != row.status:
+        values["status"] = worst_status.value
     conn.execute(instances.update().where(instances.c.id == row.pk).values(**values))
-    index = bump_index(conn) if lapsed or "status" in values else read_index(conn)
+    changed = lapsed or check_changed or "status" in values
+    index = bump_index(conn) if changed else read_index(conn)
     renewed_instance = _read_instance(conn, service, instance_id)
     return Change(
         (_current_service(conn, service),), index, renewed_instance, keys=((service, instance_id),)
@@ -484,11 +516,12 @@ def apply_health(
     lapsed ttl check only while no heartbeat renewed the lease since); the instance's
     status becomes the worst of its checks.  A removal deletes the instance
     only while that check is still stored critical since the same time, and never a
-    static instance.  The index is bumped once when any instance's
-    status changed or any instance was removed.
+    static instance.  The index is bumped once when any check's or instance's stored
+    status changed or any instance was removed (new output or counters alone do not),
+    so blocking queries wake on every health change.
     """
     touched: set[str] = set()
-    dns_changed = False
+    status_changed = False
     for update in updates:
         row = _get_row(conn, update.service, update.instance_id)
         if row is None:
@@ -504,13 +537,14 @@ def apply_health(
                 checks.update().where(checks.c.id == old[0]).values(**_check_values(update.check))
             )
             touched.add(update.service)
+            status_changed = status_changed or old[1].status is not update.check.status
         stored[update.check.id] = (old[0], update.check)
         status = worst(c.status for _, c in stored.values())
         if status.value != row.status:
             conn.execute(
                 instances.update().where(instances.c.id == row.pk).values(status=status.value)
             )
-            dns_changed = True
+            status_changed = True
     removed: list[InstanceKey] = []
     for removal in removals:
         row = _get_row(conn, removal.service, removal.instance_id)
@@ -524,8 +558,8 @@ def apply_health(
         _delete_service_if_empty(conn, removal.service)
         touched.add(removal.service)
         removed.append((removal.service, removal.instance_id))
-        dns_changed = True
-    index = bump_index(conn) if dns_changed else read_index(conn)
+        status_changed = True
+    index = bump_index(conn) if status_changed else read_index(conn)
     services_now = tuple(_current_service(conn, name) for name in sorted(touched))
     return Change(services_now, index, keys=tuple(removed), health_only=True)
 
@@ -721,9 +755,12 @@ class Repository:
         """The persistent change counter."""
         return self._read("read the index", read_index)
 
-    def upsert_instance(self, instance: Instance) -> Change:
+    def upsert_instance(self, instance: Instance, *, exclusive_id: bool = False) -> Change:
         """See ``upsert_instance``."""
-        return self._write("register an instance", lambda c: upsert_instance(c, instance))
+        return self._write(
+            "register an instance",
+            lambda c: upsert_instance(c, instance, exclusive_id=exclusive_id),
+        )
 
     def delete_instance(
         self, service: str, instance_id: str, *, source: Source = Source.API
@@ -734,9 +771,20 @@ class Repository:
             lambda c: delete_instance(c, service, instance_id, source=source),
         )
 
-    def heartbeat(self, service: str, instance_id: str, now: float) -> Change:
+    def heartbeat(
+        self,
+        service: str,
+        instance_id: str,
+        now: float,
+        *,
+        status: Status = Status.PASSING,
+        output: str = "",
+    ) -> Change:
         """See ``heartbeat``."""
-        return self._write("record a heartbeat", lambda c: heartbeat(c, service, instance_id, now))
+        return self._write(
+            "record a heartbeat",
+            lambda c: heartbeat(c, service, instance_id, now, status=status, output=output),
+        )
 
     def sync_static(self, desired: Sequence[Instance]) -> Change:
         """See ``sync_static``."""

@@ -96,17 +96,18 @@ async def test_lease_fields(http: httpx.AsyncClient) -> None:
 
 
 async def test_list_services(http: httpx.AsyncClient, clock: Clock) -> None:
-    assert (await http.get("/v1/services")).json() == {"services": []}
+    assert (await http.get("/v1/services")).json() == {"index": 1, "services": []}
     await put(http, "/v1/services/web/instances/a")
     await put(http, "/v1/services/web/instances/b", ttl="10s")
     await put(http, "/v1/services/db/instances/d", ttl="1m")
     clock.advance(11)  # web/b's lease lapses
     listed = (await http.get("/v1/services")).json()
     assert listed == {
+        "index": 4,
         "services": [
             {"name": "db", "instances": 1, "healthy": 1},
             {"name": "web", "instances": 2, "healthy": 1},
-        ]
+        ],
     }
 
 
@@ -159,7 +160,7 @@ async def test_deregister(http: httpx.AsyncClient, registry: Registry) -> None:
     assert response.content == b""
     assert stored(registry) == {("web", "web-2")}
     assert (await http.delete("/v1/services/web/instances/web-2")).status_code == 204
-    assert (await http.get("/v1/services")).json() == {"services": []}
+    assert (await http.get("/v1/services")).json() == {"index": 5, "services": []}
     assert (await http.get("/v1/services/web")).status_code == 404
 
 
@@ -242,6 +243,18 @@ async def test_openapi_describes_the_api(http: httpx.AsyncClient) -> None:
         "/v1/services/{service}/instances/{id}/heartbeat",
         "/healthz",
         "/metrics",
+        # the Consul-compatible subset (srvdns.api.consul)
+        "/v1/agent/service/register",
+        "/v1/agent/service/deregister/{service_id}",
+        "/v1/agent/services",
+        "/v1/agent/service/{service_id}",
+        "/v1/agent/check/pass/{check_id}",
+        "/v1/agent/check/warn/{check_id}",
+        "/v1/agent/check/fail/{check_id}",
+        "/v1/agent/check/update/{check_id}",
+        "/v1/health/service/{service}",
+        "/v1/catalog/services",
+        "/v1/catalog/service/{service}",
     }
     put_op = spec["paths"]["/v1/services/{service}/instances/{id}"]["put"]
     assert put_op["security"] == [{"HTTPBearer": []}]

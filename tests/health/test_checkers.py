@@ -13,7 +13,7 @@ from health.targets import TargetPool
 
 from srvdns.health.checkers import HttpChecker, TcpChecker, TtlChecker, http_status
 from srvdns.health.definitions import MAX_OUTPUT
-from srvdns.model import CheckKind, CheckSpec, Instance, Status
+from srvdns.model import Check, CheckKind, CheckSpec, Instance, Status
 
 INSTANCE = Instance(service="web", id="web-1", address="127.0.0.1", port=1)
 
@@ -222,3 +222,25 @@ async def test_ttl() -> None:
     assert (await checker.check(spec, leased)).output == (
         "TTL expired: no heartbeat for 2500ms past the lease"
     )
+
+
+async def test_ttl_keeps_the_status_of_the_last_heartbeat_while_the_lease_runs() -> None:
+    """A Consul ``warn`` or ``fail`` renews the lease with that status: it holds until the
+    next heartbeat or the lapse, the checker does not turn it passing."""
+    now = [1000.0]
+    checker = TtlChecker(lambda: now[0])
+    spec = CheckSpec(id="ttl", kind=CheckKind.TTL, interval=10, timeout=0, ttl=10)
+    warned = Check(spec=spec, status=Status.WARNING, output="disk 91% full")
+    leased = Instance(
+        service="web",
+        id="w",
+        address="10.0.0.1",
+        port=1,
+        ttl=10,
+        last_heartbeat=995.0,
+        checks=(warned,),
+    )
+    result = await checker.check(spec, leased)
+    assert (result.status, result.output) == (Status.WARNING, "disk 91% full")
+    now[0] = 1005.0
+    assert (await checker.check(spec, leased)).status is Status.CRITICAL

@@ -271,6 +271,47 @@ async def test_ttl_lease_is_a_check(registry, start) -> None:
         assert loop.states("web", "web-1")["ttl"].status is P
 
 
+async def test_a_warning_heartbeat_holds_until_the_lease_lapses(registry, start) -> None:
+    """Consul's ``warn``: warning (still answered) until the lease lapses, then the loop
+    writes critical, which bumps the index so that blocking queries wake."""
+    loop = await start()
+    await registry.register(
+        Instance(service="web", id="web-1", address="10.0.0.1", port=80, ttl=0.3)
+    )
+    warned = await registry.heartbeat("web", "web-1", status=W, output="slow disk")
+    assert (warned.status, warned.checks[0].status, warned.checks[0].output) == (
+        W,
+        W,
+        "slow disk",
+    )
+    await asyncio.sleep(0.1)
+    assert stored(registry, 1).checks[0].status is W  # the loop leaves it alone
+    assert loop.states("web", "web-1")["ttl"].status is W
+    index = registry.holder.current.index
+    await until(lambda: stored(registry, 1).checks[0].status is C, timeout=2)
+    assert stored(registry, 1).checks[0].output.startswith("TTL expired")
+    assert registry.holder.current.index > index
+
+
+async def test_a_failed_ttl_check_is_deregistered_after_its_time(registry, start) -> None:
+    """A ``fail`` renews the lease but is critical: deregister_critical_after counts from it,
+    even while the client keeps failing the check within the lease."""
+    await start()
+    lease = CheckSpec(
+        id="ttl",
+        kind=CheckKind.TTL,
+        interval=5,
+        timeout=0,
+        ttl=5,
+        initial_status=P,
+        deregister_critical_after=0.2,
+    )
+    await registry.register(instance(1, lease))
+    await registry.heartbeat("web", "web-1", status=C, output="broken")
+    took = await until(lambda: stored(registry, 1) is None, timeout=3)
+    assert took < 1.5
+
+
 async def test_a_lapse_seen_before_a_heartbeat_is_not_written_after_it(registry) -> None:
     await registry.register(
         Instance(service="web", id="web-1", address="10.0.0.1", port=80, ttl=0.05)

@@ -50,20 +50,26 @@ async def test_register_starts_checks_in_their_initial_status(registry, clock):
     assert (await registry.register(web(2))).status is P  # no checks: passing
 
 
-async def test_apply_health_bumps_the_index_only_when_an_instance_status_changes(registry, clock):
+async def test_apply_health_bumps_the_index_when_a_status_changes(registry, clock):
     await registry.register(web(1, spec(), spec("second", initial_status=C)))
     index, generation = registry.holder.current.index, registry.holder.current.generation
     http = checks_of(registry)["http"]
     passing = replace(http, status=P, output="200 OK", last_change=clock.now, successes=1)
     change = await registry.apply_health([CheckUpdate("web", "web-1", passing)])
-    # still critical (the second check): no DNS change, but the catalog shows the new state
-    assert change.index == index
+    # the instance stays critical (the second check), but a check's status changed: the
+    # index moves so that blocking queries on health wake up
+    assert change.index == index + 1
     assert change.health_only
     assert registry.holder.current.generation == generation + 1
     assert checks_of(registry)["http"] == passing
+    # new output and counters alone: the catalog shows them, the index stays
+    again = replace(passing, output="200 OK again", successes=2)
+    change = await registry.apply_health([CheckUpdate("web", "web-1", again)])
+    assert change.index == index + 1
+    assert checks_of(registry)["http"] == again
     second = replace(checks_of(registry)["second"], status=W)
     change = await registry.apply_health([CheckUpdate("web", "web-1", second)])
-    assert change.index == index + 1
+    assert change.index == index + 2
     assert status_of(registry) is W
     # nothing to write: no transaction, no new snapshot
     generation = registry.holder.current.generation
@@ -195,3 +201,28 @@ def test_migration_0002_turns_leases_into_ttl_checks(sqlite_url):
             c["name"] for c in sa.inspect(conn).get_columns("instances")
         }
     engine.dispose()
+
+
+async def test_heartbeat_with_a_status(registry, clock):
+    """Consul's pass, warn and fail: each renews the lease and sets the ttl check; the
+    index moves only when a status does."""
+    await registry.register(web(1, ttl=10))
+    index = registry.holder.current.index
+    clock.advance(2)
+    warned = await registry.heartbeat("web", "web-1", status=W, output="slow")
+    assert (warned.status, warned.last_heartbeat) == (W, clock.now)
+    assert (warned.checks[0].status, warned.checks[0].output) == (W, "slow")
+    assert warned.checks[0].last_change == clock.now
+    assert registry.holder.current.index == index + 1
+    clock.advance(2)
+    again = await registry.heartbeat("web", "web-1", status=W, output="slower")
+    assert again.checks[0].output == "slower"
+    assert again.checks[0].last_change == clock.now - 2  # same status since then
+    assert registry.holder.current.index == index + 1
+    failed = await registry.heartbeat("web", "web-1", status=C, output="down")
+    assert (failed.status, failed.checks[0].failures, failed.checks[0].successes) == (C, 1, 0)
+    assert failed.effective_status(clock.now) is C  # critical although the lease runs
+    assert registry.holder.current.index == index + 2
+    passed = await registry.heartbeat("web", "web-1")
+    assert (passed.status, passed.checks[0].output) == (P, "")
+    assert registry.holder.current.index == index + 3

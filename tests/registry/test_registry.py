@@ -46,7 +46,7 @@ async def test_register_replaces(registry):
     await registry.register(web(port=1))
     await registry.register(web(port=2))
     assert [i.port for i in registry.find_service("web").instances] == [2]
-    assert registry.holder.current.index == 2
+    assert registry.holder.current.index == 3  # a new registry starts at 1
 
 
 async def test_deregister_last_instance_removes_the_service(registry):
@@ -159,9 +159,9 @@ async def test_writes_run_on_the_worker_thread(registry, monkeypatch):
     threads: list[str] = []
     upsert = registry._repository.upsert_instance
 
-    def spy(instance):
+    def spy(instance, **options):
         threads.append(threading.current_thread().name)
-        return upsert(instance)
+        return upsert(instance, **options)
 
     monkeypatch.setattr(registry._repository, "upsert_instance", spy)
     await registry.register(web())
@@ -173,10 +173,10 @@ async def test_a_cancelled_write_that_committed_still_reaches_the_catalog(regist
     started, release = threading.Event(), threading.Event()
     upsert = registry._repository.upsert_instance
 
-    def slow(instance):
+    def slow(instance, **options):
         started.set()
         release.wait(5)
-        return upsert(instance)
+        return upsert(instance, **options)
 
     monkeypatch.setattr(registry._repository, "upsert_instance", slow)
     task = asyncio.create_task(registry.register(web()))
@@ -224,4 +224,55 @@ async def test_in_memory_database():
 async def test_concurrent_writes_are_serialised(registry):
     await asyncio.gather(*(registry.register(web(f"w{n}")) for n in range(40)))
     assert len(registry.find_service("web").instances) == 40
-    assert registry.holder.current.index == 40
+    assert registry.holder.current.index == 41
+
+
+async def test_an_exclusive_id_is_unique_across_services(registry):
+    await registry.register(web("shared"))
+    with pytest.raises(ConflictError, match="service 'web' already has an instance"):
+        await registry.register(
+            Instance(service="api", id="shared", address="10.0.0.2", port=1), exclusive_id=True
+        )
+    assert [s.name for s in registry.services()] == ["web"]
+    # the same service may replace it, and without exclusive_id ids are per service
+    await registry.register(web("shared", port=9), exclusive_id=True)
+    await registry.register(Instance(service="api", id="shared", address="10.0.0.2", port=1))
+    assert [s.name for s in registry.services()] == ["api", "web"]
+
+
+async def test_wait_for_index_wakes_on_a_write_and_times_out(registry):
+    index = registry.holder.current.index
+    assert await registry.wait_for_index(index - 1, timeout=5) == index  # already past
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await registry.wait_for_index(index, timeout=0.05) == index
+    assert 0.05 <= loop.time() - started < 1
+    waiters = [asyncio.create_task(registry.wait_for_index(index, timeout=5)) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    assert not any(w.done() for w in waiters)
+    started = loop.time()
+    await registry.register(web())
+    assert await asyncio.gather(*waiters) == [index + 1] * 3
+    assert loop.time() - started < 1
+    assert not registry._waiters
+
+
+async def test_a_write_that_changes_nothing_wakes_nobody(registry):
+    await registry.register(web(ttl=30))
+    index = registry.holder.current.index
+    waiter = asyncio.create_task(registry.wait_for_index(index, timeout=5))
+    await asyncio.sleep(0.01)
+    await registry.heartbeat("web", "web-1")  # a live lease renewed: same answers
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    await registry.heartbeat("web", "web-1", status=Status.WARNING)
+    assert await waiter == index + 1
+
+
+async def test_stop_blocking_ends_every_wait(registry):
+    index = registry.holder.current.index
+    waiter = asyncio.create_task(registry.wait_for_index(index, timeout=60))
+    await asyncio.sleep(0.01)
+    registry.stop_blocking()
+    assert await asyncio.wait_for(waiter, 1) == index
+    assert await asyncio.wait_for(registry.wait_for_index(index, timeout=60), 1) == index

@@ -55,7 +55,7 @@ def count(repo: Repository, table: sa.Table) -> int:
 
 
 def test_empty_registry(repo):
-    assert repo.load() == ([], 0)
+    assert repo.load() == ([], 1)
     assert repo.get_service("web") is None
 
 
@@ -94,7 +94,7 @@ def test_upsert_roundtrips_every_field(repo):
         ),
     )
     change = repo.upsert_instance(stored)
-    assert change.index == 1
+    assert change.index == 2
     [service] = change.services
     [loaded] = service.instances
     assert loaded.tags == ("blue", "canary")
@@ -107,7 +107,7 @@ def test_load_sorts_services_and_instances(repo):
     for service, id in [("web", "b"), ("db", "z"), ("web", "a"), ("api", "x")]:
         repo.upsert_instance(api(service, id))
     services_, index = repo.load()
-    assert index == 4
+    assert index == 5
     assert [s.name for s in services_] == ["api", "db", "web"]
     assert [i.id for i in services_[2].instances] == ["a", "b"]
 
@@ -115,7 +115,7 @@ def test_load_sorts_services_and_instances(repo):
 def test_replace_keeps_one_row_and_bumps_index(repo):
     repo.upsert_instance(api("web", "a", port=1))
     change = repo.upsert_instance(api("web", "a", port=2))
-    assert change.index == 2
+    assert change.index == 3
     assert [i.port for i in repo.find_service("web").instances] == [2]
     assert count(repo, instances) == 1
 
@@ -133,7 +133,7 @@ def test_delete_last_instance_deletes_service(repo):
     assert [i.id for i in change.services[0].instances] == ["b"]
     change = repo.delete_instance("web", "b")
     assert change.services == (Service("web", ()),)
-    assert change.index == 4
+    assert change.index == 5
     assert count(repo, services) == 0
     assert repo.get_service("web") is None
 
@@ -144,7 +144,7 @@ def test_delete_unknown(repo):
         repo.delete_instance("db", "a")
     with pytest.raises(NotFoundError, match="service 'web' has no instance 'A'"):
         repo.delete_instance("web", "A")
-    assert repo.read_index() == 1
+    assert repo.read_index() == 2
 
 
 def test_api_cannot_touch_static_instances(repo):
@@ -167,9 +167,9 @@ def test_heartbeat(repo):
     live = repo.heartbeat("web", "a", T + 5)
     assert live.instance is not None
     assert live.instance.last_heartbeat == T + 5
-    assert live.index == 2  # extending a live lease changes no answer
+    assert live.index == 3  # extending a live lease changes no answer
     lapsed = repo.heartbeat("web", "a", T + 5 + 10)  # lease ended exactly now
-    assert lapsed.index == 3  # the instance comes back
+    assert lapsed.index == 4  # the instance comes back
     assert repo.find_service("web").instances[0].last_heartbeat == T + 15
     with pytest.raises(ConflictError, match="no ttl"):
         repo.heartbeat("web", "plain", T)
@@ -183,10 +183,10 @@ def test_sync_static_add_change_remove(repo):
     repo.upsert_instance(api("db", "db-api"))
     change = repo.sync_static([static("db", "db-1"), static("cache", "cache-1")])
     assert [s.name for s in change.services] == ["cache", "db"]
-    assert change.index == 2  # one bump for the whole sync
+    assert change.index == 3  # one bump for the whole sync
 
     assert repo.sync_static([static("db", "db-1"), static("cache", "cache-1")]).services == ()
-    assert repo.read_index() == 2
+    assert repo.read_index() == 3
 
     # health and times of an edited static instance are kept
     checked = static("db", "db-1", checks=(tcp_check(Status.PASSING),))
@@ -224,7 +224,7 @@ def test_failed_write_stores_nothing(repo, monkeypatch):
     with pytest.raises(StoreUnavailableError, match="nothing was stored: disk I/O error"):
         repo.upsert_instance(api("web", "a"))
     monkeypatch.undo()
-    assert repo.load() == ([], 0)
+    assert repo.load() == ([], 1)
     assert count(repo, services) == 0
 
 
