@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="log verbosity (default: info)",
     )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="log lines for people (text, the default) or one JSON object per line (json)",
+    )
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     _add_config(check, required=True)

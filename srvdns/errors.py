@@ -30,3 +30,7 @@ class StoreUnavailableError(RegistryError):
 
 class ApiClientError(SrvdnsError):
     """The srvdns HTTP API refused a request or could not be reached."""
+
+
+class SocketActivationError(SrvdnsError):
+    """The sockets systemd passed (socket activation) cannot be used."""

@@ -10,16 +10,27 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Coroutine, Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from srvdns.config import Config, ListenAddress, load
+from srvdns import systemd
+from srvdns.config import Config, ListenAddress, ServerConfig, load
 from srvdns.errors import ConfigError, SrvdnsError
 
+if TYPE_CHECKING:
+    from srvdns.health.loop import HealthLoop
+    from srvdns.nameserver.handler import Handler
+    from srvdns.nameserver.server import DnsServers
+    from srvdns.registry.registry import Registry
+
 log = logging.getLogger("srvdns")
+
+SHUTDOWN_API_TIMEOUT = 5.0
+"""Seconds in-flight API requests get to finish after SIGTERM."""
 
 
 def _fail(message: str, status: int) -> int:
@@ -74,6 +85,26 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+class _HandlerSlot:
+    """The DNS listeners' handler, replaceable while they serve (a config reload).
+
+    ``handle`` is the current handler's bound method itself, so a query pays no extra
+    call; the listeners look it up for every query (or batch of datagrams), so a swap
+    takes effect at once and no query is lost.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handle: Callable[..., bytes | None] = handler.handle
+
+    def swap(self, handler: Handler) -> None:
+        """Answer every later query with ``handler``."""
+        self.handle = handler.handle
+
+
+_RESTART_ONLY = ("dns_listen", "api_listen", "database", "tcp_idle_timeout", "tcp_max_connections")
+"""``[server]`` keys a reload cannot apply: they take effect at the next start."""
+
+
 @dataclass
 class Server:
     """A running srvdns: the registry, the health loop, the DNS listeners and the API, on
@@ -82,6 +113,25 @@ class Server:
     config: Config
     token: str | None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _registry: Registry | None = None
+    _health: HealthLoop | None = None
+    _slot: _HandlerSlot | None = None
+    _app: Any = None
+
+    def _handler(self, config: Config) -> Handler:
+        from srvdns.nameserver.handler import Handler
+
+        assert self._registry is not None
+        settings = config.server
+        return Handler(
+            config.zone,
+            self._registry.holder,
+            edns_udp_size=settings.edns_udp_size,
+            udp_answer_limit=settings.udp_answer_limit,
+            version=settings.chaos_version(),
+            identity=settings.chaos_identity(),
+        )
 
     async def run(self) -> None:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
@@ -91,11 +141,12 @@ class Server:
         from srvdns.health.loop import HealthLoop
         from srvdns.health.metrics import HealthMetrics
         from srvdns.nameserver import server as dns_server
-        from srvdns.nameserver.handler import Handler
         from srvdns.registry.registry import Registry
 
+        activated = systemd.listen_fds()
         url = self.config.database_url()
         registry = await asyncio.to_thread(Registry.open, url, upgrade=url.startswith("sqlite"))
+        self._registry = registry
         health: HealthLoop | None = None
         try:
             await asyncio.to_thread(
@@ -106,25 +157,26 @@ class Server:
                 registry, self.config.health, self.config.zone, metrics=HealthMetrics(metrics)
             )
             await health.start()
+            self._health = health
             settings = self.config.server
-            handler = Handler(
-                self.config.zone,
-                registry.holder,
-                edns_udp_size=settings.edns_udp_size,
-                udp_answer_limit=settings.udp_answer_limit,
-                version=settings.chaos_version(),
-                identity=settings.chaos_identity(),
-            )
-            dns = await dns_server.start(
-                handler,
-                settings.dns_listen,
-                idle_timeout=settings.tcp_idle_timeout,
-                max_connections=settings.tcp_max_connections,
-            )
+            slot = _HandlerSlot(self._handler(self.config))
+            if "dns" in activated:
+                dns = await _adopt_dns_sockets(slot, activated["dns"], settings)
+            else:
+                dns = await dns_server.start(
+                    slot,
+                    settings.dns_listen,
+                    idle_timeout=settings.tcp_idle_timeout,
+                    max_connections=settings.tcp_max_connections,
+                )
+            watchdog: asyncio.Task[None] | None = None
             try:
                 for host, port in dns.addresses:
                     log.info("dns listening on %s (udp+tcp)", _format_hostport(host, port))
-                api_socket = _bind_api_socket(self.config.server.api_listen)
+                if "api" in activated:
+                    api_socket = activated["api"][0]
+                else:
+                    api_socket = _bind_api_socket(self.config.server.api_listen)
                 host, port = api_socket.getsockname()[:2]
                 app = create_app(
                     registry,
@@ -135,6 +187,7 @@ class Server:
                     metrics=metrics,
                     node_address=_node_address(host),
                 )
+                app.state.listeners = "not bound yet"
                 api = _ApiServer(
                     uvicorn.Config(
                         app,
@@ -155,18 +208,29 @@ class Server:
                     ", ".join(z.name for z in self.config.zone),
                     len(registry.holder.current.services),
                 )
+                self._slot, self._app = slot, app
+                app.state.listeners = "ok"
                 # What start-up loaded (config, catalog) lives as long as the process: keep
                 # it out of every later garbage collection, whose pauses are event loop lag
                 # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
                 gc.collect()
                 gc.freeze()
+                systemd.notify(
+                    f"READY=1\nSTATUS=serving {len(registry.holder.current.services)} services"
+                )
+                watchdog = _start_watchdog()
                 await self.stopping.wait()
                 log.info("shutting down")
+                systemd.notify("STOPPING=1\nSTATUS=shutting down")
+                self._slot = None  # no reloads from here on
+                app.state.listeners = "shutting down"
                 registry.stop_blocking()  # pending blocking queries answer now
                 api.should_exit = True
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(api_task, timeout=5)
+                    await asyncio.wait_for(api_task, timeout=SHUTDOWN_API_TIMEOUT)
             finally:
+                if watchdog is not None:
+                    watchdog.cancel()
                 await dns.close()
         finally:
             if health is not None:
@@ -177,12 +241,106 @@ class Server:
         """Ask ``run`` to shut down."""
         self.stopping.set()
 
+    async def reload(self) -> None:
+        """SIGHUP: load the config file again and apply it without dropping a query.
+
+        Zones, TTLs, the other answer settings, static services, reserved names, the API
+        token and the health defaults of new checks change; the listeners, the database
+        and the TCP limits need a restart (a warning says so).  A config that does not
+        load, or whose static services cannot be stored, is refused with a logged error
+        and the running one stays.
+        """
+        async with self._reloading:
+            if self._slot is None or self._registry is None:
+                log.warning("reload ignored: srvdns is starting or stopping")
+                return
+            path = str(self.config.path)
+            systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                config, token = await asyncio.to_thread(load_for_serving, path)
+                handler = self._handler(config)
+                await self._registry.resync_static(config.static_services(), config.health)
+            except SrvdnsError as exc:
+                log.error("reload failed, still serving the previous config: %s", exc)
+                systemd.notify("READY=1\nSTATUS=reload failed; serving the previous config")
+                return
+            fixed = [
+                f"server.{key}"
+                for key in _RESTART_ONLY
+                if getattr(config.server, key) != getattr(self.config.server, key)
+            ]
+            if fixed:
+                log.warning("reload: %s change only at the next start", ", ".join(fixed))
+            self._slot.swap(handler)
+            state = self._app.state
+            state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
+            state.token = token
+            state.health_defaults = config.health
+            if self._health is not None:
+                self._health.set_zones(config.zone)
+            self.config, self.token = config, token
+            log.info(
+                "reloaded %s: serving %s with %d static services",
+                path,
+                ", ".join(z.name for z in config.zone),
+                len(config.static_services()),
+            )
+            systemd.notify("READY=1\nSTATUS=reloaded")
+
+
+async def _adopt_dns_sockets(
+    handler: _HandlerSlot, sockets: list[socket.socket], settings: ServerConfig
+) -> DnsServers:
+    """DNS listeners on the sockets systemd passed (socket activation) instead of
+    binding ``dns_listen``."""
+    from srvdns.nameserver.server import DnsServers
+
+    servers = DnsServers(
+        handler,
+        idle_timeout=settings.tcp_idle_timeout,
+        max_connections=settings.tcp_max_connections,
+    )
+    try:
+        # DnsServers has no public way yet to serve sockets bound elsewhere.
+        await servers._listen(sockets)
+    except BaseException:
+        await servers.close()
+        raise
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        if (host, port) not in servers.addresses:
+            servers.addresses.append((host, port))
+    return servers
+
+
+def _start_watchdog() -> asyncio.Task[None] | None:
+    """Ping systemd's watchdog (``WATCHDOG=1``) at half its timeout while the loop runs;
+    None when the watchdog is off.  A stalled event loop stops the pings."""
+    interval = systemd.watchdog_interval()
+    if interval is None:
+        return None
+
+    async def ping() -> None:
+        while True:
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    return asyncio.create_task(ping())
+
 
 async def _serve(config: Config, token: str | None) -> None:
     server = Server(config, token)
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(server.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, server.stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await server.run()
 
 
@@ -198,11 +356,9 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """``srvdns serve -c FILE``."""
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s srvdns %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from srvdns import logs
+
+    logs.configure(args.log_level, getattr(args, "log_format", "text"))
     if args.log_level != "debug":
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:

@@ -79,6 +79,7 @@ def create_app(
     )
     app.add_middleware(BodyLimit, max_body_size=MAX_BODY_SIZE)
     app.state.registry = registry
+    app.state.listeners = "ok"  # the runtime says otherwise until bound, and at shutdown
     app.state.token = token
     app.state.reserved_names = frozenset(name.lower() for name in reserved_names)
     app.state.health_defaults = health_defaults or HealthConfig()

@@ -16,6 +16,7 @@ from srvdns.api.schemas import (
     Health,
     InstanceOut,
     InvalidField,
+    Readiness,
     RegisterRequest,
     ServiceDetail,
     ServiceList,
@@ -23,7 +24,7 @@ from srvdns.api.schemas import (
     instance_id,
     service_name,
 )
-from srvdns.errors import NotFoundError
+from srvdns.errors import NotFoundError, StoreUnavailableError
 from srvdns.model import Check
 from srvdns.registry.registry import Registry
 
@@ -217,6 +218,32 @@ async def get_service(
 async def healthz() -> Health:
     """The API is up."""
     return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness}},
+    summary="Readiness",
+)
+async def readyz(request: Request, response: Response) -> Readiness:
+    """Ready to serve: the DNS and API listeners are bound, the catalog snapshot is
+    loaded, and the database answers; 503 naming each check that fails otherwise."""
+    state = request.app.state
+    registry: Registry = state.registry
+    checks = {
+        "listeners": state.listeners,
+        "snapshot": "ok" if registry.holder.current is not None else "not loaded",
+    }
+    try:
+        await registry.ping()
+        checks["database"] = "ok"
+    except StoreUnavailableError as exc:
+        checks["database"] = str(exc)
+    ready = all(value == "ok" for value in checks.values())
+    if not ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(status="ready" if ready else "not ready", checks=checks)
 
 
 @router.get(

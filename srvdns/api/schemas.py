@@ -343,3 +343,11 @@ class Health(BaseModel):
     """Body of ``GET /healthz``."""
 
     status: str = "ok"
+
+
+class Readiness(BaseModel):
+    """Body of ``GET /readyz``: ``ready`` or ``not ready``, and each check's ``ok`` or what
+    is wrong with it (``listeners``, ``snapshot``, ``database``)."""
+
+    status: str
+    checks: dict[str, str]

@@ -119,6 +119,10 @@ class HealthLoop:
         self._running = 0
         self._tasks: list[asyncio.Task[None]] = []
 
+    def set_zones(self, zones: Sequence[ZoneConfig]) -> None:
+        """Honour the panic thresholds of ``zones`` from now on (a config reload)."""
+        self._zones = tuple(z for z in zones if z.panic_threshold is not None)
+
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -179,6 +179,35 @@ class Registry:
         if change.services:
             self.holder.patch(change.services, index=change.index)
 
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Reach the database (``SELECT 1`` on the worker thread) within ``timeout`` seconds.
+
+        Raises StoreUnavailableError naming what went wrong.
+        """
+
+        def select_one() -> None:
+            with self._repository.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(self._submit(select_one)), timeout)
+        except TimeoutError:
+            raise errors.StoreUnavailableError(
+                f"the database did not answer within {timeout:g}s"
+            ) from None
+        except errors.StoreUnavailableError:
+            raise
+        except Exception as exc:
+            raise errors.StoreUnavailableError(f"the database is unreachable: {exc}") from exc
+
+    async def resync_static(
+        self, services: Sequence[StaticServiceConfig], health: HealthConfig | None = None
+    ) -> None:
+        """``sync_static`` while serving (a config reload): the same write, published like
+        any other, so that the catalog, blocking queries and the health loop follow it."""
+        desired = static_instances(services, self._clock(), health)
+        await self._write(lambda: self._repository.sync_static(desired))
+
     async def register(self, instance: Instance, *, exclusive_id: bool = False) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
 

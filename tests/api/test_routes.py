@@ -234,6 +234,44 @@ async def test_healthz(http: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
+async def test_readyz(http: httpx.AsyncClient) -> None:
+    response = await http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"listeners": "ok", "snapshot": "ok", "database": "ok"},
+    }
+
+
+async def test_readyz_names_what_is_wrong(
+    http: httpx.AsyncClient, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(self: Registry, fn: object) -> None:
+        raise StoreUnavailableError("the registry is closed")
+
+    monkeypatch.setattr(Registry, "_submit", unreachable)
+    response = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "not ready",
+        "checks": {"listeners": "ok", "snapshot": "ok", "database": "the registry is closed"},
+    }
+
+
+async def test_readyz_times_out_on_a_hung_database(registry: Registry) -> None:
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    registry._submit(release.wait)  # the worker thread is stuck
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"did not answer within 0\.1s"):
+            await registry.ping(timeout=0.1)
+    finally:
+        release.set()
+    await asyncio.wait_for(registry.ping(), 5)
+
+
 async def test_openapi_describes_the_api(http: httpx.AsyncClient) -> None:
     spec = (await http.get("/openapi.json")).json()
     assert set(spec["paths"]) == {
@@ -242,6 +280,7 @@ async def test_openapi_describes_the_api(http: httpx.AsyncClient) -> None:
         "/v1/services/{service}/instances/{id}",
         "/v1/services/{service}/instances/{id}/heartbeat",
         "/healthz",
+        "/readyz",
         "/metrics",
         # the Consul-compatible subset (srvdns.api.consul)
         "/v1/agent/service/register",

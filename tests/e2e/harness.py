@@ -20,7 +20,7 @@ import dns.rdatatype
 import httpx
 
 _DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
-_API_LINE = re.compile(r"api listening on (http://\S+)")
+_API_LINE = re.compile(r"api listening on (http://[^\s\"]+)")
 
 
 def srvdns_command() -> list[str]:
@@ -138,10 +138,17 @@ class SrvdnsProcess:
         return status
 
 
-def start(config: Path, *, timeout: float = 20.0) -> SrvdnsProcess:
-    """Start ``srvdns serve -c config`` and wait until DNS and the API listen."""
+def start(
+    config: Path,
+    *,
+    timeout: float = 20.0,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> SrvdnsProcess:
+    """Start ``srvdns serve -c config [args]`` and wait until DNS and the API listen."""
     process = subprocess.Popen(
-        [*srvdns_command(), "serve", "-c", str(config)],
+        [*srvdns_command(), "serve", "-c", str(config), *args],
+        env=None if env is None else {**os.environ, **env},
         cwd=config.parent,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
