@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 
 from dnslib import CLASS, QTYPE, RCODE, RR  # type: ignore[import-untyped]
 
-from srvdns.catalog import Catalog, CatalogHolder
+from srvdns.catalog import Catalog, CatalogHolder, ServiceView
 from srvdns.config import ZoneConfig
-from srvdns.nameserver import names
+from srvdns.nameserver import cache, names
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
@@ -30,6 +30,10 @@ _CD = 0x0010
 _OPCODE_QUERY = 0
 _ANSWER, _AUTHORITY, _ADDITIONAL = 1, 2, 3
 _ZONE_TRANSFERS = frozenset({QTYPE.AXFR, QTYPE.IXFR})
+
+_Scope = tuple[Catalog, str | None, ServiceView | None, float]
+"""What a reply depends on: (snapshot, service, its view if the reply depends on nothing
+else of the snapshot, the time it may change by); see ``cache.Entry``."""
 
 
 def conclude(
@@ -62,6 +66,7 @@ class Handler:
     largest UDP reply to an EDNS client, advertised in every OPT record we send;
     ``udp_answer_limit`` (None: off) is the most records of one RRset a UDP reply
     carries; ``version`` and ``identity`` answer CHAOS TXT queries (None: REFUSED).
+    ``answer_cache`` keeps packed replies (see ``cache``); off, every query is packed.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class Handler:
         udp_answer_limit: int | None = None,
         version: str | None = None,
         identity: str | None = None,
+        answer_cache: bool = True,
     ) -> None:
         self._zones = sorted(
             (
@@ -91,6 +97,8 @@ class Handler:
         self._udp_answer_limit = udp_answer_limit
         self._version = version
         self._identity = identity
+        self._udp_cache = cache.Store() if answer_cache else None
+        self._tcp_cache = cache.Store() if answer_cache else None
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -119,7 +127,25 @@ class Handler:
         dropped from the end, which does not set TC (RFC 2181 §9); if the answer still
         does not fit, the reply is TC=1 with only the question (RFC 1035 §4.2.1, RFC 6891
         §7) and the client asks again over TCP, which gets everything (RFC 7766 §8).
+
+        A query whose octets after the ID were answered before, from a snapshot and at a
+        time that give the same reply, gets a cached reply with its ID patched in.
         """
+        entries = self._tcp_cache if tcp else self._udp_cache
+        if entries is not None:
+            key = wire[2:]
+            entry = entries.get(key)
+            if entry is not None:
+                if entry.valid(self._holder.current) and (
+                    entry.until == cache.FOREVER or self._clock() < entry.until
+                ):
+                    if entry.query is not None:
+                        return self._another_order(entries, entry, wire, tcp=tcp)
+                    tails = entry.tails
+                    if len(tails) == 1:
+                        return wire[:2] + tails[0]
+                    return wire[:2] + tails[int(self._rng.random() * len(tails))]
+                entries.discard(key)
         if len(wire) < HEADER_SIZE:
             return None
         msg_id, flags = struct.unpack_from("!HH", wire)
@@ -132,20 +158,69 @@ class Handler:
             except FormError as exc:
                 rcode = RCODE.FORMERR if _opcode(flags) == _OPCODE_QUERY else RCODE.NOTIMP
                 return self._reply(msg_id, flags, rcode, exc.question, exc.edns, tcp=tcp)
-            return self._answer(query, tcp=tcp)
+            reply, scope = self._answer(query, tcp=tcp)
+            if entries is not None and scope is not None and len(wire) <= cache.MAX_KEY:
+                self._remember(entries, wire, query, reply, scope, tcp=tcp)
+            return reply
         except Exception:
             log.exception("internal error answering a DNS query")
             return self._servfail(msg_id, flags, query, tcp=tcp)
 
-    def _answer(self, query: Query, *, tcp: bool) -> bytes:
+    def _remember(
+        self,
+        entries: cache.Store,
+        wire: bytes,
+        query: Query,
+        reply: bytes,
+        scope: _Scope,
+        *,
+        tcp: bool,
+    ) -> None:
+        """Cache ``reply``; when it has records to order, the next ``ORDERS - 1`` hits each
+        pack it once more with its own random order (``_another_order``), so that a miss
+        costs one packing, not ``ORDERS``."""
+        catalog, service, view, until = scope
+        entry = cache.Entry((reply[2:],), catalog, service, view, until)
+        if reply[6:8] not in (b"\x00\x00", b"\x00\x01"):
+            entry.query, entry.pending = query, cache.ORDERS - 1
+        entries.put(wire[2:], entry)
+
+    def _another_order(
+        self, entries: cache.Store, entry: cache.Entry, wire: bytes, *, tcp: bool
+    ) -> bytes:
+        """A hit on an entry still collecting orders: pack the query again (same snapshot
+        and TTLs, see ``handle``), keep the reply as one more order, send it."""
+        assert entry.query is not None
+        try:
+            reply, scope = self._answer(entry.query, tcp=tcp)
+        except Exception:
+            log.exception("internal error packing another order of a cached answer")
+            entry.query = None
+            return wire[:2] + entry.tails[0]
+        entry.pending -= 1
+        if entry.pending <= 0 or scope is None:
+            entry.query = None
+        tail = reply[2:]
+        if scope is not None and tail not in entry.tails:
+            entry.tails += (tail,)
+            entries.size += len(tail)
+        return wire[:2] + tail
+
+    def _answer(self, query: Query, *, tcp: bool) -> tuple[bytes, _Scope | None]:
+        """The reply, and what it depends on (None: it must not be cached)."""
         msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
         if _opcode(flags) != _OPCODE_QUERY:
-            return self._reply(msg_id, flags, RCODE.NOTIMP, question, edns, tcp=tcp)
+            return self._reply(msg_id, flags, RCODE.NOTIMP, question, edns, tcp=tcp), None
+        catalog = self._holder.current
         if edns is not None and edns.version > 0:
-            return self._reply(msg_id, flags, BADVERS, question, edns, tcp=tcp)
-        answer, zone, catalog = self._lookup(question)
+            reply = self._reply(msg_id, flags, BADVERS, question, edns, tcp=tcp)
+            return reply, (catalog, None, None, cache.FOREVER)
+        answer, zone, catalog, scope = self._lookup(question)
+        limit = self._udp_answer_limit
+        if not tcp and limit is not None and len(answer.answer) > limit:
+            scope = None  # a random subset per query spreads load beyond a few orders
         rcode, aa, authority = conclude(answer, zone, catalog)
-        return self._reply(
+        reply = self._reply(
             msg_id,
             flags,
             rcode,
@@ -157,12 +232,17 @@ class Handler:
             authority=authority,
             additional=answer.additional,
         )
+        return reply, scope
 
-    def _lookup(self, question: Question) -> tuple[Answer, ZoneConfig | None, Catalog]:
-        """Find the zone by longest suffix, route the name, look it up in the snapshot."""
+    def _lookup(
+        self, question: Question
+    ) -> tuple[Answer, ZoneConfig | None, Catalog, _Scope | None]:
+        """Find the zone by longest suffix, route the name, look it up in the snapshot;
+        with the answer, what it depends on (see ``_answer``)."""
         catalog = self._holder.current
+        whole: _Scope = (catalog, None, None, cache.FOREVER)
         if question.qtype in _ZONE_TRANSFERS:
-            return REFUSED, None, catalog
+            return REFUSED, None, catalog, whole
         qname = names.lower_labels(question.labels)
         if question.qclass == CLASS.CH:
             rr = chaos_txt(
@@ -172,24 +252,26 @@ class Handler:
                 version=self._version,
                 identity=self._identity,
             )
-            return (REFUSED if rr is None else Answer(Outcome.SUCCESS, (rr,))), None, catalog
+            answer = REFUSED if rr is None else Answer(Outcome.SUCCESS, (rr,))
+            return answer, None, catalog, whole
         if question.qclass != CLASS.IN:
-            return REFUSED, None, catalog
+            return REFUSED, None, catalog, whole
         for origin, zone, name_servers in self._zones:
             relative = names.relative_to(qname, origin)
             if relative is not None:
                 route = names.route(relative, name_servers)
+                now = self._clock()
                 answer = lookup(
                     zone,
                     catalog,
                     route,
                     question.qtype,
                     owner=question.qname,
-                    now=self._clock(),
+                    now=now,
                     rng=self._rng,
                 )
-                return answer, zone, catalog
-        return REFUSED, None, catalog
+                return answer, zone, catalog, _scope(catalog, route, answer, now)
+        return REFUSED, None, catalog, whole
 
     def _servfail(self, msg_id: int, flags: int, query: Query | None, *, tcp: bool) -> bytes:
         """SERVFAIL echoing the question and OPT if the query was read; never raises."""
@@ -232,6 +314,22 @@ class Handler:
             return packer.finish(tail=opt, tail_count=1 if opt else 0)
         packer = Packer(msg_id, reply_flags | _TC, question, limit=limit, reserve=len(opt))
         return packer.finish(tail=opt, tail_count=1 if opt else 0)
+
+
+def _scope(catalog: Catalog, route: names.Route, answer: Answer, now: float) -> _Scope | None:
+    """What an answer at ``route`` depends on.  A positive answer about one service
+    depends on that service alone (negative answers carry the SOA serial, so they are
+    the whole snapshot's); ``_tcp``-style parents look at every service: not cached."""
+    match route:
+        case names.ServiceName(service) | names.TargetName(service) | names.TargetParent(service):
+            view = catalog.get_service(service)
+            until = cache.service_horizon(view, now)
+            if answer.outcome is Outcome.SUCCESS:
+                return catalog, service, view, until
+            return catalog, None, None, until
+        case names.ProtocolParent():
+            return None
+    return catalog, None, None, cache.FOREVER
 
 
 def _labels(text: str) -> tuple[bytes, ...]:

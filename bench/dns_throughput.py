@@ -1,0 +1,404 @@
+"""UDP (and TCP) query throughput of srvdns, NSD and dnslib's stock server on one data set.
+
+    python bench/dns_throughput.py [--duration 5] [--runs 3] [--services 1000]
+
+Needs: ``dnsperf`` and ``nsd`` (Debian: ``apt-get install dnsperf nsd``), ``taskset``
+(util-linux), srvdns installed (``pip install -e .[fast]`` for uvloop).  Installs nothing.
+
+What it does, all on loopback: starts ``srvdns serve`` pinned to CPU 1, registers
+``--services`` services x ``--instances`` instances through the HTTP API (no leases, no
+checks), exports the zone with ``srvdns export-zone``, and serves that zone file with NSD
+and with dnslib's ``DNSServer`` (bench/dnslib_zone_server.py), each pinned to CPU 1 in
+turn.  dnsperf, pinned to CPU 0, asks the same question file (50% SRV, 50% A over every
+service) for ``--duration`` seconds, ``--runs`` times per server after a warm-up that
+asks every question 4 times (which fills srvdns's answer cache): first flat out
+(throughput and loss), then for srvdns at half its median rate (latency percentiles from
+dnsperf -v).  Prints a table of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+SERVER_CPU = "1"
+CLIENT_CPU = "0"
+ZONE = "service.local"
+_DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
+_API_LINE = re.compile(r"api listening on (http://\S+)")
+
+
+@dataclass
+class Result:
+    qps: float
+    sent: int
+    lost: int
+    avg_ms: float
+
+
+def need(binary: str) -> str:
+    for candidate in (shutil.which(binary), f"/usr/sbin/{binary}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    sys.exit(f"{binary} not found: apt-get install dnsperf nsd")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        port = int(udp.getsockname()[1])
+    return port
+
+
+def srvdns_bin() -> list[str]:
+    script = Path(sys.executable).with_name("srvdns")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "srvdns"]
+
+
+def start_srvdns(
+    directory: Path, *, extra: str = "", timeout: float = 600
+) -> tuple[subprocess.Popen[str], int, str, Path]:
+    """``srvdns serve`` on free loopback ports, pinned to the server CPU; ``extra`` is
+    appended to the config (``[[zone.service]]`` blocks)."""
+    config = directory / "srvdns.toml"
+    config.write_text(
+        "[server]\n"
+        'dns_listen = ["127.0.0.1:0"]\n'
+        'api_listen = "127.0.0.1:0"\n'
+        'database = "sqlite:///registry.db"\n'
+        f'[[zone]]\nname = "{ZONE}"\nttl = 5\n' + extra
+    )
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *srvdns_bin(), "serve", "-c", str(config)],
+        cwd=directory,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    found: dict[str, str] = {}
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if m := _DNS_LINE.search(line):
+                found["dns"] = m.group(2)
+            elif m := _API_LINE.search(line):
+                found["api"] = m.group(1)
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(timeout) or "api" not in found:
+        process.kill()
+        sys.exit("srvdns did not start")
+    return process, int(found["dns"]), found["api"], config
+
+
+def register(api: str, services: int, instances: int) -> float:
+    """Register everything through the API; returns registrations per second."""
+    jobs = [(s, i) for s in range(services) for i in range(instances)]
+
+    def put(chunk: list[tuple[int, int]]) -> None:
+        with httpx.Client(base_url=api, timeout=30) as client:
+            for s, i in chunk:
+                address = f"10.{s // 250}.{s % 250}.{i + 1}"
+                body = {"address": address, "port": 8000 + i}
+                client.put(f"/v1/services/svc-{s}/instances/svc-{s}-{i}", json=body)
+
+    start = time.perf_counter()
+    workers = 8
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(put, [jobs[n::workers] for n in range(workers)]))
+    return len(jobs) / (time.perf_counter() - start)
+
+
+def wait_udp(port: int, timeout: float = 20) -> None:
+    query = bytes.fromhex("abcd01000001000000000000") + b"\x03svc\x00\x00\x01\x00\x01"
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        while time.monotonic() < deadline:
+            sock.sendto(query, ("127.0.0.1", port))
+            try:
+                sock.recv(512)
+                return
+            except TimeoutError:
+                continue
+    sys.exit(f"nothing answers on port {port}")
+
+
+def dnsperf(
+    port: int,
+    queries: Path,
+    duration: float,
+    *,
+    rate: int | None = None,
+    tcp: bool = False,
+    passes: int | None = None,
+) -> tuple[Result, list[float]]:
+    args = ["taskset", "-c", CLIENT_CPU, need("dnsperf"), "-s", "127.0.0.1", "-p", str(port)]
+    args += ["-d", str(queries), "-l", str(duration), "-t", "2", "-q", "200", "-c", "4"]
+    if tcp:
+        args += ["-m", "tcp"]
+    if passes is not None:
+        args += ["-n", str(passes)]
+    if rate is not None:
+        args += ["-Q", str(rate), "-v"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60).stdout
+
+    def number(label: str) -> float:
+        m = re.search(label + r":\s+([0-9.]+)", out)
+        return float(m.group(1)) if m else 0.0
+
+    latencies = [float(m.group(1)) for m in re.finditer(r"^> \S+ .* ([0-9.]+)$", out, re.M)]
+    result = Result(
+        qps=number("Queries per second"),
+        sent=int(number("Queries sent")),
+        lost=int(number("Queries lost")),
+        avg_ms=number(r"Average Latency \(s\)") * 1000,
+    )
+    return result, latencies
+
+
+def warm_up(port: int, queries: Path, *, tcp: bool = False) -> float:
+    """Ask every question 4 times (srvdns's answer cache packs one record order per
+    ask, up to 4); returns the rate of the first, cold pass."""
+    cold, _ = dnsperf(port, queries, 600, tcp=tcp, passes=1)
+    dnsperf(port, queries, 600, tcp=tcp, passes=3)
+    return cold.qps
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def cost(pid: int, port: int, queries: Path, duration: float, rate: int) -> tuple[float, float]:
+    """(server CPU microseconds per answered query, answered qps) at a fixed offered rate:
+    a figure the client's own speed does not limit."""
+    before = cpu_seconds(pid)
+    result, _ = dnsperf(port, queries, duration, rate=rate)
+    used = cpu_seconds(pid) - before
+    answered = max(1, result.sent - result.lost)
+    return used / answered * 1e6, result.qps
+
+
+def latency(name: str, port: int, queries: Path, duration: float, rate: int) -> None:
+    """Latency percentiles at a fixed offered rate (dnsperf -v, one line per answer)."""
+    result, latencies = dnsperf(port, queries, duration, rate=rate)
+    lat = [x * 1000 for x in latencies]
+    print(
+        f"  {name} at {rate} qps offered: p50 {percentile(lat, 0.5):.3f} ms, "
+        f"p99 {percentile(lat, 0.99):.3f} ms, p99.9 {percentile(lat, 0.999):.3f} ms, "
+        f"max {max(lat, default=0):.3f} ms ({len(lat)} answers, lost {result.lost})",
+        flush=True,
+    )
+
+
+def median(results: list[Result]) -> Result:
+    ordered = sorted(results, key=lambda r: r.qps)
+    return ordered[len(ordered) // 2]
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def measure(
+    name: str,
+    port: int,
+    queries: Path,
+    args: argparse.Namespace,
+    table: dict[str, Result],
+    tcp: bool = False,
+) -> None:
+    warm_up(port, queries, tcp=tcp)
+    runs = [dnsperf(port, queries, args.duration, tcp=tcp)[0] for _ in range(args.runs)]
+    table[name] = median(runs)
+    r = table[name]
+    print(
+        f"  {name:<14} {r.qps:>10.0f} qps  lost {r.lost}/{r.sent}  avg {r.avg_ms:.3f} ms  "
+        f"(runs: {', '.join(f'{x.qps:.0f}' for x in runs)})",
+        flush=True,
+    )
+
+
+def stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def serve_other(
+    name: str, command: Callable[[int], list[str]], cwd: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *command(port)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=open(cwd / f"{name}.log", "wb"),  # noqa: SIM115
+    )
+    wait_udp(port)
+    return process, port
+
+
+def nsd_command(directory: Path, zone_file: Path) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        (directory / "nsd.conf").write_text(
+            "server:\n"
+            f"    port: {port}\n"
+            f"    ip-address: 127.0.0.1@{port}\n"
+            f'    zonesdir: "{directory}"\n'
+            f'    pidfile: "{directory}/nsd.pid"\n'
+            '    database: ""\n'
+            f'    zonelistfile: "{directory}/zone.list"\n'
+            f'    xfrdfile: "{directory}/xfrd.state"\n'
+            f'    xfrdir: "{directory}"\n'
+            '    chroot: ""\n'
+            '    username: ""\n'
+            "    server-count: 1\n"
+            "    rrl-ratelimit: 0\n"
+            "    rrl-whitelist-ratelimit: 0\n"
+            "remote-control:\n"
+            "    control-enable: no\n"
+            f"zone:\n    name: {ZONE}\n    zonefile: {zone_file}\n"
+        )
+        return [need("nsd"), "-d", "-c", str(directory / "nsd.conf")]
+
+    return command
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--tcp", action="store_true", help="TCP throughput too")
+    parser.add_argument(
+        "--cpu-rate", type=int, default=40_000, help="fixed qps for the CPU-per-query runs"
+    )
+    parser.add_argument("--skip", nargs="*", default=[], choices=["nsd", "dnslib"])
+    args = parser.parse_args()
+    need("dnsperf")
+    if "nsd" not in args.skip:
+        need("nsd")
+    print(f"{os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}")
+    with tempfile.TemporaryDirectory(prefix="srvdns-bench-") as tmp:
+        directory = Path(tmp)
+        queries = directory / "queries.txt"
+        queries.write_text(
+            "".join(f"svc-{s}.{ZONE} SRV\nsvc-{s}.{ZONE} A\n" for s in range(args.services))
+        )
+        table: dict[str, Result] = {}
+        costs: dict[str, tuple[float, float]] = {}
+        srvdns, port, api, config = start_srvdns(directory)
+        try:
+            rate = register(api, args.services, args.instances)
+            print(f"registered {args.services * args.instances} instances at {rate:.0f}/s")
+            zone_file = directory / f"{ZONE}.zone"
+            subprocess.run(
+                [
+                    *srvdns_bin(),
+                    "export-zone",
+                    "-c",
+                    str(config),
+                    "--zone",
+                    ZONE,
+                    "-o",
+                    str(zone_file),
+                ],
+                check=True,
+                cwd=directory,
+            )
+            print("UDP, flat out (median of runs):")
+            measure("srvdns", port, queries, args, table)
+            half = int(table["srvdns"].qps / 2)
+            latency("srvdns", port, queries, args.duration, half)
+            costs["srvdns"] = cost(srvdns.pid, port, queries, args.duration, args.cpu_rate)
+            if args.tcp:
+                measure("srvdns tcp", port, queries, args, table, tcp=True)
+        finally:
+            stop(srvdns)
+        if "nsd" not in args.skip:
+            nsd, nsd_port = serve_other("nsd", nsd_command(directory, zone_file), directory)
+            try:
+                measure("nsd", nsd_port, queries, args, table)
+                costs["nsd"] = cost(nsd.pid, nsd_port, queries, args.duration, args.cpu_rate)
+                latency("nsd", nsd_port, queries, args.duration, half)  # the same rate: a control
+                if args.tcp:
+                    measure("nsd tcp", nsd_port, queries, args, table, tcp=True)
+            finally:
+                stop(nsd)
+        if "dnslib" not in args.skip:
+            script = Path(__file__).with_name("dnslib_zone_server.py")
+            dnslib, dnslib_port = serve_other(
+                "dnslib",
+                lambda p: [sys.executable, str(script), str(zone_file), str(p)],
+                directory,
+            )
+            try:
+                measure("dnslib", dnslib_port, queries, args, table)
+            finally:
+                stop(dnslib)
+            quiet, quiet_port = serve_other(
+                "dnslib-quiet",
+                lambda p: [sys.executable, str(script), str(zone_file), str(p), "quiet"],
+                directory,
+            )
+            try:
+                measure("dnslib quiet", quiet_port, queries, args, table)
+            finally:
+                stop(quiet)
+        ours = table["srvdns"].qps
+        print("\n| server | median qps | lost/sent | avg latency | srvdns / server |")
+        print("|---|---:|---:|---:|---:|")
+        for name, r in table.items():
+            ratio = ours / r.qps if r.qps else float("nan")
+            print(f"| {name} | {r.qps:.0f} | {r.lost}/{r.sent} | {r.avg_ms:.3f} ms | {ratio:.2f} |")
+        if costs:
+            print(f"\nServer CPU per answered query at {args.cpu_rate} qps offered:")
+            print("| server | answered qps | CPU us/query | capacity (1 core) |")
+            print("|---|---:|---:|---:|")
+            for name, (micros, qps) in costs.items():
+                print(f"| {name} | {qps:.0f} | {micros:.2f} | {1e6 / micros:.0f} qps |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The answer cache: packed replies keyed by the query's own octets after the ID.
+
+A reply is a function of the query's octets after the message ID (flags, counts, the
+question as sent - case included - and the OPT record), the transport, the snapshot and
+``now``.  So the key is ``wire[2:]``, and a hit is one dict lookup, two identity checks
+and ``wire[:2] + tail``: the query is not parsed at all, the ID is patched in, and the
+flags (RD, CD), the question's case and the OPT echo are already right in ``tail``.
+Keying on the case as sent (rather than the lower-cased name) is what makes that safe:
+name compression in a reply depends on the question's case, so a reply packed for one
+spelling is not octet for octet the reply to another.
+
+An entry is valid while
+
+- the snapshot is the one it was packed from, or - for a positive answer about one
+  service - the snapshot still holds that service's very ``ServiceView`` object (a write
+  rebuilds the views of the services it changed only, so it flushes nothing else);
+- ``now`` is before ``until``: the first moment a heartbeat lease of the service lapses
+  or the whole seconds left on one (its TTL cap) tick down.  Services without leases
+  never expire by time.
+
+Each entry holds a few replies, each packed with its own random record order; a hit
+sends one of them at random (DESIGN.md: answers are shuffled so clients spread load).
+The first reply is packed by the miss, the others by the next few hits, so that a cold
+cache costs one packing per question.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Final
+
+from srvdns.catalog import Catalog, ServiceView
+from srvdns.model import Instance
+from srvdns.nameserver.wire import Query
+
+ORDERS: Final = 4
+"""Replies packed per entry when an answer has more than one record to order."""
+
+MAX_ENTRIES: Final = 100_000
+MAX_BYTES: Final = 64 * 1024 * 1024
+"""Entries and reply octets per transport; the cache starts over when either is reached
+(a flood of distinct queries, e.g. random-case names, costs misses, never memory)."""
+
+MAX_KEY: Final = 512
+"""Queries longer than this (many EDNS options) are answered but not cached."""
+
+FOREVER: Final = math.inf
+
+
+class Store(dict[bytes, "Entry"]):
+    """Entries by query octets after the ID, with the reply octets they hold counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def put(self, key: bytes, entry: Entry) -> None:
+        """Add ``entry``, first emptying the store if it is full."""
+        if len(self) >= MAX_ENTRIES or self.size >= MAX_BYTES:
+            self.clear()
+            self.size = 0
+        self.discard(key)
+        self[key] = entry
+        self.size += entry.size
+
+    def discard(self, key: bytes) -> None:
+        """Drop the entry of ``key`` if there is one."""
+        entry = self.pop(key, None)
+        if entry is not None:
+            self.size -= entry.size
+
+
+class Entry:
+    """Cached replies without their two ID octets, and what they stay valid for."""
+
+    __slots__ = ("catalog", "pending", "query", "service", "tails", "until", "view")
+
+    def __init__(
+        self,
+        tails: tuple[bytes, ...],
+        catalog: Catalog,
+        service: str | None,
+        view: ServiceView | None,
+        until: float,
+    ) -> None:
+        self.tails = tails
+        self.catalog = catalog
+        """The snapshot last known to give these replies."""
+        self.service = service
+        self.view = view
+        """Set for positive answers about one service: valid while it is unchanged."""
+        self.until = until
+        self.query: Query | None = None
+        """Set while hits should pack more orders: the query to pack again."""
+        self.pending = 0
+        """How many more orders to pack."""
+
+    @property
+    def size(self) -> int:
+        """Octets of the replies held."""
+        return sum(len(tail) for tail in self.tails)
+
+    def valid(self, catalog: Catalog) -> bool:
+        """Whether the replies are still those of ``catalog`` (time aside); a service
+        entry that survives a write to another service adopts the new snapshot."""
+        if self.catalog is catalog:
+            return True
+        if self.view is None or catalog.services.get(self.service or "") is not self.view:
+            return False
+        self.catalog = catalog
+        return True
+
+
+def lease_horizon(instances: Iterable[Instance], now: float) -> float:
+    """The first moment after ``now`` an answer about ``instances`` can change by time
+    alone: a lease lapses, or the whole seconds left on one (``capped_ttl``) tick down.
+    FOREVER when none of them has a running lease."""
+    until = FOREVER
+    for instance in instances:
+        expires = instance.lease_expires
+        if expires is None or expires <= now:
+            continue
+        # floor(expires - t) == k for t in (expires - k - 1, expires - k]; taking the
+        # entry as stale from expires - k on is conservative by one instant.
+        until = min(until, expires - math.floor(expires - now))
+    return until
+
+
+def service_horizon(view: ServiceView | None, now: float) -> float:
+    """``lease_horizon`` of every instance of a service (panic mode counts them all)."""
+    return FOREVER if view is None else lease_horizon(view.instances, now)
