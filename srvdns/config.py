@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic import field_validator as _field_validator
@@ -352,12 +352,84 @@ class HealthConfig(_Strict):
     deregister_critical_after: Duration | None = Field(default=None, gt=0)
 
 
+class UpstreamAddress(_Strict):
+    """An upstream resolver: an IP address and a port (53 unless given)."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> UpstreamAddress:
+        """Parse "10.0.0.2", "10.0.0.2:5353", "::1" or "[::1]:5353"."""
+        value = text.strip()
+        if value.startswith("["):
+            host, sep, port = value[1:].partition("]")
+            port = port.removeprefix(":") if sep else ""
+            if not sep or (port == "" and value.endswith(":")):
+                raise ValueError(f"upstream {text!r} must look like '[::1]:53'")
+        elif value.count(":") == 1:
+            host, _, port = value.partition(":")
+        else:
+            host, port = value, ""
+        try:
+            host = str(ipaddress.ip_address(host))
+        except ValueError:
+            raise ValueError(f"upstream {text!r}: {host!r} is not an IP address") from None
+        if port == "":
+            port = "53"
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"upstream {text!r}: port must be 1-65535")
+        return cls(host=host, port=int(port))
+
+
+DEFAULT_ALLOW_FROM = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+
+
+class ForwardConfig(_Strict):
+    """``[forward]``: resolve names outside every zone through upstream resolvers, for
+    clients in ``allow_from``."""
+
+    upstreams: tuple[UpstreamAddress, ...] = Field(min_length=1)
+    timeout: Duration = Field(default=2.0, gt=0, le=60)
+    strategy: Literal["sequential", "random"] = "sequential"
+    cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    allow_from: tuple[str, ...] = DEFAULT_ALLOW_FROM
+
+    @_field_validator("upstreams", mode="before")
+    @classmethod
+    def _upstreams(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("must be a non-empty list such as ['10.0.0.2', '127.0.0.1:5353']")
+        return tuple(UpstreamAddress.parse(v) if isinstance(v, str) else v for v in value)
+
+    @_field_validator("allow_from")
+    @classmethod
+    def _allow_from(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for cidr in value:
+            try:
+                out.append(str(ipaddress.ip_network(cidr, strict=False)))
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or CIDR network") from None
+        return tuple(out)
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
     server: ServerConfig = ServerConfig()
     zone: tuple[ZoneConfig, ...] = Field(min_length=1)
     health: HealthConfig = HealthConfig()
+    forward: ForwardConfig | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

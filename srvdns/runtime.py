@@ -23,6 +23,7 @@ from srvdns.errors import ConfigError, SrvdnsError
 
 if TYPE_CHECKING:
     from srvdns.health.loop import HealthLoop
+    from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.handler import Handler
     from srvdns.nameserver.server import DnsServers
     from srvdns.registry.registry import Registry
@@ -93,12 +94,15 @@ class _HandlerSlot:
     takes effect at once and no query is lost.
     """
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, forwarder: Forwarder | None = None) -> None:
         self.handle: Callable[..., bytes | None] = handler.handle
+        self.forwarder = forwarder
+        """Where the listeners forward queries outside every zone (None: nowhere)."""
 
-    def swap(self, handler: Handler) -> None:
-        """Answer every later query with ``handler``."""
+    def swap(self, handler: Handler, forwarder: Forwarder | None = None) -> None:
+        """Answer every later query with ``handler`` (and ``forwarder``)."""
         self.handle = handler.handle
+        self.forwarder = forwarder
 
 
 _RESTART_ONLY = ("dns_listen", "api_listen", "database", "tcp_idle_timeout", "tcp_max_connections")
@@ -133,6 +137,22 @@ class Server:
             identity=settings.chaos_identity(),
         )
 
+    def _forwarder(self, config: Config) -> Forwarder | None:
+        from srvdns.nameserver.forward import Forwarder
+
+        settings = config.forward
+        if settings is None:
+            return None
+        return Forwarder(
+            [(upstream.host, upstream.port) for upstream in settings.upstreams],
+            [zone.name for zone in config.zone],
+            timeout=settings.timeout,
+            strategy=settings.strategy,
+            cache_size=settings.cache_size,
+            allow_from=settings.allow_from,
+            edns_udp_size=config.server.edns_udp_size,
+        )
+
     async def run(self) -> None:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
         from prometheus_client import CollectorRegistry
@@ -159,7 +179,7 @@ class Server:
             await health.start()
             self._health = health
             settings = self.config.server
-            slot = _HandlerSlot(self._handler(self.config))
+            slot = _HandlerSlot(self._handler(self.config), self._forwarder(self.config))
             if "dns" in activated:
                 dns = await _adopt_dns_sockets(slot, activated["dns"], settings)
             else:
@@ -259,6 +279,7 @@ class Server:
             try:
                 config, token = await asyncio.to_thread(load_for_serving, path)
                 handler = self._handler(config)
+                forwarder = self._forwarder(config)
                 await self._registry.resync_static(config.static_services(), config.health)
             except SrvdnsError as exc:
                 log.error("reload failed, still serving the previous config: %s", exc)
@@ -271,7 +292,7 @@ class Server:
             ]
             if fixed:
                 log.warning("reload: %s change only at the next start", ", ".join(fixed))
-            self._slot.swap(handler)
+            self._slot.swap(handler, forwarder)
             state = self._app.state
             state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
             state.token = token

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,58 @@ def test_listen_addresses(text: str, host: str, port: int) -> None:
     address = config.ListenAddress.parse(text, "address")
     assert (address.host, address.port) == (host, port)
     assert str(address) == text
+
+
+def test_forward_block_of_the_example_loads() -> None:
+    text = (REPO / "zones.example.toml").read_text()
+    block = text[text.index("# [forward]") :]
+    uncommented = "\n".join(
+        line.removeprefix("# ")
+        for line in block.splitlines()
+        if line.startswith("# [forward]") or " = " in line
+    )
+    loaded = config.parse({"zone": [{"name": "service.local"}], **tomllib.loads(uncommented)})
+    assert loaded.forward is not None
+    assert [(u.host, u.port) for u in loaded.forward.upstreams] == [
+        ("10.0.0.2", 53),
+        ("10.0.0.3", 53),
+    ]
+    assert loaded.forward.timeout == 2.0
+    assert loaded.forward.strategy == "sequential"
+    assert loaded.forward.cache_size == 10000
+    assert "::1/128" in loaded.forward.allow_from
+    assert config.parse({"zone": [{"name": "service.local"}]}).forward is None
+
+
+@pytest.mark.parametrize(
+    ("forward", "message"),
+    [
+        ({}, "forward.upstreams: required key is missing"),
+        ({"upstreams": []}, "forward.upstreams: must be a non-empty list"),
+        ({"upstreams": ["dns.example"]}, "is not an IP address"),
+        ({"upstreams": ["[::1]:99999"]}, "port must be 1-65535"),
+        ({"upstreams": ["127.0.0.1"], "strategy": "fastest"}, "forward.strategy"),
+        ({"upstreams": ["127.0.0.1"], "timeout": "0s"}, "forward.timeout"),
+        ({"upstreams": ["127.0.0.1"], "allow_from": ["10.0.0.0/33"]}, "forward.allow_from"),
+        ({"upstreams": ["127.0.0.1"], "cache": 5}, "forward.cache: unknown key"),
+    ],
+)
+def test_forward_errors(forward: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.parse({"zone": [{"name": "service.local"}], "forward": forward})
+
+
+def test_forward_upstream_forms() -> None:
+    loaded = config.parse(
+        {
+            "zone": [{"name": "service.local"}],
+            "forward": {"upstreams": ["127.0.0.1:5353", "[::1]:5300", "::1", "[fe80::1]"]},
+        }
+    )
+    assert loaded.forward is not None
+    assert [(u.host, u.port) for u in loaded.forward.upstreams] == [
+        ("127.0.0.1", 5353),
+        ("::1", 5300),
+        ("::1", 53),
+        ("fe80::1", 53),
+    ]

@@ -9,9 +9,13 @@ import logging
 import socket
 import struct
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from srvdns.config import ListenAddress
+from srvdns.nameserver.forward import is_refused, with_ra
+
+if TYPE_CHECKING:
+    from srvdns.nameserver.forward import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,17 @@ class QueryHandler(Protocol):
         """The reply to one message, or None for no reply."""
         ...
 
+
+def _forwarder(handler: QueryHandler) -> Forwarder | None:
+    """The handler's ``forwarder`` (None: forwarding off); read for every query or batch,
+    so that a reload that swaps it takes effect at once."""
+    forwarder: Forwarder | None = getattr(handler, "forwarder", None)
+    return forwarder
+
+
+MAX_FORWARDING = 1000
+"""UDP queries being forwarded at once per listener; more are dropped (the client asks
+again), so that a flood of outside names cannot pile up tasks and sockets."""
 
 UDP_BATCH = 64
 """Datagrams read per readiness event before the loop gets a turn (fairness to TCP/API)."""
@@ -69,17 +84,40 @@ class _UdpListener:
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._ready)
+        self._forwarding: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:
         """Stop reading and close the socket."""
         if self._sock.fileno() >= 0:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
+        for task in self._forwarding:
+            task.cancel()
+
+    def _forward(self, forwarder: Forwarder, data: bytes, addr: tuple[str, int]) -> None:
+        if len(self._forwarding) >= MAX_FORWARDING:
+            self.dropped += 1
+            return
+        task = self._loop.create_task(self._forward_reply(forwarder, data, addr))
+        self._forwarding.add(task)
+        task.add_done_callback(self._forwarding.discard)
+
+    async def _forward_reply(
+        self, forwarder: Forwarder, data: bytes, addr: tuple[str, int]
+    ) -> None:
+        try:
+            reply = await forwarder.resolve(data, tcp=False)
+        except Exception:
+            log.exception("forwarding a UDP query from %s failed", addr[0])
+            return
+        with contextlib.suppress(OSError):
+            self._sock.sendto(reply, addr)
 
     def _ready(self) -> None:
         receive, send = self._sock.recvfrom_into, self._sock.sendto
         handle, buffer = self._handler.handle, self._buffer
         view = memoryview(buffer)
+        forwarder = _forwarder(self._handler)
         for _ in range(UDP_BATCH):
             try:
                 size, addr = receive(buffer)
@@ -94,6 +132,11 @@ class _UdpListener:
             except Exception:
                 log.exception("DNS handler failed on a UDP query from %s", addr[0])
                 continue
+            if forwarder is not None and reply is not None and forwarder.allowed(addr[0]):
+                if is_refused(reply) and forwarder.wants(data):
+                    self._forward(forwarder, data, addr)
+                    continue
+                reply = with_ra(reply)
             if reply is not None:
                 try:
                     send(reply, addr)
@@ -106,11 +149,13 @@ class _UdpListener:
 class _Connection:
     """One TCP client: its stream writer and when it last sent a query or got a reply."""
 
-    __slots__ = ("last_active", "writer")
+    __slots__ = ("last_active", "peer", "writer")
 
     def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
         self.writer = writer
         self.last_active = now
+        peer = writer.get_extra_info("peername")
+        self.peer: str = str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
     def close(self) -> None:
         """Close now: with a FIN when every reply was sent, else with a reset, throwing
@@ -227,6 +272,16 @@ class DnsServers:
         except Exception:
             log.exception("DNS handler failed on a TCP query")
             return True
+        forwarder = _forwarder(self._handler)
+        if forwarder is not None and reply is not None and forwarder.allowed(connection.peer):
+            if is_refused(reply) and forwarder.wants(wire):
+                try:
+                    reply = await forwarder.resolve(wire, tcp=True)
+                except Exception:
+                    log.exception("forwarding a TCP query failed")
+                    return True
+            else:
+                reply = with_ra(reply)
         if reply is not None:
             writer = connection.writer
             writer.write(struct.pack("!H", len(reply)) + reply)
