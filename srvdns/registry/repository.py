@@ -271,10 +271,13 @@ def _instance_checks(conn: Connection, instance_pk: int) -> dict[str, tuple[int,
     return {row.check_id: (row.check_pk, _to_check(row)) for row in conn.execute(query)}
 
 
-def _read_instance(conn: Connection, service: str, instance_id: str) -> Instance:
-    row = _find_row(conn, service, instance_id)
-    found = sorted((c for _, c in _instance_checks(conn, row.pk).values()), key=lambda c: c.id)
-    return _to_instance(row, found)
+def _instance_of(service: Service, instance_id: str) -> Instance:
+    """The instance ``instance_id`` of a service just read in this transaction (one read
+    of the service gives both the catalog's copy and the write's result)."""
+    for instance in service.instances:
+        if instance.id == instance_id:
+            return instance
+    raise AssertionError(f"service {service.name!r} lost instance {instance_id!r} mid-write")
 
 
 def read_index(conn: Connection) -> int:
@@ -423,9 +426,10 @@ def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool 
             )
     _put_instance(conn, instance)
     index = bump_index(conn)
-    stored = _read_instance(conn, instance.service, instance.id)
+    current = _current_service(conn, instance.service)
+    stored = _instance_of(current, instance.id)
     key = ((instance.service, instance.id),)
-    return Change((_current_service(conn, instance.service),), index, stored, keys=key)
+    return Change((current,), index, stored, keys=key)
 
 
 def delete_instance(
@@ -501,10 +505,9 @@ def heartbeat(
     conn.execute(instances.update().where(instances.c.id == row.pk).values(**values))
     changed = lapsed or check_changed or "status" in values
     index = bump_index(conn) if changed else read_index(conn)
-    renewed_instance = _read_instance(conn, service, instance_id)
-    return Change(
-        (_current_service(conn, service),), index, renewed_instance, keys=((service, instance_id),)
-    )
+    current = _current_service(conn, service)
+    renewed_instance = _instance_of(current, instance_id)
+    return Change((current,), index, renewed_instance, keys=((service, instance_id),))
 
 
 def apply_health(
@@ -652,6 +655,7 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
     """
     wanted = {(i.service, i.id): i for i in desired}
     changed: set[str] = set()
+    emptied: set[str] = set()  # only a deletion can leave a service without instances
     # existing rows of every source under the wanted keys, and every static row
     query = sa.select(*_ROW_COLUMNS).select_from(_JOINED)
     query = query.where(
@@ -668,10 +672,12 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
             conn.execute(checks.delete().where(checks.c.instance_pk == row.pk))
             conn.execute(instances.delete().where(instances.c.id == row.pk))
             changed.add(row.service)
+            emptied.add(row.service)
+    fresh: list[Instance] = []
     for key, instance in wanted.items():
         found = existing.get(key)
         if found is None:
-            _put_instance(conn, instance)
+            fresh.append(instance)
             changed.add(instance.service)
             continue
         current = _to_instance(found, stored_checks.get(found.pk, ()))
@@ -685,12 +691,90 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
             )
         _put_instance(conn, instance)
         changed.add(instance.service)
-    for name in changed:
+    _insert_new(conn, fresh)
+    for name in emptied:
         _delete_service_if_empty(conn, name)
     if not changed:
         return Change((), read_index(conn))
     index = bump_index(conn)
-    return Change(tuple(_current_service(conn, name) for name in sorted(changed)), index)
+    # a service whose rows were all inserted just now is what was inserted: no read back
+    before = {row.service for row in rows}
+    built = _as_stored([i for i in fresh if i.service not in before])
+    reread = _current_services(conn, sorted(changed - built.keys()))
+    by_name = {service.name: service for service in (*reread, *built.values())}
+    return Change(tuple(by_name[name] for name in sorted(changed)), index)
+
+
+_MANY_SERVICES = 64
+"""Above this many touched services one full read beats a query per service."""
+
+
+def _current_services(conn: Connection, names: Sequence[str]) -> tuple[Service, ...]:
+    """``_current_service`` of each name (in that order), in one read when there are many."""
+    if len(names) <= _MANY_SERVICES:
+        return tuple(_current_service(conn, name) for name in names)
+    found = {service.name: service for service in load_services(conn)}
+    return tuple(found.get(name) or Service(name=name, instances=()) for name in names)
+
+
+def _as_stored(inserted: Sequence[Instance]) -> dict[str, Service]:
+    """The services made of just ``inserted``, as ``load_services`` would read them back."""
+    grouped: dict[str, list[Instance]] = {}
+    for instance in inserted:
+        stored = replace(
+            instance,
+            tags=tuple(instance.tags),
+            meta=tuple(sorted((str(k), str(v)) for k, v in instance.meta)),
+            status=worst(c.status for c in instance.checks),
+            checks=tuple(sorted(instance.checks, key=lambda c: c.id)),
+        )
+        grouped.setdefault(instance.service, []).append(stored)
+    return {
+        name: Service(name=name, instances=tuple(sorted(items, key=lambda i: i.id)))
+        for name, items in grouped.items()
+    }
+
+
+def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
+    """Insert instances whose keys have no row yet (the bulk of ``sync_static`` at a first
+    start): their services, rows and checks, each table with one executemany."""
+    if not fresh:
+        return
+    if len(fresh) <= _MANY_SERVICES:
+        for instance in fresh:
+            _put_instance(conn, instance)
+        return
+    service_pks = {
+        row.name: row.id for row in conn.execute(sa.select(services.c.name, services.c.id))
+    }
+    missing = sorted({i.service for i in fresh} - service_pks.keys())
+    if missing:
+        conn.execute(services.insert(), [{"name": name} for name in missing])
+        service_pks = {
+            row.name: row.id for row in conn.execute(sa.select(services.c.name, services.c.id))
+        }
+    conn.execute(
+        instances.insert(),
+        [
+            {
+                "service_id": service_pks[i.service],
+                "instance_id": i.id,
+                **_values(i),
+                "status": worst(c.status for c in i.checks).value,
+            }
+            for i in fresh
+        ],
+    )
+    if not any(i.checks for i in fresh):
+        return
+    query = sa.select(services.c.name, instances.c.instance_id, instances.c.id).select_from(_JOINED)
+    instance_pks = {(row.name, row.instance_id): row.id for row in conn.execute(query)}
+    rows = [
+        {"instance_pk": instance_pks[(i.service, i.id)], **_check_values(check)}
+        for i in fresh
+        for check in i.checks
+    ]
+    conn.execute(checks.insert(), rows)
 
 
 # -- transactions -----------------------------------------------------------------------

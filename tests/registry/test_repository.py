@@ -288,3 +288,55 @@ def test_sqlite_writes_take_the_write_lock_up_front(sqlite_url):
     Repository(engine).upsert_instance(api("web", "a"))
     engine.dispose()
     assert statements[0] == "BEGIN IMMEDIATE"
+
+
+def _big_static_config() -> list[Instance]:
+    out = []
+    for s in range(30):
+        for i in range(5):
+            found = (http_check("z-http", Status.PASSING), tcp_check()) if i % 2 else ()
+            out.append(
+                static(
+                    f"svc-{s}",
+                    f"svc-{s}-{4 - i}",  # not in id order
+                    tags=("b", "a"),
+                    meta=(("a", "2"), ("z", "1")),
+                    port=8000 + i,
+                    checks=found,
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("bulk_above", [0, 10_000])
+def test_sync_static_bulk_equals_one_by_one(repo, monkeypatch, bulk_above):
+    """Inserting many new static instances at once (executemany, services built without a
+    read back) stores and reports exactly what inserting them one by one does."""
+    monkeypatch.setattr(repository, "_MANY_SERVICES", bulk_above)
+    repo.upsert_instance(api("svc-0", "svc-0-api"))  # a service that already has a row
+    repo.sync_static([static("svc-1", "svc-1-0", port=1)])  # an existing static one, edited
+    desired = _big_static_config()
+    change = repo.sync_static(desired)
+    loaded, index = repo.load()
+    assert change.index == index
+    assert list(change.services) == loaded  # the change is what a read gives
+    assert sum(len(s.instances) for s in loaded) == len(desired) + 1
+    [svc1] = [s for s in loaded if s.name == "svc-1"]
+    assert next(i for i in svc1.instances if i.id == "svc-1-0").port == 8004
+    checked = next(i for i in loaded[0].instances if i.checks)
+    assert [c.id for c in checked.checks] == ["tcp", "z-http"]
+    assert checked.status is Status.CRITICAL
+    assert repo.sync_static(desired).services == ()  # unchanged config: nothing to do
+
+
+def test_sync_static_bulk_and_one_by_one_store_the_same(url, monkeypatch, tmp_path):
+    stored = []
+    for n, bulk_above in enumerate((0, 10_000)):
+        other = f"sqlite:///{tmp_path}/r{n}.db"
+        migrate.upgrade(other)
+        engine = create_engine(other)
+        monkeypatch.setattr(repository, "_MANY_SERVICES", bulk_above)
+        Repository(engine).sync_static(_big_static_config())
+        stored.append(Repository(engine).load())
+        engine.dispose()
+    assert stored[0] == stored[1]
