@@ -32,6 +32,34 @@ class ApiError(ApiClientError):
         self.errors = tuple(errors)
 
 
+def registration_body(
+    *,
+    address: str,
+    port: int,
+    tags: Sequence[str] = (),
+    meta: Mapping[str, str] | None = None,
+    weight: int | None = None,
+    priority: int | None = None,
+    ttl: str | float | None = None,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    weights: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The JSON body of ``PUT /v1/services/{service}/instances/{id}``; unset fields are left
+    out, so srvdns applies its defaults."""
+    body: dict[str, Any] = {"address": address, "port": port}
+    optional = {
+        "tags": list(tags) or None,
+        "meta": dict(meta) if meta else None,
+        "weight": weight,
+        "priority": priority,
+        "ttl": ttl,
+        "checks": [dict(c) for c in checks] if checks else None,
+        "weights": dict(weights) if weights is not None else None,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    return body
+
+
 class ApiClient:
     """Calls the API at ``base_url``; writes carry ``token`` as a bearer token.
 
@@ -82,21 +110,17 @@ class ApiClient:
         ``{"tcp": "host:port", "interval": "5s"}``, ...); ``weights`` the SRV weights by
         health (``{"passing": 10, "warning": 1}``).
         """
-        body: dict[str, Any] = {"address": address, "port": port}
-        if tags:
-            body["tags"] = list(tags)
-        if meta:
-            body["meta"] = dict(meta)
-        if weight is not None:
-            body["weight"] = weight
-        if priority is not None:
-            body["priority"] = priority
-        if ttl is not None:
-            body["ttl"] = ttl
-        if checks:
-            body["checks"] = [dict(check) for check in checks]
-        if weights is not None:
-            body["weights"] = dict(weights)
+        body = registration_body(
+            address=address,
+            port=port,
+            tags=tags,
+            meta=meta,
+            weight=weight,
+            priority=priority,
+            ttl=ttl,
+            checks=checks,
+            weights=weights,
+        )
         return self._object("PUT", _instance_path(service, id), json=body)
 
     def deregister(self, service: str, id: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import httpx
 
-from srvdns.api.client import _error_of, _instance_path
+from srvdns.api.client import _error_of, _instance_path, registration_body
 from srvdns.client.backoff import Backoff
 from srvdns.client.effects import Effect, Http, Policy, Sleep, arun, run
 from srvdns.client.errors import ClientError, RegistrationError
@@ -140,32 +140,6 @@ class Lease:
         if not self.registered:
             return 0.0  # srvdns forgot the instance
         return self.interval  # None without a lease: wait until closed
-
-
-def registration_body(
-    *,
-    address: str,
-    port: int,
-    tags: Sequence[str] = (),
-    meta: Mapping[str, str] | None = None,
-    weight: int | None = None,
-    priority: int | None = None,
-    ttl: str | float | None = None,
-    checks: Sequence[Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The JSON body of ``PUT /v1/services/{service}/instances/{id}``; unset fields are left
-    out, so srvdns applies its defaults."""
-    body: dict[str, Any] = {"address": address, "port": port}
-    optional = {
-        "tags": list(tags) or None,
-        "meta": dict(meta) if meta else None,
-        "weight": weight,
-        "priority": priority,
-        "ttl": ttl,
-        "checks": [dict(c) for c in checks] if checks else None,
-    }
-    body.update({key: value for key, value in optional.items() if value is not None})
-    return body
 
 
 def lease_seconds(
