@@ -1,93 +1,109 @@
 """Registrations/s and heartbeats/s through the HTTP API of a real srvdns process.
 
-    python bench/api_throughput.py [--instances 2000] [--workers 8] [--services 100]
+    python bench/api_throughput.py [--instances 5000] [--services 100] [--connections 32]
+                                   [--heartbeat-rounds 4]
 
-Starts ``srvdns serve`` pinned to CPU 1 (as bench/dns_throughput.py does), then from
-``--workers`` threads, each with its own keep-alive HTTP client: registers ``--instances``
-instances with a 60 s heartbeat lease over ``--services`` services, then renews each lease
-once.  Prints requests per second and latency percentiles of each phase.  Needs taskset.
+Starts ``srvdns serve`` pinned to CPU 1 (as bench/dns_throughput.py does); this process,
+the client, pins itself to CPU 0 and drives the API over ``--connections`` keep-alive
+connections (bench/http_load.py): registers ``--instances`` instances with a 60 s
+heartbeat lease over ``--services`` services, then renews every lease
+``--heartbeat-rounds`` times.  Prints requests per second and latency percentiles of
+each phase.  Then it checks that nothing acknowledged was lost: every registered
+instance is listed, and after a SIGTERM and a restart on the same database every
+instance is still there with its lease renewed by the last heartbeat.  Needs taskset.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import json
+import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dns_throughput import start_srvdns, stop
+from dns_throughput import CLIENT_CPU, start_srvdns, stop
+from http_load import request, run_sync
 
 
-def phase(
-    name: str,
-    api: str,
-    jobs: list[tuple[int, int]],
-    workers: int,
-    request: Callable[[httpx.Client, int, int], httpx.Response],
-) -> None:
-    def run(chunk: list[tuple[int, int]]) -> list[float]:
-        latencies = []
-        with httpx.Client(base_url=api, timeout=30) as client:
-            for s, i in chunk:
-                start = time.perf_counter()
-                response = request(client, s, i)
-                latencies.append(time.perf_counter() - start)
-                response.raise_for_status()
-        return latencies
+def registrations(host: str, instances: int, services: int) -> list[bytes]:
+    out = []
+    for i in range(instances):
+        body = {
+            "address": f"10.{i // 62500}.{i // 250 % 250}.{i % 250 + 1}",
+            "port": 8080,
+            "ttl": "60s",
+        }
+        path = f"/v1/services/svc-{i % services}/instances/i-{i}"
+        out.append(request("PUT", host, path, json.dumps(body).encode()))
+    return out
 
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(run, [jobs[n::workers] for n in range(workers)]))
-    elapsed = time.perf_counter() - start
-    latencies = sorted(x * 1000 for chunk in results for x in chunk)
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    print(
-        f"{name:<14} {len(jobs) / elapsed:8.0f}/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms  "
-        f"({len(jobs)} requests, {workers} clients, {elapsed:.1f} s)",
-        flush=True,
-    )
+
+def heartbeats(host: str, instances: int, services: int) -> list[bytes]:
+    return [
+        request("PUT", host, f"/v1/services/svc-{i % services}/instances/i-{i}/heartbeat")
+        for i in range(instances)
+    ]
+
+
+def stored(api: str) -> dict[tuple[str, str], float]:
+    """(service, id) -> lease expiry of every instance the API lists."""
+    found = {}
+    with httpx.Client(base_url=api, timeout=30) as client:
+        for summary in client.get("/v1/services").json()["services"]:
+            detail = client.get(f"/v1/services/{summary['name']}").json()
+            for instance in detail["instances"]:
+                found[summary["name"], instance["id"]] = instance["lease_expires_unix"]
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--instances", type=int, default=2000)
+    parser.add_argument("--instances", type=int, default=5000)
     parser.add_argument("--services", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--heartbeat-rounds", type=int, default=4)
     args = parser.parse_args()
-    jobs = [(n % args.services, n) for n in range(args.instances)]
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})
     with tempfile.TemporaryDirectory(prefix="srvdns-api-bench-") as tmp:
         process, _, api, _ = start_srvdns(Path(tmp))
         try:
-            phase(
-                "registrations",
-                api,
-                jobs,
-                args.workers,
-                lambda c, s, i: c.put(
-                    f"/v1/services/svc-{s}/instances/i-{i}",
-                    json={
-                        "address": f"10.{i // 62500}.{i // 250 % 250}.{i % 250 + 1}",
-                        "port": 8080,
-                        "ttl": "60s",
-                    },
-                ),
+            url = urlsplit(api)
+            host, port = url.hostname or "127.0.0.1", url.port or 80
+            reg = run_sync(
+                host,
+                port,
+                registrations(url.netloc, args.instances, args.services),
+                connections=args.connections,
             )
-            phase(
-                "heartbeats",
-                api,
-                jobs,
-                args.workers,
-                lambda c, s, i: c.put(f"/v1/services/svc-{s}/instances/i-{i}/heartbeat"),
+            print(reg.line("registrations"), flush=True)
+            beats = heartbeats(url.netloc, args.instances, args.services)
+            hb = run_sync(
+                host, port, beats * args.heartbeat_rounds, connections=args.connections
             )
+            print(hb.line("heartbeats"), flush=True)
+            before = stored(api)
         finally:
             stop(process)
+        process, _, api, _ = start_srvdns(Path(tmp))
+        try:
+            after = stored(api)
+        finally:
+            stop(process)
+    acknowledged = reg.statuses.get(201, 0) + reg.statuses.get(200, 0)
+    lost = [key for key in before if key not in after]
+    older = [key for key, beat in before.items() if after.get(key, beat) < beat]
+    print(
+        f"acknowledged registrations {acknowledged}, listed {len(before)}, "
+        f"after restart {len(after)}, lost {len(lost)}, "
+        f"leases older after restart {len(older)}"
+    )
+    if len(before) != acknowledged or lost or older:
+        sys.exit("an acknowledged write was lost")
 
 
 if __name__ == "__main__":
