@@ -82,9 +82,7 @@ def main() -> None:
             )
             print(reg.line("registrations"), flush=True)
             beats = heartbeats(url.netloc, args.instances, args.services)
-            hb = run_sync(
-                host, port, beats * args.heartbeat_rounds, connections=args.connections
-            )
+            hb = run_sync(host, port, beats * args.heartbeat_rounds, connections=args.connections)
             print(hb.line("heartbeats"), flush=True)
             before = stored(api)
         finally:

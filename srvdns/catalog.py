@@ -115,6 +115,38 @@ class ServiceView:
             target_of=MappingProxyType(target_of),
         )
 
+    def updated(self, upserts: Mapping[str, Instance], removed: Iterable[str]) -> ServiceView:
+        """This view with ``upserts`` (id -> instance) added or replaced and ``removed`` ids
+        gone, instances sorted by id as ``build`` gets them from the registry.
+
+        A write changes one or a few instances of a service: the target labels of the
+        others are kept rather than derived again, which keeps a write to a service with
+        thousands of instances cheap.  Falls back to ``build`` when an id is removed or a
+        new label collides.
+        """
+        gone = set(removed)
+        by_id = {i.id: i for i in self.instances if i.id not in gone}
+        by_id.update(upserts)
+        instances = tuple(sorted(by_id.values(), key=lambda i: i.id))
+        if gone & self.target_of.keys():
+            return ServiceView.build(Service(self.name, instances))
+        targets = dict(self.targets)
+        target_of = dict(self.target_of)
+        for instance_id, instance in upserts.items():
+            label = target_of.get(instance_id)
+            if label is None:
+                label = target_label(instance_id)
+                if label in targets:
+                    return ServiceView.build(Service(self.name, instances))
+                target_of[instance_id] = label
+            targets[label] = instance
+        return ServiceView(
+            name=self.name,
+            instances=instances,
+            targets=MappingProxyType(targets),
+            target_of=MappingProxyType(target_of),
+        )
+
     def answerable(self, now: float, policy: AnswerPolicy | None = None) -> list[Instance]:
         """The instances DNS may hand out at ``now``: passing and warning ones (only passing
         ones with ``policy.only_passing``), or every instance in panic mode."""
@@ -168,6 +200,46 @@ class Catalog:
             index=max(index, self.index),
             services=MappingProxyType(views),
         )
+
+    def with_instances(
+        self,
+        upserts: Iterable[Instance],
+        removals: Iterable[tuple[str, str]] = (),
+        *,
+        index: int,
+    ) -> tuple[Catalog, list[Service]]:
+        """A copy with single instances written (added or replaced, keyed by service and
+        id) and removed, and the services that changed as they now are (one with no
+        instances left is removed).  The patch a write makes from what it wrote, without
+        reading its services back from the database."""
+        upserted: dict[str, dict[str, Instance]] = {}
+        for instance in upserts:
+            upserted.setdefault(instance.service, {})[instance.id] = instance
+        removed: dict[str, list[str]] = {}
+        for name, instance_id in removals:
+            removed.setdefault(name, []).append(instance_id)
+        views = dict(self.services)
+        changed = []
+        for name in sorted(upserted.keys() | removed.keys()):
+            old = views.get(name)
+            adds, gone = upserted.get(name, {}), removed.get(name, [])
+            if old is None:
+                instances = tuple(sorted(adds.values(), key=lambda i: i.id))
+                view = ServiceView.build(Service(name, instances)) if instances else None
+            else:
+                view = old.updated(adds, gone)
+            if view is None or not view.instances:
+                views.pop(name, None)
+                changed.append(Service(name, ()))
+            else:
+                views[name] = view
+                changed.append(Service(name, view.instances))
+        catalog = Catalog(
+            generation=self.generation + 1,
+            index=max(index, self.index),
+            services=MappingProxyType(views),
+        )
+        return catalog, changed
 
 
 class CatalogHolder:

@@ -1,8 +1,14 @@
 """The async face of the registry store that the API, the health loop and the runtime use.
 
-Every write runs as one transaction on a single worker thread (so the event loop never
-blocks on the database), and only after it committed is the catalog holder patched and
-the call returned.  Reads come from the in-memory catalog, never from the database.
+Every write runs on a single worker thread (so the event loop never blocks on the
+database), and only after it committed is the catalog holder patched and the call
+returned.  Writes that queue up while one transaction runs are committed together in the
+next one (group commit, a savepoint each), so concurrent writers share a commit.
+Reads come from the in-memory catalog, never from the database.
+
+A heartbeat that only renews a running lease (see ``heartbeat``) is acknowledged from
+memory and persisted with the next transaction, at the latest ``heartbeat_flush``
+seconds later (``srvdns.registry.renewals``).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,10 +29,13 @@ from srvdns.config import HealthConfig, StaticServiceConfig
 from srvdns.health.definitions import resolve_checks
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry import migrate
+from srvdns.registry import renewals as renew
 from srvdns.registry.engine import READ_ONLY, create_engine
+from srvdns.registry.renewals import RenewalBuffer
 from srvdns.registry.repository import (
     Change,
     CheckUpdate,
+    LeaseRenewal,
     Repository,
     initial_check,
     store_errors,
@@ -36,6 +46,29 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[Change], None]
 """Called on the event loop thread with every committed change, after the catalog swap."""
+
+MAX_BATCH = 256
+"""At most this many queued writes share one transaction."""
+
+DEFAULT_HEARTBEAT_FLUSH = 1.0
+"""Seconds a heartbeat acknowledged from memory may wait before it is persisted."""
+
+
+class _Write:
+    """A write waiting for the worker thread, and where its outcome goes."""
+
+    __slots__ = ("cancelled", "fn", "loop", "result")
+
+    def __init__(
+        self,
+        fn: Callable[[], Change],
+        loop: asyncio.AbstractEventLoop,
+        result: asyncio.Future[Change],
+    ) -> None:
+        self.fn = fn
+        self.loop = loop
+        self.result = result
+        self.cancelled = False
 
 
 def static_instances(
@@ -119,6 +152,7 @@ class Registry:
         *,
         executor: ThreadPoolExecutor,
         clock: Callable[[], float] = time.time,
+        heartbeat_flush: float = DEFAULT_HEARTBEAT_FLUSH,
     ) -> None:
         """Use ``Registry.open``; this only wires already-built parts together."""
         self.holder = holder
@@ -129,6 +163,15 @@ class Registry:
         self._listeners: list[Listener] = []
         self._waiters: set[asyncio.Future[None]] = set()
         self._blocking = True
+        self._heartbeat_flush = heartbeat_flush
+        self._lock = threading.Lock()
+        self._queue: list[_Write] = []
+        self._draining = False
+        self._renewals = RenewalBuffer()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._staged: dict[tuple[str, str], tuple[Instance, Instance]] = {}
+        """(service, id) -> (the catalog's instance, renewed) for this loop iteration."""
+        self._staged_done: asyncio.Future[None] | None = None
 
     @classmethod
     def open(
@@ -137,11 +180,14 @@ class Registry:
         *,
         clock: Callable[[], float] = time.time,
         upgrade: bool = True,
+        heartbeat_flush: float = DEFAULT_HEARTBEAT_FLUSH,
     ) -> Registry:
         """Connect (synchronously, before the loop serves), apply migrations when
         ``upgrade`` (SQLite by default; ``srvdns db upgrade`` otherwise), and load the catalog.
 
         Without ``upgrade`` a schema that is not at the newest revision is an error.
+        ``heartbeat_flush`` is how long a lease renewal may live only in memory (0: every
+        heartbeat is committed before it is acknowledged).
         Raises StoreUnavailableError when the database cannot be reached.
         """
         repository = Repository(create_engine(url))
@@ -153,13 +199,22 @@ class Registry:
             repository.engine.dispose()
             raise
         holder = CatalogHolder(Catalog.build(services, index=index))
-        return cls(repository, holder, executor=executor, clock=clock)
+        return cls(
+            repository, holder, executor=executor, clock=clock, heartbeat_flush=heartbeat_flush
+        )
 
     def close(self) -> None:
-        """Stop the worker thread (after the writes already queued) and dispose of the engine."""
+        """Persist the lease renewals held in memory, stop the worker thread (after the
+        writes already queued) and dispose of the engine."""
         if self._closed:
             return
         self._closed = True
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        with self._lock:
+            if not self._draining:
+                self._draining = True
+                self._executor.submit(self._drain)
         self._executor.shutdown(wait=True)
         self._repository.engine.dispose()
 
@@ -253,13 +308,26 @@ class Registry:
         status: Status = Status.PASSING,
         output: str = "",
     ) -> Instance:
-        """Renew the instance's TTL lease (``last_heartbeat`` = now), persisted before returning.
+        """Renew the instance's TTL lease (``last_heartbeat`` = now).
 
         Its ttl check gets ``status`` (passing for a plain heartbeat; the Consul API's warn
         and fail set warning or critical until the next heartbeat or the lease lapses) and
         ``output``.  Raises NotFoundError, or ConflictError when the instance has no ``ttl``.
+
+        A heartbeat that changes nothing but the lease's start, the check's output and its
+        counters (the lease is running and the check keeps its status) is applied to the
+        catalog at once and persisted with the next transaction, at the latest
+        ``heartbeat_flush`` seconds later: a crash in between loses at most that much of
+        the lease's renewal, i.e. after a restart the lease ends up to ``heartbeat_flush``
+        seconds earlier than acknowledged.  Any other heartbeat (a lapsed lease, a status
+        change, an unknown instance) is committed before it returns.
         """
         name, now = service.lower(), self._clock()
+        if self._heartbeat_flush > 0 and not self._closed:
+            renewed = self._renew_in_memory(name, instance_id, now, status, output)
+            if renewed is not None:
+                await self._publish_staged_soon()
+                return renewed
         change = await self._write(
             lambda: self._repository.heartbeat(name, instance_id, now, status=status, output=output)
         )
@@ -342,46 +410,185 @@ class Registry:
         return self._submit(fn).result()
 
     async def _write(self, fn: Callable[[], Change]) -> Change:
-        """Run a write on the worker thread; once it committed, patch the catalog.
+        """Queue a write for the worker thread; once it committed, patch the catalog.
 
         The patch happens on the loop thread even when the awaiting task was cancelled
-        meanwhile, so a committed write always reaches the catalog, in commit order.
+        meanwhile, so a committed write always reaches the catalog, in commit order.  A
+        write cancelled before its transaction started is not run.
         """
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Change] = loop.create_future()
-        job = self._submit(fn)
+        write = _Write(fn, loop, result)
 
-        def finished(done: Future[Change]) -> None:  # worker thread
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-                loop.call_soon_threadsafe(self._finish, done, result)
+        def cancelled(done: asyncio.Future[Change]) -> None:
+            if done.cancelled():
+                write.cancelled = True
 
-        job.add_done_callback(finished)
-        result.add_done_callback(lambda r: job.cancel() if r.cancelled() else None)
+        result.add_done_callback(cancelled)
+        with self._lock:
+            self._queue.append(write)
+            self._start_drain()
         return await result
 
-    def _finish(self, job: Future[Change], result: asyncio.Future[Change]) -> None:
-        """Loop thread: publish a committed change, then hand the outcome to the caller."""
-        if job.cancelled():
+    def _start_drain(self) -> None:
+        """With ``_lock`` held: make sure the worker thread will run the queue."""
+        if self._draining:
             return
-        exc = job.exception()
-        if exc is None:
-            change = job.result()
-            before = self.holder.current.index
-            if change.services:
-                self.holder.patch(change.services, index=change.index)
-            if self.holder.current.index > before:
-                self._wake_waiters()
+        try:
+            self._executor.submit(self._drain)
+        except RuntimeError:  # the executor has been shut down
+            self._queue.clear()
+            raise errors.StoreUnavailableError("the registry is closed") from None
+        self._draining = True
+
+    def _drain(self) -> None:
+        """Worker thread: run queued writes, up to ``MAX_BATCH`` per transaction, with the
+        lease renewals held in memory persisted first in the same transaction; then hand
+        every outcome to the loop in one call.  A write's outcome is delivered only after
+        the commit; if the commit fails, every write of the batch fails with it."""
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                renewals = self._renewals.take()
+                if not batch and not renewals:
+                    self._draining = False
+                    return
+            outcomes: list[Change | BaseException | None] = []
+            try:
+                with self._repository.batch(renewals):
+                    for write in batch:
+                        if write.cancelled:
+                            outcomes.append(None)
+                            continue
+                        try:
+                            outcomes.append(write.fn())
+                        except Exception as exc:  # this write's own failure: rolled back
+                            outcomes.append(exc)
+            except Exception as exc:  # the transaction failed: nothing of it is stored
+                self._renewals.restore(renewals)
+                log.debug("registry batch of %d writes failed: %s", len(batch), exc)
+                outcomes = [exc] * len(batch)
+            if batch:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+                    batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
+
+    def _finish(self, batch: list[_Write], outcomes: list[Change | BaseException | None]) -> None:
+        """Loop thread: publish a committed batch in commit order, then hand each outcome
+        to its caller."""
+        before = self.holder.current.index
+        published: list[Change | BaseException | None] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Change):
+                outcome = self._publish(outcome)
+            published.append(outcome)
+        if self.holder.current.index > before:
+            self._wake_waiters()
+        for outcome in published:
+            if isinstance(outcome, Change):
+                for listener in list(self._listeners):
+                    try:
+                        listener(outcome)
+                    except Exception:  # a listener's bug must not lose a committed write
+                        log.exception("a registry listener failed")
+        for write, outcome in zip(batch, published, strict=True):
+            if write.result.done() or outcome is None:
+                continue
+            if isinstance(outcome, Change):
+                write.result.set_result(outcome)
+            else:
+                write.result.set_exception(outcome)
+
+    def _publish(self, change: Change) -> Change:
+        """Loop thread: patch the catalog with one committed change; returns the change
+        with ``services`` as the catalog now has them."""
+        if change.upserts or change.removals:
+            catalog, services = self.holder.current.with_instances(
+                change.upserts, change.removals, index=change.index
+            )
+            self.holder.swap(catalog)
+            return replace(change, services=(*services, *change.services))
+        if change.services:
+            current = self.holder.current
+            newest = tuple(renew.newest_leases(s, current) for s in change.services)
+            self.holder.patch(newest, index=change.index)
+            return replace(change, services=newest)
+        return change
+
+    # -- heartbeats from memory ---------------------------------------------------------
+
+    def _renew_in_memory(
+        self, service: str, instance_id: str, now: float, status: Status, output: str
+    ) -> Instance | None:
+        """Loop thread: renew a running lease whose check keeps ``status`` in memory and
+        queue it for persisting; None when the heartbeat needs a transaction."""
+        key = (service, instance_id)
+        staged = self._staged.get(key)
+        if staged is None:
+            view = self.holder.current.get_service(service)
+            label = None if view is None else view.target_of.get(instance_id)
+            if view is None or label is None:
+                return None
+            base = instance = view.targets[label]
+        else:
+            base, instance = staged
+        renewed = renew.renew(instance, now, status, output)
+        if renewed is None:
+            return None
+        instance, check = renewed
+        self._staged[key] = (base, instance)
+        self._renewals.add(
+            LeaseRenewal(
+                service,
+                instance_id,
+                now,
+                check.id,
+                check.status,
+                check.output,
+                check.successes,
+                check.failures,
+            )
+        )
+        if self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self._heartbeat_flush, self._flush_renewals)
+        return instance
+
+    def _flush_renewals(self) -> None:
+        """Loop thread, ``heartbeat_flush`` after the first renewal held in memory: have
+        the worker thread persist them (an empty batch carries them)."""
+        self._flush_timer = None
+        with self._lock:
+            if self._renewals:
+                with contextlib.suppress(errors.StoreUnavailableError):
+                    self._start_drain()
+
+    async def _publish_staged_soon(self) -> None:
+        """Wait until the renewals of this loop iteration are in the catalog: they are
+        published together, one catalog swap for all of them."""
+        if self._staged_done is None:
+            loop = asyncio.get_running_loop()
+            self._staged_done = loop.create_future()
+            loop.call_soon(self._publish_staged)
+        await asyncio.shield(self._staged_done)
+
+    def _publish_staged(self) -> None:
+        staged, self._staged = self._staged, {}
+        done, self._staged_done = self._staged_done, None
+        current = self.holder.current
+        live = [renewed for base, renewed in staged.values() if _still_there(current, base)]
+        if live:
+            catalog, services = current.with_instances(live, index=current.index)
+            self.holder.swap(catalog)
+            change = Change(
+                tuple(services), catalog.index, keys=tuple((i.service, i.id) for i in live)
+            )
             for listener in list(self._listeners):
                 try:
                     listener(change)
-                except Exception:  # a listener's bug must not lose a committed write
+                except Exception:
                     log.exception("a registry listener failed")
-        if result.done():
-            return
-        if exc is None:
-            result.set_result(job.result())
-        else:
-            result.set_exception(exc)
+        if done is not None and not done.done():
+            done.set_result(None)
 
     def stop_blocking(self) -> None:
         """Loop thread, at shutdown: end every ``wait_for_index`` now and any later at once,
@@ -395,6 +602,14 @@ class Registry:
         for woken in waiters:
             if not woken.done():
                 woken.set_result(None)
+
+
+def _still_there(catalog: Catalog, base: Instance) -> bool:
+    """Whether ``catalog`` still holds the very instance a renewal was made from (a write
+    published in the same loop iteration may have deleted or replaced it)."""
+    view = catalog.get_service(base.service)
+    label = None if view is None else view.target_of.get(base.id)
+    return view is not None and label is not None and view.targets[label] is base
 
 
 def _start(repository: Repository, upgrade: bool) -> tuple[list[Service], int]:

@@ -10,6 +10,7 @@ X-Consul-Index that blocking queries wait on).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -81,6 +82,30 @@ class Change:
     instance: Instance | None = None
     keys: tuple[InstanceKey, ...] | None = None
     health_only: bool = False
+    upserts: tuple[Instance, ...] = ()
+    """Instances written as they are now stored, for the catalog to patch in itself (a
+    write that names them here does not read its services back; ``services`` is then
+    filled in by the registry from the patched catalog)."""
+    removals: tuple[InstanceKey, ...] = ()
+    """Instances deleted, likewise."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRenewal:
+    """A heartbeat acknowledged from memory, to be persisted with the next transaction.
+
+    ``at`` is the new ``last_heartbeat``; the ttl check ``check_id`` keeps ``status`` and
+    gets ``output`` and the counters.
+    """
+
+    service: str
+    instance_id: str
+    at: float
+    check_id: str
+    status: Status
+    output: str
+    successes: int
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,9 +399,10 @@ def _write_checks(
             )
 
 
-def _put_instance(conn: Connection, instance: Instance) -> None:
+def _put_instance(conn: Connection, instance: Instance) -> Instance:
     """Insert or replace ``instance`` with its checks; ``instance.status`` is recomputed as
-    the worst of the checks' statuses (a kept check keeps its stored status)."""
+    the worst of the checks' statuses (a kept check keeps its stored status).  Returns the
+    instance as ``load_services`` would now read it back."""
     service_pk = _service_pk(conn, instance.service)
     key = (instances.c.service_id == service_pk, instances.c.instance_id == instance.id)
     existing = conn.execute(sa.select(instances.c.id, instances.c.source).where(*key)).first()
@@ -391,7 +417,7 @@ def _put_instance(conn: Connection, instance: Instance) -> None:
         if not inserted:
             raise AssertionError(f"inserting instance {instance.id!r} returned no primary key")
         _write_checks(conn, int(inserted[0]), merged, {})
-        return
+        return _as_read(stored, merged)
     if existing.source == Source.STATIC and instance.source is not Source.STATIC:
         raise ConflictError(
             f"instance {instance.id!r} of service {instance.service!r} is declared in "
@@ -402,6 +428,18 @@ def _put_instance(conn: Connection, instance: Instance) -> None:
     stored = replace(instance, status=worst(c.status for c in merged))
     conn.execute(instances.update().where(instances.c.id == existing.id).values(**_values(stored)))
     _write_checks(conn, existing.id, merged, old_checks)
+    return _as_read(stored, merged)
+
+
+def _as_read(stored: Instance, merged: Sequence[Check]) -> Instance:
+    """``stored`` as a read of its row gives it: checks sorted by id, meta as sorted pairs
+    of strings, tags as a tuple."""
+    return replace(
+        stored,
+        tags=tuple(stored.tags),
+        meta=tuple(sorted((str(k), str(v)) for k, v in stored.meta)),
+        checks=tuple(sorted(merged, key=lambda c: c.id)),
+    )
 
 
 def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool = False) -> Change:
@@ -411,7 +449,8 @@ def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool 
     state (but a ttl check restarts: registering is a heartbeat).  Raises ConflictError
     when an API instance would replace a static one, and with ``exclusive_id`` when
     another service has an instance with the same id (Consul's service ids are unique per
-    agent, srvdns's per service).  The change's ``instance`` is the instance as stored.
+    agent, srvdns's per service).  The change's ``instance`` is the instance as stored,
+    and the change names it in ``upserts`` instead of reading its service back.
     """
     if exclusive_id:
         other = conn.execute(
@@ -424,12 +463,10 @@ def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool 
             raise ConflictError(
                 f"service {other!r} already has an instance with the id {instance.id!r}"
             )
-    _put_instance(conn, instance)
+    stored = _put_instance(conn, instance)
     index = bump_index(conn)
-    current = _current_service(conn, instance.service)
-    stored = _instance_of(current, instance.id)
     key = ((instance.service, instance.id),)
-    return Change((current,), index, stored, keys=key)
+    return Change((), index, stored, keys=key, upserts=(stored,))
 
 
 def delete_instance(
@@ -438,6 +475,7 @@ def delete_instance(
     """Delete an instance (its checks with it), and its service when no instance is left.
 
     Raises NotFoundError, or ConflictError when ``source`` is API and the instance static.
+    The change names the instance in ``removals`` instead of reading its service back.
     """
     row = _find_row(conn, service, instance_id)
     if row.source == Source.STATIC and source is not Source.STATIC:
@@ -449,7 +487,8 @@ def delete_instance(
     conn.execute(instances.delete().where(instances.c.id == row.pk))
     _delete_service_if_empty(conn, service)
     index = bump_index(conn)
-    return Change((_current_service(conn, service),), index, keys=((service, instance_id),))
+    key = ((service, instance_id),)
+    return Change((), index, keys=key, removals=key)
 
 
 def heartbeat(
@@ -508,6 +547,61 @@ def heartbeat(
     current = _current_service(conn, service)
     renewed_instance = _instance_of(current, instance_id)
     return Change((current,), index, renewed_instance, keys=((service, instance_id),))
+
+
+def renew_leases(conn: Connection, renewals: Sequence[LeaseRenewal]) -> None:
+    """Persist heartbeats acknowledged from memory, two executemany statements for all.
+
+    An instance's ``last_heartbeat`` only moves forward (a later write may already have
+    stored a newer one); its ttl check gets the output and counters while it still has
+    the renewal's status.  Instances deleted meanwhile match no row.  Nothing DNS
+    answers changes (the catalog already has these leases), so neither does the index.
+    """
+    if not renewals:
+        return
+    instance_pk = (
+        sa.select(instances.c.id)
+        .select_from(_JOINED)
+        .where(
+            services.c.name == sa.bindparam("b_service"),
+            instances.c.instance_id == sa.bindparam("b_instance"),
+        )
+        .scalar_subquery()
+    )
+    conn.execute(
+        instances.update()
+        .where(
+            instances.c.id == instance_pk,
+            instances.c.last_heartbeat < sa.bindparam("b_at"),
+        )
+        .values(last_heartbeat=sa.bindparam("b_at")),
+        [{"b_service": r.service, "b_instance": r.instance_id, "b_at": r.at} for r in renewals],
+    )
+    conn.execute(
+        checks.update()
+        .where(
+            checks.c.instance_pk == instance_pk,
+            checks.c.check_id == sa.bindparam("b_check"),
+            checks.c.status == sa.bindparam("b_status"),
+        )
+        .values(
+            output=sa.bindparam("b_output"),
+            successes=sa.bindparam("b_successes"),
+            failures=sa.bindparam("b_failures"),
+        ),
+        [
+            {
+                "b_service": r.service,
+                "b_instance": r.instance_id,
+                "b_check": r.check_id,
+                "b_status": r.status.value,
+                "b_output": r.output,
+                "b_successes": r.successes,
+                "b_failures": r.failures,
+            }
+            for r in renewals
+        ],
+    )
 
 
 def apply_health(
@@ -798,6 +892,25 @@ class Repository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._reader = engine.execution_options(**{READ_ONLY: True})
+        self._ambient = threading.local()
+
+    @contextmanager
+    def batch(self, renewals: Sequence[LeaseRenewal] = ()) -> Iterator[None]:
+        """One transaction for every write this thread makes inside the block (group
+        commit): each write runs in a savepoint of it, so one that fails (a conflict, a
+        missing instance) is rolled back alone and the others still commit together.
+        ``renewals`` are persisted first, in the same transaction.
+
+        A write's result is final only once the block exits without an exception: if the
+        commit fails, nothing of the batch is stored.
+        """
+        with store_errors("write to the registry"), self.engine.begin() as conn:
+            renew_leases(conn, renewals)
+            self._ambient.conn = conn
+            try:
+                yield
+            finally:
+                self._ambient.conn = None
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
@@ -806,8 +919,12 @@ class Repository:
     def _write(self, action: str, fn: Callable[[Connection], T]) -> T:
         # A unique-key race with another node sharing the database (both inserted the same
         # service or instance row) rolls back; the retry then sees the other node's row.
+        ambient: Connection | None = getattr(self._ambient, "conn", None)
         for attempt in (1, 2):
             try:
+                if ambient is not None:  # inside ``batch``: a savepoint of its transaction
+                    with store_errors(action), ambient.begin_nested():
+                        return fn(ambient)
                 with store_errors(action), self.engine.begin() as conn:
                     return fn(conn)
             except StoreUnavailableError as exc:

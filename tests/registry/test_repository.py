@@ -95,12 +95,14 @@ def test_upsert_roundtrips_every_field(repo):
     )
     change = repo.upsert_instance(stored)
     assert change.index == 2
-    [service] = change.services
+    service = repo.find_service("web")
     [loaded] = service.instances
     assert loaded.tags == ("blue", "canary")
     assert loaded.meta == (("a", "ünïcode"), ("zone", "eu-1"))  # sorted pairs
     assert loaded == replace(stored, meta=(("a", "ünïcode"), ("zone", "eu-1")))
-    assert repo.find_service("web") == service
+    # the write reports the instance exactly as a read gives it back, without reading
+    assert change.upserts == (loaded,)
+    assert change.instance == loaded
 
 
 def test_load_sorts_services_and_instances(repo):
@@ -130,9 +132,10 @@ def test_delete_last_instance_deletes_service(repo):
     repo.upsert_instance(api("web", "a"))
     repo.upsert_instance(api("web", "b"))
     change = repo.delete_instance("web", "a")
-    assert [i.id for i in change.services[0].instances] == ["b"]
+    assert change.removals == (("web", "a"),)
+    assert [i.id for i in repo.find_service("web").instances] == ["b"]
     change = repo.delete_instance("web", "b")
-    assert change.services == (Service("web", ()),)
+    assert change.removals == (("web", "b"),)
     assert change.index == 5
     assert count(repo, services) == 0
     assert repo.get_service("web") is None
