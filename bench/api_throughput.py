@@ -8,7 +8,9 @@ the client, pins itself to CPU 0 and drives the API over ``--connections`` keep-
 connections (bench/http_load.py): registers ``--instances`` instances with a 60 s
 heartbeat lease over ``--services`` services, then renews every lease
 ``--heartbeat-rounds`` times.  Prints requests per second and latency percentiles of
-each phase.  Then it checks that nothing acknowledged was lost: every registered
+each phase, and the server's CPU time per request (read from ``/proc``): the
+requests/s one core would serve, a figure the client's speed and other load on the
+machine do not limit.  Then it checks that nothing acknowledged was lost: every registered
 instance is listed, and after a SIGTERM and a restart on the same database every
 instance is still there with its lease renewed by the last heartbeat.  Needs taskset.
 """
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dns_throughput import CLIENT_CPU, start_srvdns, stop
+from dns_throughput import CLIENT_CPU, cpu_seconds, start_srvdns, stop
 from http_load import request, run_sync
 
 
@@ -61,6 +63,12 @@ def stored(api: str) -> dict[tuple[str, str], float]:
     return found
 
 
+def capacity(cpu: float, requests: int) -> str:
+    """Server CPU per request, and the rate one core would serve at that cost."""
+    micros = cpu / max(1, requests) * 1e6
+    return f"server CPU {micros:.0f} us/request = {1e6 / micros:.0f}/s per core"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instances", type=int, default=5000)
@@ -74,16 +82,16 @@ def main() -> None:
         try:
             url = urlsplit(api)
             host, port = url.hostname or "127.0.0.1", url.port or 80
-            reg = run_sync(
-                host,
-                port,
-                registrations(url.netloc, args.instances, args.services),
-                connections=args.connections,
-            )
-            print(reg.line("registrations"), flush=True)
+            regs = registrations(url.netloc, args.instances, args.services)
+            cpu = cpu_seconds(process.pid)
+            reg = run_sync(host, port, regs, connections=args.connections)
+            cpu = cpu_seconds(process.pid) - cpu
+            print(f"{reg.line('registrations')}  {capacity(cpu, reg.count)}", flush=True)
             beats = heartbeats(url.netloc, args.instances, args.services)
+            cpu = cpu_seconds(process.pid)
             hb = run_sync(host, port, beats * args.heartbeat_rounds, connections=args.connections)
-            print(hb.line("heartbeats"), flush=True)
+            cpu = cpu_seconds(process.pid) - cpu
+            print(f"{hb.line('heartbeats')}  {capacity(cpu, hb.count)}", flush=True)
             before = stored(api)
         finally:
             stop(process)

@@ -165,6 +165,7 @@ class Server:
         from prometheus_client import CollectorRegistry
 
         from srvdns.api.app import create_app
+        from srvdns.api.fastpath import HeartbeatFastPath
         from srvdns.health.loop import HealthLoop
         from srvdns.health.metrics import HealthMetrics
         from srvdns.nameserver import server as dns_server
@@ -222,7 +223,7 @@ class Server:
                 app.state.listeners = "not bound yet"
                 api = _ApiServer(
                     uvicorn.Config(
-                        app,
+                        HeartbeatFastPath(app),
                         log_config=None,
                         access_log=False,
                         lifespan="off",

@@ -29,8 +29,9 @@ from srvdns.model import Check
 from srvdns.registry.registry import Registry
 
 
-def get_registry(request: Request) -> Registry:
-    """The registry ``create_app`` was given."""
+async def get_registry(request: Request) -> Registry:
+    """The registry ``create_app`` was given (a coroutine: FastAPI runs a plain function
+    dependency in a worker thread, a hop that cost more than the whole heartbeat)."""
     registry: Registry = request.app.state.registry
     return registry
 

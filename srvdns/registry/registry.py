@@ -322,18 +322,35 @@ class Registry:
         seconds earlier than acknowledged.  Any other heartbeat (a lapsed lease, a status
         change, an unknown instance) is committed before it returns.
         """
+        renewed = await self.renew_lease(service, instance_id, status=status, output=output)
+        if renewed is not None:
+            return renewed
         name, now = service.lower(), self._clock()
-        if self._heartbeat_flush > 0 and not self._closed:
-            renewed = self._renew_in_memory(name, instance_id, now, status, output)
-            if renewed is not None:
-                await self._publish_staged_soon()
-                return renewed
         change = await self._write(
             lambda: self._repository.heartbeat(name, instance_id, now, status=status, output=output)
         )
         if change.instance is None:
             raise AssertionError("a heartbeat returns the renewed instance")
         return change.instance
+
+    async def renew_lease(
+        self,
+        service: str,
+        instance_id: str,
+        *,
+        status: Status = Status.PASSING,
+        output: str = "",
+    ) -> Instance | None:
+        """The in-memory half of ``heartbeat``: renew a running lease whose ttl check keeps
+        its status, in the catalog at once and persisted within ``heartbeat_flush``
+        seconds; returns the renewed instance, or None (and changes nothing) when the
+        heartbeat needs a transaction (or heartbeats are not held in memory)."""
+        if self._heartbeat_flush <= 0 or self._closed:
+            return None
+        renewed = self._renew_in_memory(service.lower(), instance_id, self._clock(), status, output)
+        if renewed is not None:
+            await self._publish_staged_soon()
+        return renewed
 
     async def apply_health(
         self, updates: Sequence[CheckUpdate], removals: Sequence[CheckUpdate] = ()

@@ -305,9 +305,22 @@ def _instance_of(service: Service, instance_id: str) -> Instance:
     raise AssertionError(f"service {service.name!r} lost instance {instance_id!r} mid-write")
 
 
+# The statements of the write path, built once: a statement built per call costs more
+# in SQLAlchemy (construction, cache key) than SQLite takes to run it.
+_READ_INDEX = sa.select(_INDEX).where(registry_state.c.id == STATE_ROW_ID)
+_BUMP_INDEX = (
+    registry_state.update().where(registry_state.c.id == STATE_ROW_ID).values({_INDEX: _INDEX + 1})
+)
+_SERVICE_PK = sa.select(services.c.id).where(services.c.name == sa.bindparam("b_name"))
+_INSTANCE_ROW = sa.select(instances.c.id, instances.c.source).where(
+    instances.c.service_id == sa.bindparam("b_service_pk"),
+    instances.c.instance_id == sa.bindparam("b_instance_id"),
+)
+
+
 def read_index(conn: Connection) -> int:
     """The registry's persistent change counter."""
-    index = conn.execute(sa.select(_INDEX).where(registry_state.c.id == STATE_ROW_ID)).scalar()
+    index = conn.execute(_READ_INDEX).scalar()
     if index is None:
         raise StoreUnavailableError(
             "the registry database has no registry_state row; run `srvdns db upgrade`"
@@ -320,18 +333,14 @@ def read_index(conn: Connection) -> int:
 
 def bump_index(conn: Connection) -> int:
     """Increment the change counter in the current transaction; returns the new value."""
-    conn.execute(
-        registry_state.update()
-        .where(registry_state.c.id == STATE_ROW_ID)
-        .values({_INDEX: _INDEX + 1})
-    )
+    conn.execute(_BUMP_INDEX)
     return read_index(conn)
 
 
 def _service_pk(conn: Connection, name: str) -> int:
-    pk = conn.execute(sa.select(services.c.id).where(services.c.name == name)).scalar()
+    pk = conn.execute(_SERVICE_PK, {"b_name": name}).scalar()
     if pk is None:
-        inserted = conn.execute(services.insert().values(name=name)).inserted_primary_key
+        inserted = conn.execute(services.insert(), {"name": name}).inserted_primary_key
         pk = inserted[0] if inserted else None
     if pk is None:
         raise AssertionError(f"inserting service {name!r} returned no primary key")
@@ -389,11 +398,16 @@ def _write_checks(
     stale = [pk for check_id, (pk, _) in existing.items() if check_id not in keep]
     if stale:
         conn.execute(checks.delete().where(checks.c.id.in_(stale)))
+    fresh = [
+        {"instance_pk": instance_pk, **_check_values(check)}
+        for check in merged
+        if check.id not in existing
+    ]
+    if fresh:
+        conn.execute(checks.insert(), fresh)
     for check in merged:
         old = existing.get(check.id)
-        if old is None:
-            conn.execute(checks.insert().values(instance_pk=instance_pk, **_check_values(check)))
-        elif old[1] != check:
+        if old is not None and old[1] != check:
             conn.execute(
                 checks.update().where(checks.c.id == old[0]).values(**_check_values(check))
             )
@@ -404,15 +418,14 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
     the worst of the checks' statuses (a kept check keeps its stored status).  Returns the
     instance as ``load_services`` would now read it back."""
     service_pk = _service_pk(conn, instance.service)
-    key = (instances.c.service_id == service_pk, instances.c.instance_id == instance.id)
-    existing = conn.execute(sa.select(instances.c.id, instances.c.source).where(*key)).first()
+    key = {"b_service_pk": service_pk, "b_instance_id": instance.id}
+    existing = conn.execute(_INSTANCE_ROW, key).first()
     if existing is None:
         merged = list(instance.checks)
         stored = replace(instance, status=worst(c.status for c in merged))
         inserted = conn.execute(
-            instances.insert().values(
-                service_id=service_pk, instance_id=instance.id, **_values(stored)
-            )
+            instances.insert(),
+            {"service_id": service_pk, "instance_id": instance.id, **_values(stored)},
         ).inserted_primary_key
         if not inserted:
             raise AssertionError(f"inserting instance {instance.id!r} returned no primary key")
