@@ -318,8 +318,15 @@ _INSTANCE_ROW = sa.select(instances.c.id, instances.c.source).where(
 )
 
 
+_BATCH_INDEX = "srvdns_batch_index"
+"""``conn.info`` key inside ``Repository.batch``: [index at the start, 1 once bumped]."""
+
+
 def read_index(conn: Connection) -> int:
     """The registry's persistent change counter."""
+    batched = conn.info.get(_BATCH_INDEX)
+    if batched is not None:
+        return int(batched[0] + batched[1])
     index = conn.execute(_READ_INDEX).scalar()
     if index is None:
         raise StoreUnavailableError(
@@ -332,7 +339,15 @@ def read_index(conn: Connection) -> int:
 
 
 def bump_index(conn: Connection) -> int:
-    """Increment the change counter in the current transaction; returns the new value."""
+    """Increment the change counter in the current transaction; returns the new value.
+
+    Inside ``Repository.batch`` the writes of the batch share one increment, made once
+    before the commit: they become visible together, so they may share the index.
+    """
+    batched = conn.info.get(_BATCH_INDEX)
+    if batched is not None:
+        batched[1] = 1
+        return int(batched[0] + 1)
     conn.execute(_BUMP_INDEX)
     return read_index(conn)
 
@@ -919,11 +934,16 @@ class Repository:
         """
         with store_errors("write to the registry"), self.engine.begin() as conn:
             renew_leases(conn, renewals)
+            # the state row stays locked to the commit, as the increment would lock it
+            conn.info[_BATCH_INDEX] = [conn.execute(_READ_INDEX.with_for_update()).scalar(), 0]
             self._ambient.conn = conn
             try:
                 yield
+                if conn.info[_BATCH_INDEX][1]:
+                    conn.execute(_BUMP_INDEX)
             finally:
                 self._ambient.conn = None
+                conn.info.pop(_BATCH_INDEX, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
