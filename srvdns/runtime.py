@@ -383,6 +383,8 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:
+        uvloop = None  # run outside the handler, or every later traceback chains to this one
+    if uvloop is None:
         asyncio.run(main)
     else:
         uvloop.run(main)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from srvdns import __version__
 from srvdns.api.consul import routes as consul
+from srvdns.api.consul.errors import is_consul_path, text_error
 from srvdns.api.consul.views import Node
 from srvdns.api.routes import router, write_router
 from srvdns.config import HealthConfig
@@ -198,7 +199,10 @@ class BodyLimit:
         too_large = f"the request body is larger than {limit // 1024} KiB"
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await error_response(413, too_large)(scope, receive, send)
+                if is_consul_path(scope["path"]):
+                    await text_error(413, too_large)(scope, receive, send)
+                else:
+                    await error_response(413, too_large)(scope, receive, send)
                 return
         received = 0
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from srvdns.config import ListenAddress
+from srvdns.nameserver import fdlimit
 from srvdns.nameserver.forward import is_refused, with_ra
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ MAX_CONNECTIONS = 1000
 WRITE_BUFFER = 65537
 """Octets of replies queued for a TCP peer before we wait for it to read: one full
 message.  A peer that does not read them within the idle timeout is disconnected."""
+
+LISTEN_BACKLOG = 256
+"""Connections the kernel queues for accept() (NSD's TCP_BACKLOG): a burst of new clients
+waits there, costing no file descriptor, instead of having its SYNs dropped (a 1 s retry)."""
 
 BIND_ATTEMPTS = 5
 """Tries at finding a port free for both UDP and TCP when port 0 is asked for."""
@@ -181,7 +186,8 @@ class DnsServers:
         self.addresses: list[tuple[str, int]] = []
         self._handler = handler
         self._idle_timeout = idle_timeout
-        self._max_connections = max_connections
+        budget = fdlimit.tcp_budget(max_connections)
+        self._max_connections, self._accept_batch = budget.max_connections, budget.accept_batch
         self._udp: list[_UdpListener] = []
         self._tcp: list[asyncio.Server] = []
         self._connections: dict[asyncio.Task[None], _Connection] = {}
@@ -215,7 +221,12 @@ class DnsServers:
             if sock.type == socket.SOCK_DGRAM:
                 self._udp.append(_UdpListener(self._handler, sock))
             else:
-                self._tcp.append(await asyncio.start_server(self._serve_tcp, sock=sock))
+                server = await asyncio.start_server(
+                    self._serve_tcp, sock=sock, backlog=self._accept_batch
+                )
+                # asyncio listened with the batch; let the kernel queue more
+                sock.listen(max(LISTEN_BACKLOG, self._accept_batch))
+                self._tcp.append(server)
 
     def _make_room(self) -> None:
         """RFC 7766 §6.2.3: at the connection cap, close the longest-idle connection,

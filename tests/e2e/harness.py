@@ -144,10 +144,12 @@ def start(
     timeout: float = 20.0,
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> SrvdnsProcess:
-    """Start ``srvdns serve -c config [args]`` and wait until DNS and the API listen."""
+    """Start ``srvdns serve -c config [args]`` and wait until DNS and the API listen;
+    ``prefix`` is a command that runs it (``("prlimit", "--nofile=200")``)."""
     process = subprocess.Popen(
-        [*srvdns_command(), "serve", "-c", str(config), *args],
+        [*prefix, *srvdns_command(), "serve", "-c", str(config), *args],
         env=None if env is None else {**os.environ, **env},
         cwd=config.parent,
         stdin=subprocess.DEVNULL,

@@ -50,6 +50,32 @@ def _registry_status(exc: RegistryError) -> int:
     return 500
 
 
+_DESCRIPTIONS = {
+    400: "Bad request (plain text, as Consul answers)",
+    403: "Permission denied: a write without the API token",
+    404: "Not found",
+    409: "Conflict",
+    413: "Request body too large",
+    503: "The registry's database is unavailable",
+}
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for Consul's plain-text errors with these status codes, so
+    that the schema (``/openapi.json``) says what a Consul endpoint can answer."""
+    content = {"text/plain": {"schema": {"type": "string"}}}
+    return {code: {"description": _DESCRIPTIONS[code], "content": content} for code in codes}
+
+
+CONSUL_PREFIXES = ("/v1/agent/", "/v1/health/", "/v1/catalog/")
+"""Paths of the Consul endpoints, for answers given before routing (a body too large)."""
+
+
+def is_consul_path(path: str) -> bool:
+    """Whether ``path`` is a Consul endpoint's, whose errors are plain text."""
+    return path.startswith(CONSUL_PREFIXES)
+
+
 def text_error(status: int, message: str) -> PlainTextResponse:
     """The plain-text error response Consul gives."""
     return PlainTextResponse(message, status_code=status)

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from srvdns.api.auth import require_consul_writer
 from srvdns.api.blocking import block, index_headers, parse_index, parse_wait
 from srvdns.api.consul.definitions import parse_registration
-from srvdns.api.consul.errors import ConsulError, ConsulRoute, bad_request
+from srvdns.api.consul.errors import ConsulError, ConsulRoute, bad_request, documented
 from srvdns.api.consul.keys import fields, folded, text
 from srvdns.api.consul.views import (
     DATACENTER,
@@ -55,6 +55,8 @@ _UNSUPPORTED_PARAMS = (
     "hash",
 )
 _UPDATE = folded(("Status", "Output"))
+_READ_ERRORS = documented(400)
+_WRITE_ERRORS = documented(400, 403, 404, 409, 413, 503)
 _STATUSES = {status.value: status for status in Status}
 
 
@@ -130,7 +132,12 @@ def _one_instance(request: Request, service_id: str, unknown: str) -> Instance:
 # -- agent: services ---------------------------------------------------------------------
 
 
-@write_router.put("/v1/agent/service/register", summary="Consul: register a service")
+@write_router.put(
+    "/v1/agent/service/register",
+    summary="Consul: register a service",
+    response_class=Response,
+    responses={200: {"description": "Registered (empty body)"}, **_WRITE_ERRORS},
+)
 async def register(request: Request) -> Response:
     """Consul's ``PUT /v1/agent/service/register``: create or replace an instance.
 
@@ -185,7 +192,10 @@ def _keep_checks(registry: Registry, instance: Instance) -> Instance:
 
 
 @write_router.put(
-    "/v1/agent/service/deregister/{service_id}", summary="Consul: deregister a service"
+    "/v1/agent/service/deregister/{service_id}",
+    summary="Consul: deregister a service",
+    response_class=Response,
+    responses={200: {"description": "Deregistered (empty body)"}, **_WRITE_ERRORS},
 )
 async def deregister(service_id: str, request: Request) -> Response:
     """Consul's ``PUT /v1/agent/service/deregister/:service_id``: remove the instance with
@@ -200,7 +210,7 @@ async def deregister(service_id: str, request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.get("/v1/agent/services", summary="Consul: every service instance")
+@router.get("/v1/agent/services", summary="Consul: every service instance", responses=_READ_ERRORS)
 async def agent_services(request: Request) -> JSONResponse:
     """Consul's ``GET /v1/agent/services``: ``{ID: service}`` for every instance.  An id
     that several services have (possible only through the native API) is keyed
@@ -218,7 +228,11 @@ async def agent_services(request: Request) -> JSONResponse:
     return _reply(out, catalog.index)
 
 
-@router.get("/v1/agent/service/{service_id}", summary="Consul: one service instance")
+@router.get(
+    "/v1/agent/service/{service_id}",
+    summary="Consul: one service instance",
+    responses={**_READ_ERRORS, **documented(404, 409)},
+)
 async def agent_service_by_id(service_id: str, request: Request) -> JSONResponse:
     """Consul's ``GET /v1/agent/service/:service_id``; 404 for an unknown id."""
     await _read(request)
@@ -249,7 +263,12 @@ async def _update_ttl(request: Request, check_id: str, status: Status, output: s
     return Response(status_code=200)
 
 
-@write_router.put("/v1/agent/check/pass/{check_id}", summary="Consul: pass a TTL check")
+@write_router.put(
+    "/v1/agent/check/pass/{check_id}",
+    summary="Consul: pass a TTL check",
+    response_class=Response,
+    responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
+)
 async def check_pass(check_id: str, request: Request) -> Response:
     """Consul: "sets the status of the check to passing and resets the TTL clock";
     ``?note=`` becomes its output."""
@@ -257,7 +276,12 @@ async def check_pass(check_id: str, request: Request) -> Response:
     return await _update_ttl(request, check_id, Status.PASSING, note)
 
 
-@write_router.put("/v1/agent/check/warn/{check_id}", summary="Consul: warn a TTL check")
+@write_router.put(
+    "/v1/agent/check/warn/{check_id}",
+    summary="Consul: warn a TTL check",
+    response_class=Response,
+    responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
+)
 async def check_warn(check_id: str, request: Request) -> Response:
     """Consul: "sets the status of the check to warning and resets the TTL clock"; the
     warning lasts until the next pass or until the TTL runs out (then critical)."""
@@ -265,14 +289,24 @@ async def check_warn(check_id: str, request: Request) -> Response:
     return await _update_ttl(request, check_id, Status.WARNING, note)
 
 
-@write_router.put("/v1/agent/check/fail/{check_id}", summary="Consul: fail a TTL check")
+@write_router.put(
+    "/v1/agent/check/fail/{check_id}",
+    summary="Consul: fail a TTL check",
+    response_class=Response,
+    responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
+)
 async def check_fail(check_id: str, request: Request) -> Response:
     """Consul: "sets the status of the check to critical and resets the TTL clock"."""
     note = clip_output(request.query_params.get("note", ""))
     return await _update_ttl(request, check_id, Status.CRITICAL, note)
 
 
-@write_router.put("/v1/agent/check/update/{check_id}", summary="Consul: update a TTL check")
+@write_router.put(
+    "/v1/agent/check/update/{check_id}",
+    summary="Consul: update a TTL check",
+    response_class=Response,
+    responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
+)
 async def check_update(check_id: str, request: Request) -> Response:
     """Consul's ``PUT /v1/agent/check/update/:check_id`` with ``{"Status", "Output"}``:
     like pass, warn and fail, with the status in the body."""
@@ -301,7 +335,9 @@ def _instances(request: Request, service: str) -> list[Instance]:
     return sorted(found, key=lambda i: i.id)
 
 
-@router.get("/v1/health/service/{service}", summary="Consul: a service's health")
+@router.get(
+    "/v1/health/service/{service}", summary="Consul: a service's health", responses=_READ_ERRORS
+)
 async def health_service(service: str, request: Request) -> JSONResponse:
     """Consul's ``GET /v1/health/service/:service``: ``[{Node, Service, Checks}]``, every
     instance (``?passing``: "only nodes with all checks in the passing state"; ``?tag``,
@@ -319,7 +355,9 @@ async def health_service(service: str, request: Request) -> JSONResponse:
     return _reply(entries, index)
 
 
-@router.get("/v1/catalog/services", summary="Consul: every service and its tags")
+@router.get(
+    "/v1/catalog/services", summary="Consul: every service and its tags", responses=_READ_ERRORS
+)
 async def catalog_services(request: Request) -> JSONResponse:
     """Consul's ``GET /v1/catalog/services``: ``{name: [tags of its instances]}``."""
     await _read(request)
@@ -331,7 +369,11 @@ async def catalog_services(request: Request) -> JSONResponse:
     return _reply(services, catalog.index)
 
 
-@router.get("/v1/catalog/service/{service}", summary="Consul: a service's instances")
+@router.get(
+    "/v1/catalog/service/{service}",
+    summary="Consul: a service's instances",
+    responses=_READ_ERRORS,
+)
 async def catalog_service(service: str, request: Request) -> JSONResponse:
     """Consul's ``GET /v1/catalog/service/:service``: every instance, healthy or not
     (``?tag``, repeatable: only instances with every tag); ``[]`` when unknown."""
