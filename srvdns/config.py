@@ -109,6 +109,7 @@ class ServerConfig(_Strict):
     tcp_max_connections: int = Field(default=1000, ge=1, le=100_000)
     version: str | bool = True
     identity: str | bool = False
+    query_log: bool = False
 
     @_field_validator("version", "identity")
     @classmethod

@@ -74,7 +74,7 @@ class Store(dict[bytes, "Entry"]):
 class Entry:
     """Cached replies without their two ID octets, and what they stay valid for."""
 
-    __slots__ = ("catalog", "pending", "query", "service", "tails", "until", "view")
+    __slots__ = ("catalog", "pending", "query", "service", "slot", "tails", "until", "view")
 
     def __init__(
         self,
@@ -83,6 +83,7 @@ class Entry:
         service: str | None,
         view: ServiceView | None,
         until: float,
+        slot: int = 0,
     ) -> None:
         self.tails = tails
         self.catalog = catalog
@@ -95,6 +96,8 @@ class Entry:
         """Set while hits should pack more orders: the query to pack again."""
         self.pending = 0
         """How many more orders to pack."""
+        self.slot = slot
+        """The ``stats.DnsStats`` slot of the replies' kind: a hit counts there."""
 
     @property
     def size(self) -> int:

@@ -30,6 +30,7 @@ from srvdns.registry.repository import (
     initial_check,
     store_errors,
 )
+from srvdns.registry.stats import RegistryStats
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ class Registry:
         self._listeners: list[Listener] = []
         self._waiters: set[asyncio.Future[None]] = set()
         self._blocking = True
+        self.stats = RegistryStats()
+        """Write latency and errors, snapshot times (see ``registry.metrics``)."""
 
     @classmethod
     def open(
@@ -152,8 +155,11 @@ class Registry:
             executor.shutdown(wait=True)
             repository.engine.dispose()
             raise
+        started = time.perf_counter()
         holder = CatalogHolder(Catalog.build(services, index=index))
-        return cls(repository, holder, executor=executor, clock=clock)
+        registry = cls(repository, holder, executor=executor, clock=clock)
+        registry.stats.snapshot("build", time.perf_counter() - started)
+        return registry
 
     def close(self) -> None:
         """Stop the worker thread (after the writes already queued) and dispose of the engine."""
@@ -177,7 +183,7 @@ class Registry:
         desired = static_instances(services, self._clock(), health)
         change = self._call(lambda: self._repository.sync_static(desired))
         if change.services:
-            self.holder.patch(change.services, index=change.index)
+            self._patch(change)
 
     async def ping(self, timeout: float = 2.0) -> None:
         """Reach the database (``SELECT 1`` on the worker thread) within ``timeout`` seconds.
@@ -206,7 +212,7 @@ class Registry:
         """``sync_static`` while serving (a config reload): the same write, published like
         any other, so that the catalog, blocking queries and the health loop follow it."""
         desired = static_instances(services, self._clock(), health)
-        await self._write(lambda: self._repository.sync_static(desired))
+        await self._write(lambda: self._repository.sync_static(desired), "resync_static")
 
     async def register(self, instance: Instance, *, exclusive_id: bool = False) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
@@ -231,7 +237,8 @@ class Registry:
             now,
         )
         change = await self._write(
-            lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id)
+            lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id),
+            "register",
         )
         if change.instance is None:
             raise AssertionError("a registration returns the stored instance")
@@ -243,7 +250,7 @@ class Registry:
         Raises NotFoundError (unknown service or id) or ConflictError (static instance).
         """
         name = service.lower()
-        await self._write(lambda: self._repository.delete_instance(name, instance_id))
+        await self._write(lambda: self._repository.delete_instance(name, instance_id), "deregister")
 
     async def heartbeat(
         self,
@@ -261,7 +268,10 @@ class Registry:
         """
         name, now = service.lower(), self._clock()
         change = await self._write(
-            lambda: self._repository.heartbeat(name, instance_id, now, status=status, output=output)
+            lambda: self._repository.heartbeat(
+                name, instance_id, now, status=status, output=output
+            ),
+            "heartbeat",
         )
         if change.instance is None:
             raise AssertionError("a heartbeat returns the renewed instance")
@@ -274,13 +284,15 @@ class Registry:
         remove, in one transaction (see ``repository.apply_health``)."""
         if not updates and not removals:
             return Change((), self.holder.current.index, health_only=True)
-        return await self._write(lambda: self._repository.apply_health(updates, removals))
+        return await self._write(
+            lambda: self._repository.apply_health(updates, removals), "apply_health"
+        )
 
     async def save_counters(self, updates: Sequence[CheckUpdate]) -> None:
         """Store check output and counters without a status change (the health loop, at
         shutdown); the catalog keeps its copy until the next start."""
         if updates:
-            await self._write(lambda: self._repository.save_counters(updates))
+            await self._write(lambda: self._repository.save_counters(updates), "save_counters")
 
     async def wait_for_index(self, index: int, timeout: float) -> int:
         """Wait until the registry's index is above ``index``, or ``timeout`` seconds passed;
@@ -341,34 +353,48 @@ class Registry:
         """Run ``fn`` on the worker thread and wait (start-up only: this blocks)."""
         return self._submit(fn).result()
 
-    async def _write(self, fn: Callable[[], Change]) -> Change:
+    async def _write(self, fn: Callable[[], Change], operation: str = "write") -> Change:
         """Run a write on the worker thread; once it committed, patch the catalog.
 
         The patch happens on the loop thread even when the awaiting task was cancelled
         meanwhile, so a committed write always reaches the catalog, in commit order.
+        Its latency and any error are counted in ``stats`` under ``operation``.
         """
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Change] = loop.create_future()
-        job = self._submit(fn)
+        started = time.perf_counter()
+        try:
+            job = self._submit(fn)
+        except errors.StoreUnavailableError as exc:
+            self.stats.write(operation, time.perf_counter() - started, exc)
+            raise
 
         def finished(done: Future[Change]) -> None:  # worker thread
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-                loop.call_soon_threadsafe(self._finish, done, result)
+                loop.call_soon_threadsafe(self._finish, done, result, operation, started)
 
         job.add_done_callback(finished)
         result.add_done_callback(lambda r: job.cancel() if r.cancelled() else None)
         return await result
 
-    def _finish(self, job: Future[Change], result: asyncio.Future[Change]) -> None:
+    def _finish(
+        self,
+        job: Future[Change],
+        result: asyncio.Future[Change],
+        operation: str = "write",
+        started: float | None = None,
+    ) -> None:
         """Loop thread: publish a committed change, then hand the outcome to the caller."""
         if job.cancelled():
             return
         exc = job.exception()
+        if started is not None:
+            self.stats.write(operation, time.perf_counter() - started, exc)
         if exc is None:
             change = job.result()
             before = self.holder.current.index
             if change.services:
-                self.holder.patch(change.services, index=change.index)
+                self._patch(change)
             if self.holder.current.index > before:
                 self._wake_waiters()
             for listener in list(self._listeners):
@@ -382,6 +408,12 @@ class Registry:
             result.set_result(job.result())
         else:
             result.set_exception(exc)
+
+    def _patch(self, change: Change) -> None:
+        """Publish the snapshot with ``change``'s services replaced, timed in ``stats``."""
+        started = time.perf_counter()
+        self.holder.patch(change.services, index=change.index)
+        self.stats.snapshot("patch", time.perf_counter() - started)
 
     def stop_blocking(self) -> None:
         """Loop thread, at shutdown: end every ``wait_for_index`` now and any later at once,
