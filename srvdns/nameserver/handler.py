@@ -100,10 +100,9 @@ class Handler:
         self._udp_answer_limit = udp_answer_limit
         self._version = version
         self._identity = identity
-        self._udp_cache = cache.Store() if answer_cache else None
-        self._tcp_cache = cache.Store() if answer_cache else None
         self.stats = stats if stats is not None else DnsStats()
-        self._hits = self.stats.hits
+        self._udp_cache = cache.Store(self.stats) if answer_cache else None
+        self._tcp_cache = cache.Store(self.stats) if answer_cache else None
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -144,7 +143,7 @@ class Handler:
                 if entry.valid(self._holder.current) and (
                     entry.until == cache.FOREVER or self._clock() < entry.until
                 ):
-                    self._hits[entry.slot] += 1
+                    entry.hits += 1
                     if entry.query is not None:
                         return self._another_order(entries, entry, wire, tcp=tcp)
                     tails = entry.tails

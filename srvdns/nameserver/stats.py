@@ -12,6 +12,10 @@ config reload get the same object, so counters never go back.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterable
+from typing import Protocol
+
 from dnslib import QTYPE, RCODE  # type: ignore[import-untyped]
 
 from srvdns.nameserver.edns import BADVERS
@@ -54,6 +58,14 @@ LATENCY_BUCKETS = 15
 """Buckets exported with a finite upper bound; the rest count towards +Inf only."""
 
 
+class HitSource(Protocol):
+    """An answer cache store (``cache.Store``): it counts hits in its entries."""
+
+    def hits(self) -> Iterable[tuple[int, int]]:
+        """(slot, hits) not yet added to ``DnsStats.hits``."""
+        ...
+
+
 def qtype_name(qtype: int, *, fold: bool = True) -> str:
     """The mnemonic of ``qtype``; with ``fold``, ``OTHER`` for a type outside ``QTYPES``
     (the metric label), else ``TYPE<n>`` for one without a mnemonic (RFC 3597)."""
@@ -82,7 +94,11 @@ class DnsStats:
         """Slot -> (tcp, qtype key, rcode)."""
         self._slots: dict[tuple[bool, int, int], int] = {}
         self.hits: list[int] = []
-        """Replies sent from the answer cache, per slot."""
+        """Replies sent from the answer cache, per slot, of entries that left their
+        store; the entries still held count their own (``live``)."""
+        self.live: weakref.WeakValueDictionary[int, HitSource] = weakref.WeakValueDictionary()
+        """The answer cache stores in use (by a number of their own: a store is a dict,
+        which cannot be a set member)."""
         self.misses: list[int] = []
         """Replies packed for the query (not from the answer cache), per slot."""
         self.moved: dict[tuple[bool, int, int], int] = {}
@@ -145,11 +161,22 @@ class DnsStats:
         key = (upstream, reason)
         self.upstream_failures[key] = self.upstream_failures.get(key, 0) + 1
 
+    def all_hits(self) -> list[int]:
+        """Cache hits per slot: those of entries still held plus those that left."""
+        hits = [0] * len(self.kinds)
+        for store in list(self.live.values()):
+            for slot, count in store.hits():
+                hits[slot] += count
+        for slot, count in enumerate(self.hits):
+            hits[slot] += count
+        return hits
+
     def queries(self) -> dict[tuple[bool, int, int], int]:
         """Replies sent by kind, hits, misses and corrections together."""
         totals: dict[tuple[bool, int, int], int] = {}
+        hits = self.all_hits()
         for slot, key in enumerate(self.kinds):
-            totals[key] = self.hits[slot] + self.misses[slot]
+            totals[key] = hits[slot] + self.misses[slot]
         for key, delta in self.moved.items():
             totals[key] = totals.get(key, 0) + delta
         return totals
@@ -157,8 +184,9 @@ class DnsStats:
     def cache_totals(self, *, tcp: bool) -> tuple[int, int]:
         """(hits, misses) of one transport's answer cache."""
         hits = misses = 0
+        all_hits = self.all_hits()
         for slot, key in enumerate(self.kinds):
             if key[0] == tcp:
-                hits += self.hits[slot]
+                hits += all_hits[slot]
                 misses += self.misses[slot]
         return hits, misses
