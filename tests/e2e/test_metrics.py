@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dns.rcode
 import pytest
-from e2e.harness import SrvdnsProcess, start, write_config
+from e2e.harness import SrvdnsProcess, start, wait_for, write_config
 from fakeupstream import FakeUpstream
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -169,3 +170,25 @@ def test_query_log_json_from_the_config(serve: Callable[..., SrvdnsProcess]) -> 
         assert 0 < entry["client_port"] < 65536
         assert 0 <= entry["duration"] < 5
         assert entry["level"] == "info"
+
+
+def test_reload_turns_the_query_log_on_and_counters_carry_on(
+    serve: Callable[..., SrvdnsProcess],
+) -> None:
+    srvdns = serve()
+    srvdns.query("nope.service.local", "A")
+    srvdns.query("nope.service.local", "A")
+    srvdns.config.write_text(
+        srvdns.config.read_text().replace("[server]\n", "[server]\nquery_log = true\n", 1)
+    )
+    srvdns.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: any("reloaded" in line for line in srvdns.log))
+    srvdns.query("nope.service.local", "A")  # a new handler: a miss again
+    samples = scrape(srvdns)
+    assert queries(samples, "udp", "A", "NXDOMAIN") == 3
+    assert by_transport(samples, "srvdns_dns_cache_hits_total", "udp") == 1
+    assert by_transport(samples, "srvdns_dns_cache_misses_total", "udp") == 2
+    srvdns.stop()
+    logged = [line for line in srvdns.log if "srvdns.query" in line]
+    assert len(logged) == 1
+    assert " udp nope.service.local. A NXDOMAIN " in logged[0]
