@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from srvdns.health.loop import HealthLoop
     from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.handler import Handler
+    from srvdns.nameserver.querylog import QueryLog
     from srvdns.nameserver.server import DnsServers
+    from srvdns.nameserver.stats import DnsStats
     from srvdns.registry.registry import Registry
 
 log = logging.getLogger("srvdns")
@@ -98,8 +100,8 @@ class _HandlerSlot:
         self.handle: Callable[..., bytes | None] = handler.handle
         self.forwarder = forwarder
         """Where the listeners forward queries outside every zone (None: nowhere)."""
-        self.query_log: Any = None
-        """The ``querylog.QueryLog`` the listeners write to (None: off)."""
+        self.query_log: QueryLog | None = None
+        """Where the listeners log each query (None: off)."""
 
     def swap(self, handler: Handler, forwarder: Forwarder | None = None) -> None:
         """Answer every later query with ``handler`` (and ``forwarder``)."""
@@ -126,7 +128,7 @@ class Server:
     _app: Any = None
     query_log: bool = False
     """``--query-log``: log queries whatever ``[server] query_log`` says."""
-    _dns_stats: Any = None
+    _dns_stats: DnsStats | None = None
 
     def _handler(self, config: Config) -> Handler:
         from srvdns.nameserver.handler import Handler
@@ -160,7 +162,7 @@ class Server:
             stats=self._dns_stats,
         )
 
-    def _query_log(self, config: Config) -> Any:
+    def _query_log(self, config: Config) -> QueryLog | None:
         """The query log the listeners write to, or None when it is off."""
         from srvdns.nameserver.querylog import QueryLog
 
@@ -332,7 +334,10 @@ class Server:
 
 
 async def _adopt_dns_sockets(
-    handler: _HandlerSlot, sockets: list[socket.socket], settings: ServerConfig, stats: Any = None
+    handler: _HandlerSlot,
+    sockets: list[socket.socket],
+    settings: ServerConfig,
+    stats: DnsStats | None = None,
 ) -> DnsServers:
     """DNS listeners on the sockets systemd passed (socket activation) instead of
     binding ``dns_listen``."""

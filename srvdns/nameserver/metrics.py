@@ -30,13 +30,14 @@ class DnsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The families, from one pass over the counters."""
         stats = self._stats
+        cache_hits = stats.all_hits()  # one pass over the answer caches
         queries = CounterMetricFamily(
             "srvdns_dns_queries",
             "DNS replies sent, by transport, query type and rcode (forwarded queries "
             "count with the rcode of the upstream's reply).",
             labels=["transport", "qtype", "rcode"],
         )
-        for (tcp, qtype, rcode), count in sorted(stats.queries().items()):
+        for (tcp, qtype, rcode), count in sorted(stats.queries(cache_hits).items()):
             queries.add_metric([_transport(tcp), qtype_name(qtype), rcode_name(rcode)], count)
         yield queries
 
@@ -51,7 +52,7 @@ class DnsCollector(Collector):
             labels=["transport"],
         )
         for tcp in (False, True):
-            hit, miss = stats.cache_totals(tcp=tcp)
+            hit, miss = stats.cache_totals(tcp=tcp, hits=cache_hits)
             hits.add_metric([_transport(tcp)], hit)
             misses.add_metric([_transport(tcp)], miss)
         yield hits

@@ -171,22 +171,23 @@ class DnsStats:
             hits[slot] += count
         return hits
 
-    def queries(self) -> dict[tuple[bool, int, int], int]:
-        """Replies sent by kind, hits, misses and corrections together."""
+    def queries(self, hits: list[int] | None = None) -> dict[tuple[bool, int, int], int]:
+        """Replies sent by kind, hits, misses and corrections together (``hits``: what
+        ``all_hits`` returned, when the caller has it already)."""
         totals: dict[tuple[bool, int, int], int] = {}
-        hits = self.all_hits()
+        hits = self.all_hits() if hits is None else hits
         for slot, key in enumerate(self.kinds):
             totals[key] = hits[slot] + self.misses[slot]
         for key, delta in self.moved.items():
             totals[key] = totals.get(key, 0) + delta
         return totals
 
-    def cache_totals(self, *, tcp: bool) -> tuple[int, int]:
-        """(hits, misses) of one transport's answer cache."""
-        hits = misses = 0
-        all_hits = self.all_hits()
+    def cache_totals(self, *, tcp: bool, hits: list[int] | None = None) -> tuple[int, int]:
+        """(hits, misses) of one transport's answer cache (``hits``: see ``queries``)."""
+        all_hits = self.all_hits() if hits is None else hits
+        hits_sum = misses = 0
         for slot, key in enumerate(self.kinds):
             if key[0] == tcp:
-                hits += all_hits[slot]
+                hits_sum += all_hits[slot]
                 misses += self.misses[slot]
-        return hits, misses
+        return hits_sum, misses
