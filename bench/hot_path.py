@@ -7,7 +7,8 @@ loopback, and for each round sends a batch of 64 cached queries (A and SRV) from
 client socket, then times one call of the listener's reader callback (``recvfrom_into``,
 ``handle``, ``sendto`` for each datagram: everything srvdns does per query), then reads
 the replies.  Prints the median over ``--repeat`` runs of the CPU nanoseconds per query,
-in the listener alone and in ``Handler.handle`` alone.
+in the listener alone and in ``Handler.handle`` alone.  With ``--entries N``, also the
+time one ``/metrics`` scrape of the DNS counters takes with N answer-cache entries.
 
 To compare two trees (e.g. before and after a change), run it with each on PYTHONPATH:
 ``PYTHONPATH=/path/to/other/tree python bench/hot_path.py``.
@@ -95,10 +96,32 @@ def _handle_ns(handler: Handler, rounds: int) -> float:
     return (time.process_time_ns() - started) / (rounds * BATCH)
 
 
+def _scrape_ms(entries: int) -> float:
+    """Milliseconds to render the DNS metrics with ``entries`` cached answers."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from srvdns.nameserver.metrics import DnsCollector
+
+    handler = _handler()
+    header = dns.message.make_query("x.service.local", dns.rdatatype.A).to_wire()[:12]
+    for n in range(entries):  # distinct names: each answer (NXDOMAIN) its own entry
+        label = f"n{n}".encode()
+        wire = header + bytes((len(label),)) + label + b"\x07service\x05local\x00\x00\x01\x00\x01"
+        handler.handle(wire)
+        handler.handle(wire)
+    assert handler.stats.cache_totals(tcp=False) == (entries, entries)
+    registry = CollectorRegistry()
+    registry.register(DnsCollector(handler.stats))
+    started = time.perf_counter()
+    generate_latest(registry)
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000, help="batches of 64 per run")
     parser.add_argument("--repeat", type=int, default=5, help="runs; the median is shown")
+    parser.add_argument("--entries", type=int, default=0, help="time a scrape with this many")
     args = parser.parse_args()
     listener, handle = [], []
     for _ in range(args.repeat):
@@ -114,6 +137,8 @@ def main() -> None:
         f"handle:   {statistics.median(handle):.0f} ns/query "
         f"(runs: {', '.join(f'{v:.0f}' for v in handle)})"
     )
+    if args.entries:
+        print(f"scrape:   {_scrape_ms(args.entries):.1f} ms with {args.entries} cache entries")
 
 
 if __name__ == "__main__":
