@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["text", "json"],
         help="log lines for people (text, the default) or one JSON object per line (json)",
     )
+    serve.add_argument(
+        "--query-log",
+        action="store_true",
+        help="log every DNS query (as [server] query_log = true does)",
+    )
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     _add_config(check, required=True)

@@ -109,6 +109,7 @@ class ServerConfig(_Strict):
     tcp_max_connections: int = Field(default=1000, ge=1, le=100_000)
     version: str | bool = True
     identity: str | bool = False
+    query_log: bool = False
     heartbeat_flush_interval: Duration = Field(default=1.0, ge=0, le=60)
     """How long a heartbeat that only renews a running lease may be held in memory before
     it is written; a crash loses at most this much of a lease.  0: write every heartbeat

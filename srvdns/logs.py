@@ -12,7 +12,8 @@ TEXT_FORMAT = "%(asctime)s srvdns %(levelname)s %(name)s: %(message)s"
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time`` (RFC 3339, UTC), ``level``, ``logger``,
-    ``message``, and ``exception`` (the traceback) when there is one."""
+    ``message``, and ``exception`` (the traceback) when there is one; a record logged
+    with ``extra={"fields": {...}}`` (the query log) adds those fields too."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -21,6 +22,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:

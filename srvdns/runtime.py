@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from srvdns.health.loop import HealthLoop
     from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.handler import Handler
+    from srvdns.nameserver.querylog import QueryLog
     from srvdns.nameserver.server import DnsServers
+    from srvdns.nameserver.stats import DnsStats
     from srvdns.registry.registry import Registry
 
 log = logging.getLogger("srvdns")
@@ -98,6 +100,8 @@ class _HandlerSlot:
         self.handle: Callable[..., bytes | None] = handler.handle
         self.forwarder = forwarder
         """Where the listeners forward queries outside every zone (None: nowhere)."""
+        self.query_log: QueryLog | None = None
+        """Where the listeners log each query (None: off)."""
 
     def swap(self, handler: Handler, forwarder: Forwarder | None = None) -> None:
         """Answer every later query with ``handler`` (and ``forwarder``)."""
@@ -129,6 +133,9 @@ class Server:
     _health: HealthLoop | None = None
     _slot: _HandlerSlot | None = None
     _app: Any = None
+    query_log: bool = False
+    """``--query-log``: log queries whatever ``[server] query_log`` says."""
+    _dns_stats: DnsStats | None = None
 
     def _handler(self, config: Config) -> Handler:
         from srvdns.nameserver.handler import Handler
@@ -142,6 +149,7 @@ class Server:
             udp_answer_limit=settings.udp_answer_limit,
             version=settings.chaos_version(),
             identity=settings.chaos_identity(),
+            stats=self._dns_stats,
         )
 
     def _forwarder(self, config: Config) -> Forwarder | None:
@@ -158,7 +166,14 @@ class Server:
             cache_size=settings.cache_size,
             allow_from=settings.allow_from,
             edns_udp_size=config.server.edns_udp_size,
+            stats=self._dns_stats,
         )
+
+    def _query_log(self, config: Config) -> QueryLog | None:
+        """The query log the listeners write to, or None when it is off."""
+        from srvdns.nameserver.querylog import QueryLog
+
+        return QueryLog() if self.query_log or config.server.query_log else None
 
     async def run(self) -> None:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
@@ -169,6 +184,9 @@ class Server:
         from srvdns.health.loop import HealthLoop
         from srvdns.health.metrics import HealthMetrics
         from srvdns.nameserver import server as dns_server
+        from srvdns.nameserver.metrics import DnsCollector
+        from srvdns.nameserver.stats import DnsStats
+        from srvdns.registry.metrics import RegistryCollector
         from srvdns.registry.registry import Registry
 
         activated = systemd.listen_fds()
@@ -186,6 +204,9 @@ class Server:
                 registry.sync_static, self.config.static_services(), self.config.health
             )
             metrics = CollectorRegistry()
+            self._dns_stats = DnsStats()
+            metrics.register(DnsCollector(self._dns_stats))
+            metrics.register(RegistryCollector(registry.holder, registry.stats, registry.now))
             health = HealthLoop(
                 registry, self.config.health, self.config.zone, metrics=HealthMetrics(metrics)
             )
@@ -193,14 +214,16 @@ class Server:
             self._health = health
             settings = self.config.server
             slot = _HandlerSlot(self._handler(self.config), self._forwarder(self.config))
+            slot.query_log = self._query_log(self.config)
             if "dns" in activated:
-                dns = await _adopt_dns_sockets(slot, activated["dns"], settings)
+                dns = await _adopt_dns_sockets(slot, activated["dns"], settings, self._dns_stats)
             else:
                 dns = await dns_server.start(
                     slot,
                     settings.dns_listen,
                     idle_timeout=settings.tcp_idle_timeout,
                     max_connections=settings.tcp_max_connections,
+                    stats=self._dns_stats,
                 )
             watchdog: asyncio.Task[None] | None = None
             try:
@@ -306,6 +329,7 @@ class Server:
             if fixed:
                 log.warning("reload: %s change only at the next start", ", ".join(fixed))
             self._slot.swap(handler, forwarder)
+            self._slot.query_log = self._query_log(config)
             state = self._app.state
             state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
             state.token = token
@@ -323,7 +347,10 @@ class Server:
 
 
 async def _adopt_dns_sockets(
-    handler: _HandlerSlot, sockets: list[socket.socket], settings: ServerConfig
+    handler: _HandlerSlot,
+    sockets: list[socket.socket],
+    settings: ServerConfig,
+    stats: DnsStats | None = None,
 ) -> DnsServers:
     """DNS listeners on the sockets systemd passed (socket activation) instead of
     binding ``dns_listen``."""
@@ -333,6 +360,7 @@ async def _adopt_dns_sockets(
         handler,
         idle_timeout=settings.tcp_idle_timeout,
         max_connections=settings.tcp_max_connections,
+        stats=stats,
     )
     try:
         # DnsServers has no public way yet to serve sockets bound elsewhere.
@@ -362,8 +390,8 @@ def _start_watchdog() -> asyncio.Task[None] | None:
     return asyncio.create_task(ping())
 
 
-async def _serve(config: Config, token: str | None) -> None:
-    server = Server(config, token)
+async def _serve(config: Config, token: str | None, *, query_log: bool = False) -> None:
+    server = Server(config, token, query_log=query_log)
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 
@@ -402,7 +430,7 @@ def serve_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc), 2)
     try:
-        _run_loop(_serve(config, token))
+        _run_loop(_serve(config, token, query_log=getattr(args, "query_log", False)))
     except OSError as exc:
         return _fail(f"cannot start: {exc}", 1)
     except SrvdnsError as exc:

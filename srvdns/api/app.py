@@ -20,6 +20,7 @@ from srvdns import __version__
 from srvdns.api.consul import routes as consul
 from srvdns.api.consul.errors import is_consul_path, text_error
 from srvdns.api.consul.views import Node
+from srvdns.api.metrics import ApiMetrics
 from srvdns.api.routes import router, write_router
 from srvdns.config import HealthConfig
 from srvdns.errors import ConflictError, NotFoundError, RegistryError, StoreUnavailableError
@@ -78,14 +79,16 @@ def create_app(
         summary="Service registration for the srvdns authoritative DNS server.",
         redoc_url=None,
     )
+    metrics = metrics if metrics is not None else CollectorRegistry()
     app.add_middleware(BodyLimit, max_body_size=MAX_BODY_SIZE)
+    app.add_middleware(ApiMetrics, registry=metrics)  # outermost: counts 413s too
     app.state.registry = registry
     app.state.listeners = "ok"  # the runtime says otherwise until bound, and at shutdown
     app.state.token = token
     app.state.reserved_names = frozenset(name.lower() for name in reserved_names)
     app.state.health_defaults = health_defaults or HealthConfig()
     app.state.health = health
-    app.state.metrics = metrics if metrics is not None else CollectorRegistry()
+    app.state.metrics = metrics
     app.state.consul_node = Node(node_name or socket.gethostname(), node_address)
     app.include_router(write_router)
     app.include_router(router)

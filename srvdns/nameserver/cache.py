@@ -32,6 +32,7 @@ from typing import Final
 
 from srvdns.catalog import Catalog, ServiceView
 from srvdns.model import Instance
+from srvdns.nameserver.stats import DnsStats
 from srvdns.nameserver.wire import Query
 
 ORDERS: Final = 4
@@ -49,15 +50,24 @@ FOREVER: Final = math.inf
 
 
 class Store(dict[bytes, "Entry"]):
-    """Entries by query octets after the ID, with the reply octets they hold counted."""
+    """Entries by query octets after the ID, with the reply octets they hold counted.
 
-    def __init__(self) -> None:
+    A hit counts in its entry (``Entry.hits``: cheaper than any shared counter); the
+    store hands those counts to ``stats`` whenever entries leave it, the store itself
+    included (a reload replaces the handler and its stores), so none is lost.
+    """
+
+    def __init__(self, stats: DnsStats | None = None) -> None:
         super().__init__()
         self.size = 0
+        self._stats = stats
+        if stats is not None:
+            stats.live[id(self)] = self
 
     def put(self, key: bytes, entry: Entry) -> None:
         """Add ``entry``, first emptying the store if it is full."""
         if len(self) >= MAX_ENTRIES or self.size >= MAX_BYTES:
+            self._retire(self.values())
             self.clear()
             self.size = 0
         self.discard(key)
@@ -69,12 +79,39 @@ class Store(dict[bytes, "Entry"]):
         entry = self.pop(key, None)
         if entry is not None:
             self.size -= entry.size
+            if entry.hits:
+                self._retire((entry,))
+
+    def hits(self) -> Iterable[tuple[int, int]]:
+        """(slot, hits) of the entries held."""
+        return ((entry.slot, entry.hits) for entry in self.values() if entry.hits)
+
+    def _retire(self, entries: Iterable[Entry]) -> None:
+        """Add the hits of ``entries``, which are leaving, to ``stats``."""
+        if self._stats is not None:
+            retired = self._stats.hits
+            for entry in entries:
+                retired[entry.slot] += entry.hits
+                entry.hits = 0
+
+    def __del__(self) -> None:
+        self._retire(self.values())
 
 
 class Entry:
     """Cached replies without their two ID octets, and what they stay valid for."""
 
-    __slots__ = ("catalog", "pending", "query", "service", "tails", "until", "view")
+    __slots__ = (
+        "catalog",
+        "hits",
+        "pending",
+        "query",
+        "service",
+        "slot",
+        "tails",
+        "until",
+        "view",
+    )
 
     def __init__(
         self,
@@ -83,6 +120,7 @@ class Entry:
         service: str | None,
         view: ServiceView | None,
         until: float,
+        slot: int = 0,
     ) -> None:
         self.tails = tails
         self.catalog = catalog
@@ -95,6 +133,10 @@ class Entry:
         """Set while hits should pack more orders: the query to pack again."""
         self.pending = 0
         """How many more orders to pack."""
+        self.slot = slot
+        """The ``stats.DnsStats`` slot of the replies' kind."""
+        self.hits = 0
+        """Replies sent from this entry, not yet added to the stats (see ``Store``)."""
 
     @property
     def size(self) -> int:

@@ -24,6 +24,7 @@ from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped]
 
 from srvdns.config import DEFAULT_ALLOW_FROM
 from srvdns.nameserver import names
+from srvdns.nameserver.stats import DnsStats
 from srvdns.nameserver.wire import FormError, parse_query
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class Forwarder:
     tried after ``timeout`` seconds without a reply, or on SERVFAIL.  Over UDP, a
     truncated upstream reply is asked again over TCP.  Replies are cached (at most
     ``cache_size``) for their smallest TTL, negative ones for min(SOA TTL, SOA minimum).
+    Cache hits, failed attempts per upstream and queries no upstream answered are
+    counted in ``stats``.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Forwarder:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         edns_udp_size: int = 1232,
+        stats: DnsStats | None = None,
     ) -> None:
         if not upstreams:
             raise ValueError("forwarding needs at least one upstream")
@@ -96,6 +100,7 @@ class Forwarder:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._edns_udp_size = edns_udp_size
+        self.stats = stats if stats is not None else DnsStats()
 
     def allowed(self, host: str) -> bool:
         """Whether a client at ``host`` may use recursion (``allow_from``)."""
@@ -142,6 +147,7 @@ class Forwarder:
         reply: bytes | None = None
         if entry is not None:
             if now < entry.expires:
+                self.stats.forward_cache_hits += 1
                 self._cache.move_to_end(key)
                 reply = _age(entry.reply, int(now - entry.stored))
             else:
@@ -150,6 +156,7 @@ class Forwarder:
             try:
                 reply = await self._ask_upstreams(wire)
             except UpstreamError as exc:
+                self.stats.forward_failures += 1
                 log.warning("forwarding failed: %s", exc)
                 return _servfail(wire)
             self._store(key, reply, now)
@@ -182,9 +189,11 @@ class Forwarder:
                 reply = await asyncio.wait_for(self._exchange(host, port, query), self.timeout)
             except (TimeoutError, OSError, UpstreamError) as exc:
                 failures.append(f"{host}:{port}: {type(exc).__name__} {exc}".rstrip())
+                self.stats.upstream_failed(_hostport(host, port), _reason(exc))
                 continue
             if reply[3] & 0x0F == RCODE.SERVFAIL:
                 failures.append(f"{host}:{port}: SERVFAIL")
+                self.stats.upstream_failed(_hostport(host, port), "servfail")
                 continue
             return reply
         raise UpstreamError("no upstream answered: " + "; ".join(failures))
@@ -307,6 +316,19 @@ async def _tcp_exchange(host: str, port: int, query: bytes) -> bytes:
         raise UpstreamError("TCP connection closed mid-reply") from exc
     finally:
         writer.close()
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reason(exc: Exception) -> str:
+    """The ``reason`` label of a failed upstream attempt (a small fixed set)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, UpstreamError):
+        return "bad_reply"
+    return "network"
 
 
 def _labels(text: str) -> tuple[bytes, ...]:

@@ -17,6 +17,7 @@ from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negati
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
 from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.stats import OTHER, DnsStats
 from srvdns.nameserver.wire import HEADER_SIZE, FormError, Query, Question, parse_query
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Handler:
     ``udp_answer_limit`` (None: off) is the most records of one RRset a UDP reply
     carries; ``version`` and ``identity`` answer CHAOS TXT queries (None: REFUSED).
     ``answer_cache`` keeps packed replies (see ``cache``); off, every query is packed.
+    Every reply is counted in ``stats`` (one per process, shared across reloads).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Handler:
         version: str | None = None,
         identity: str | None = None,
         answer_cache: bool = True,
+        stats: DnsStats | None = None,
     ) -> None:
         self._zones = sorted(
             (
@@ -97,8 +100,9 @@ class Handler:
         self._udp_answer_limit = udp_answer_limit
         self._version = version
         self._identity = identity
-        self._udp_cache = cache.Store() if answer_cache else None
-        self._tcp_cache = cache.Store() if answer_cache else None
+        self.stats = stats if stats is not None else DnsStats()
+        self._udp_cache = cache.Store(self.stats) if answer_cache else None
+        self._tcp_cache = cache.Store(self.stats) if answer_cache else None
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -139,6 +143,7 @@ class Handler:
                 if entry.valid(self._holder.current) and (
                     entry.until == cache.FOREVER or self._clock() < entry.until
                 ):
+                    entry.hits += 1
                     if entry.query is not None:
                         return self._another_order(entries, entry, wire, tcp=tcp)
                     tails = entry.tails
@@ -147,9 +152,11 @@ class Handler:
                     return wire[:2] + tails[int(self._rng.random() * len(tails))]
                 entries.discard(key)
         if len(wire) < HEADER_SIZE:
+            self.stats.ignored[tcp] += 1
             return None
         msg_id, flags = struct.unpack_from("!HH", wire)
         if flags & _QR:
+            self.stats.ignored[tcp] += 1
             return None
         query: Query | None = None
         try:
@@ -157,13 +164,19 @@ class Handler:
                 query = parse_query(wire)
             except FormError as exc:
                 rcode = RCODE.FORMERR if _opcode(flags) == _OPCODE_QUERY else RCODE.NOTIMP
-                return self._reply(msg_id, flags, rcode, exc.question, exc.edns, tcp=tcp)
+                reply = self._reply(msg_id, flags, rcode, exc.question, exc.edns, tcp=tcp)
+                qtype = OTHER if exc.question is None else exc.question.qtype
+                self.stats.packed(tcp, qtype, rcode)
+                return reply
             reply, scope = self._answer(query, tcp=tcp)
+            slot = self.stats.packed(tcp, query.question.qtype, _rcode(reply, query))
             if entries is not None and scope is not None and len(wire) <= cache.MAX_KEY:
-                self._remember(entries, wire, query, reply, scope, tcp=tcp)
+                self._remember(entries, wire, query, reply, scope, slot)
             return reply
         except Exception:
             log.exception("internal error answering a DNS query")
+            qtype = OTHER if query is None else query.question.qtype
+            self.stats.packed(tcp, qtype, RCODE.SERVFAIL)
             return self._servfail(msg_id, flags, query, tcp=tcp)
 
     def _remember(
@@ -173,14 +186,13 @@ class Handler:
         query: Query,
         reply: bytes,
         scope: _Scope,
-        *,
-        tcp: bool,
+        slot: int,
     ) -> None:
         """Cache ``reply``; when it has records to order, the next ``ORDERS - 1`` hits each
         pack it once more with its own random order (``_another_order``), so that a miss
-        costs one packing, not ``ORDERS``."""
+        costs one packing, not ``ORDERS``.  ``slot`` is the reply's kind (see ``stats``)."""
         catalog, service, view, until = scope
-        entry = cache.Entry((reply[2:],), catalog, service, view, until)
+        entry = cache.Entry((reply[2:],), catalog, service, view, until, slot)
         if reply[6:8] not in (b"\x00\x00", b"\x00\x01"):
             entry.query, entry.pending = query, cache.ORDERS - 1
         entries.put(wire[2:], entry)
@@ -334,6 +346,15 @@ def _scope(catalog: Catalog, route: names.Route, answer: Answer, now: float) -> 
 
 def _labels(text: str) -> tuple[bytes, ...]:
     return tuple(label.encode() for label in text.rstrip(".").split(".") if label)
+
+
+def _rcode(reply: bytes, query: Query) -> int:
+    """The rcode of a packed ``reply`` to ``query``: the header's four bits, or BADVERS
+    (whose upper bits live in the OPT record) for an EDNS version we do not speak."""
+    rcode = reply[3] & 0x0F
+    if rcode == RCODE.NOERROR and query.edns is not None and query.edns.version > 0:
+        return BADVERS
+    return rcode
 
 
 def _opcode(flags: int) -> int:

@@ -8,15 +8,21 @@ import errno
 import logging
 import socket
 import struct
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
+
+from dnslib import RCODE  # type: ignore[import-untyped]
 
 from srvdns.config import ListenAddress
 from srvdns.nameserver import fdlimit
 from srvdns.nameserver.forward import is_refused, with_ra
+from srvdns.nameserver.stats import LATENCY_SHIFT, OTHER, DnsStats
+from srvdns.nameserver.wire import FormError, parse_query
 
 if TYPE_CHECKING:
     from srvdns.nameserver.forward import Forwarder
+    from srvdns.nameserver.querylog import QueryLog
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,24 @@ def _forwarder(handler: QueryHandler) -> Forwarder | None:
     return forwarder
 
 
+def _query_log(handler: QueryHandler) -> QueryLog | None:
+    """The handler's ``query_log`` (None: off), read like ``_forwarder``."""
+    query_log: QueryLog | None = getattr(handler, "query_log", None)
+    return query_log
+
+
+def _qtype(wire: bytes) -> int:
+    """The qtype of a query (already known to parse: it is being forwarded)."""
+    try:
+        return parse_query(wire).question.qtype
+    except FormError:
+        return OTHER
+
+
+def _rcode(reply: bytes | None) -> int | None:
+    return None if reply is None or len(reply) < 4 else reply[3] & 0x0F
+
+
 MAX_FORWARDING = 1000
 """UDP queries being forwarded at once per listener; more are dropped (the client asks
 again), so that a flood of outside names cannot pile up tasks and sockets."""
@@ -78,8 +102,9 @@ class _UdpListener:
     the client asks again.
     """
 
-    def __init__(self, handler: QueryHandler, sock: socket.socket) -> None:
+    def __init__(self, handler: QueryHandler, sock: socket.socket, stats: DnsStats) -> None:
         self._handler = handler
+        self._stats = stats
         self._sock = sock
         self._buffer = bytearray(65536)
         self.dropped = 0
@@ -99,30 +124,50 @@ class _UdpListener:
         for task in self._forwarding:
             task.cancel()
 
-    def _forward(self, forwarder: Forwarder, data: bytes, addr: tuple[str, int]) -> None:
+    def _forward(
+        self, forwarder: Forwarder, data: bytes, addr: tuple[str, int], started: int
+    ) -> None:
+        stats = self._stats
         if len(self._forwarding) >= MAX_FORWARDING:
             self.dropped += 1
+            stats.forward_dropped += 1
+            stats.move(False, _qtype(data), RCODE.REFUSED, None)
             return
-        task = self._loop.create_task(self._forward_reply(forwarder, data, addr))
+        stats.forwarded[0] += 1
+        task = self._loop.create_task(self._forward_reply(forwarder, data, addr, started))
         self._forwarding.add(task)
         task.add_done_callback(self._forwarding.discard)
 
     async def _forward_reply(
-        self, forwarder: Forwarder, data: bytes, addr: tuple[str, int]
+        self, forwarder: Forwarder, data: bytes, addr: tuple[str, int], started: int
     ) -> None:
+        reply: bytes | None = None
         try:
             reply = await forwarder.resolve(data, tcp=False)
         except Exception:
             log.exception("forwarding a UDP query from %s failed", addr[0])
-            return
-        with contextlib.suppress(OSError):
-            self._sock.sendto(reply, addr)
+        _forwarded(self._stats, data, reply, started, tcp=False)
+        query_log = _query_log(self._handler)
+        if query_log is not None:
+            seconds = (time.perf_counter_ns() - started) / 1e9
+            query_log.record("udp", addr[0], addr[1], data, reply, seconds)
+        if reply is not None:
+            with contextlib.suppress(OSError):
+                self._sock.sendto(reply, addr)
 
     def _ready(self) -> None:
+        """Answer the datagrams waiting, up to ``UDP_BATCH``.  The answer time of the
+        first one is measured (of every one with the query log on): a busy server reads
+        many per batch, so that timing costs a clock read per batch, not per query, and
+        a quiet one still has every query timed."""
         receive, send = self._sock.recvfrom_into, self._sock.sendto
         handle, buffer = self._handler.handle, self._buffer
         view = memoryview(buffer)
         forwarder = _forwarder(self._handler)
+        query_log = _query_log(self._handler)
+        stats = self._stats
+        latency, clock = stats.latency, time.perf_counter_ns
+        timed, started = True, 0
         for _ in range(UDP_BATCH):
             try:
                 size, addr = receive(buffer)
@@ -131,6 +176,8 @@ class _UdpListener:
             except OSError as exc:  # e.g. ICMP port unreachable for an earlier reply
                 log.debug("UDP socket error: %s", exc)
                 continue
+            if timed:
+                started = clock()
             data = bytes(view[:size])
             try:
                 reply = handle(data, tcp=False)
@@ -139,28 +186,48 @@ class _UdpListener:
                 continue
             if forwarder is not None and reply is not None and forwarder.allowed(addr[0]):
                 if is_refused(reply) and forwarder.wants(data):
-                    self._forward(forwarder, data, addr)
+                    self._forward(forwarder, data, addr, started if timed else clock())
                     continue
                 reply = with_ra(reply)
+            if timed:
+                elapsed = clock() - started
+                latency[(elapsed >> LATENCY_SHIFT).bit_length()] += 1
+                stats.latency_ns += elapsed
+                if query_log is None:
+                    timed = False
+                else:
+                    query_log.record("udp", addr[0], addr[1], data, reply, elapsed / 1e9)
             if reply is not None:
                 try:
                     send(reply, addr)
                 except (BlockingIOError, InterruptedError):
                     self.dropped += 1
+                    stats.udp_send_dropped += 1
                 except OSError as exc:
                     log.debug("cannot send a UDP reply to %s: %s", addr[0], exc)
+
+
+def _forwarded(
+    stats: DnsStats, wire: bytes, reply: bytes | None, started: int, *, tcp: bool
+) -> None:
+    """Count a forwarded query's outcome: the handler counted it REFUSED; it got
+    ``reply`` (None: nothing, after an error), ``started`` ns after its read."""
+    stats.move(tcp, _qtype(wire), RCODE.REFUSED, _rcode(reply))
+    if reply is not None:
+        stats.observe_ns(time.perf_counter_ns() - started)
 
 
 class _Connection:
     """One TCP client: its stream writer and when it last sent a query or got a reply."""
 
-    __slots__ = ("last_active", "peer", "writer")
+    __slots__ = ("last_active", "peer", "port", "writer")
 
     def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
         self.writer = writer
         self.last_active = now
         peer = writer.get_extra_info("peername")
         self.peer: str = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.port: int = int(peer[1]) if isinstance(peer, tuple) and len(peer) > 1 else 0
 
     def close(self) -> None:
         """Close now: with a FIN when every reply was sent, else with a reset, throwing
@@ -174,7 +241,8 @@ class _Connection:
 
 class DnsServers:
     """The running listeners; ``addresses`` holds the (host, port) bound for each
-    listen entry (for ``:port``, every address, the IPv4 wildcard ``0.0.0.0``)."""
+    listen entry (for ``:port``, every address, the IPv4 wildcard ``0.0.0.0``).
+    Answer times and forwarding outcomes are counted in ``stats``."""
 
     def __init__(
         self,
@@ -182,8 +250,10 @@ class DnsServers:
         *,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        stats: DnsStats | None = None,
     ) -> None:
         self.addresses: list[tuple[str, int]] = []
+        self.stats = stats if stats is not None else DnsStats()
         self._handler = handler
         self._idle_timeout = idle_timeout
         budget = fdlimit.tcp_budget(max_connections)
@@ -219,7 +289,7 @@ class DnsServers:
     async def _listen(self, sockets: Sequence[socket.socket]) -> None:
         for sock in sockets:
             if sock.type == socket.SOCK_DGRAM:
-                self._udp.append(_UdpListener(self._handler, sock))
+                self._udp.append(_UdpListener(self._handler, sock, self.stats))
             else:
                 server = await asyncio.start_server(
                     self._serve_tcp, sock=sock, backlog=self._accept_batch
@@ -276,6 +346,7 @@ class DnsServers:
             wire = await asyncio.wait_for(reader.readexactly(length), self._idle_timeout)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             return False
+        started = time.perf_counter_ns()
         loop = asyncio.get_running_loop()
         connection.last_active = loop.time()
         try:
@@ -284,15 +355,25 @@ class DnsServers:
             log.exception("DNS handler failed on a TCP query")
             return True
         forwarder = _forwarder(self._handler)
+        stats = self.stats
         if forwarder is not None and reply is not None and forwarder.allowed(connection.peer):
             if is_refused(reply) and forwarder.wants(wire):
+                stats.forwarded[1] += 1
                 try:
                     reply = await forwarder.resolve(wire, tcp=True)
                 except Exception:
                     log.exception("forwarding a TCP query failed")
-                    return True
+                    reply = None
+                _forwarded(stats, wire, reply, started, tcp=True)
             else:
                 reply = with_ra(reply)
+                stats.observe_ns(time.perf_counter_ns() - started)
+        else:
+            stats.observe_ns(time.perf_counter_ns() - started)
+        query_log = _query_log(self._handler)
+        if query_log is not None:
+            seconds = (time.perf_counter_ns() - started) / 1e9
+            query_log.record("tcp", connection.peer, connection.port, wire, reply, seconds)
         if reply is not None:
             writer = connection.writer
             writer.write(struct.pack("!H", len(reply)) + reply)
@@ -320,8 +401,10 @@ async def start(
     *,
     idle_timeout: float = IDLE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    stats: DnsStats | None = None,
 ) -> DnsServers:
-    """Listen on UDP and TCP at each address and answer with ``handler``.
+    """Listen on UDP and TCP at each address and answer with ``handler``; count in
+    ``stats`` (see ``DnsServers``).
 
     TCP connections close after ``idle_timeout`` seconds without a query; beyond
     ``max_connections`` open at once, the longest-idle one is closed for a new one.
@@ -333,7 +416,9 @@ async def start(
     means every IPv4 and IPv6 address; IPv6 sockets are IPV6_V6ONLY.  Raises OSError
     naming the address when a socket cannot be bound; nothing is left listening then.
     """
-    servers = DnsServers(handler, idle_timeout=idle_timeout, max_connections=max_connections)
+    servers = DnsServers(
+        handler, idle_timeout=idle_timeout, max_connections=max_connections, stats=stats
+    )
     try:
         for address in listen:
             port, sockets = _bind(address)

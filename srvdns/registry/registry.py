@@ -40,6 +40,7 @@ from srvdns.registry.repository import (
     initial_check,
     store_errors,
 )
+from srvdns.registry.stats import RegistryStats
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -57,18 +58,22 @@ DEFAULT_HEARTBEAT_FLUSH = 1.0
 class _Write:
     """A write waiting for the worker thread, and where its outcome goes."""
 
-    __slots__ = ("cancelled", "fn", "loop", "result")
+    __slots__ = ("cancelled", "fn", "loop", "operation", "result", "started")
 
     def __init__(
         self,
         fn: Callable[[], Change],
         loop: asyncio.AbstractEventLoop,
         result: asyncio.Future[Change],
+        operation: str = "write",
     ) -> None:
         self.fn = fn
         self.loop = loop
         self.result = result
         self.cancelled = False
+        self.operation = operation
+        """What the write does, for the write latency and error metrics."""
+        self.started = time.perf_counter()
 
 
 def static_instances(
@@ -163,6 +168,8 @@ class Registry:
         self._listeners: list[Listener] = []
         self._waiters: set[asyncio.Future[None]] = set()
         self._blocking = True
+        self.stats = RegistryStats()
+        """Write latency and errors, snapshot times (see ``registry.metrics``)."""
         self._heartbeat_flush = heartbeat_flush
         self._lock = threading.Lock()
         self._queue: list[_Write] = []
@@ -198,10 +205,13 @@ class Registry:
             executor.shutdown(wait=True)
             repository.engine.dispose()
             raise
+        started = time.perf_counter()
         holder = CatalogHolder(Catalog.build(services, index=index))
-        return cls(
+        registry = cls(
             repository, holder, executor=executor, clock=clock, heartbeat_flush=heartbeat_flush
         )
+        registry.stats.snapshot("build", time.perf_counter() - started)
+        return registry
 
     def close(self) -> None:
         """Persist the lease renewals held in memory, stop the worker thread (after the
@@ -232,7 +242,9 @@ class Registry:
         desired = static_instances(services, self._clock(), health)
         change = self._call(lambda: self._repository.sync_static(desired))
         if change.services:
+            started = time.perf_counter()
             self.holder.patch(change.services, index=change.index)
+            self.stats.snapshot("patch", time.perf_counter() - started)
 
     async def ping(self, timeout: float = 2.0) -> None:
         """Reach the database (``SELECT 1`` on the worker thread) within ``timeout`` seconds.
@@ -261,7 +273,7 @@ class Registry:
         """``sync_static`` while serving (a config reload): the same write, published like
         any other, so that the catalog, blocking queries and the health loop follow it."""
         desired = static_instances(services, self._clock(), health)
-        await self._write(lambda: self._repository.sync_static(desired))
+        await self._write(lambda: self._repository.sync_static(desired), "resync_static")
 
     async def register(self, instance: Instance, *, exclusive_id: bool = False) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
@@ -286,7 +298,8 @@ class Registry:
             now,
         )
         change = await self._write(
-            lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id)
+            lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id),
+            "register",
         )
         if change.instance is None:
             raise AssertionError("a registration returns the stored instance")
@@ -298,7 +311,7 @@ class Registry:
         Raises NotFoundError (unknown service or id) or ConflictError (static instance).
         """
         name = service.lower()
-        await self._write(lambda: self._repository.delete_instance(name, instance_id))
+        await self._write(lambda: self._repository.delete_instance(name, instance_id), "deregister")
 
     async def heartbeat(
         self,
@@ -327,7 +340,10 @@ class Registry:
             return renewed
         name, now = service.lower(), self._clock()
         change = await self._write(
-            lambda: self._repository.heartbeat(name, instance_id, now, status=status, output=output)
+            lambda: self._repository.heartbeat(
+                name, instance_id, now, status=status, output=output
+            ),
+            "heartbeat",
         )
         if change.instance is None:
             raise AssertionError("a heartbeat returns the renewed instance")
@@ -359,13 +375,15 @@ class Registry:
         remove, in one transaction (see ``repository.apply_health``)."""
         if not updates and not removals:
             return Change((), self.holder.current.index, health_only=True)
-        return await self._write(lambda: self._repository.apply_health(updates, removals))
+        return await self._write(
+            lambda: self._repository.apply_health(updates, removals), "apply_health"
+        )
 
     async def save_counters(self, updates: Sequence[CheckUpdate]) -> None:
         """Store check output and counters without a status change (the health loop, at
         shutdown); the catalog keeps its copy until the next start."""
         if updates:
-            await self._write(lambda: self._repository.save_counters(updates))
+            await self._write(lambda: self._repository.save_counters(updates), "save_counters")
 
     async def wait_for_index(self, index: int, timeout: float) -> int:
         """Wait until the registry's index is above ``index``, or ``timeout`` seconds passed;
@@ -426,16 +444,17 @@ class Registry:
         """Run ``fn`` on the worker thread and wait (start-up only: this blocks)."""
         return self._submit(fn).result()
 
-    async def _write(self, fn: Callable[[], Change]) -> Change:
+    async def _write(self, fn: Callable[[], Change], operation: str = "write") -> Change:
         """Queue a write for the worker thread; once it committed, patch the catalog.
 
         The patch happens on the loop thread even when the awaiting task was cancelled
         meanwhile, so a committed write always reaches the catalog, in commit order.  A
-        write cancelled before its transaction started is not run.
+        write cancelled before its transaction started is not run.  Its latency and any
+        error are counted in ``stats`` under ``operation``.
         """
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Change] = loop.create_future()
-        write = _Write(fn, loop, result)
+        write = _Write(fn, loop, result, operation)
 
         def cancelled(done: asyncio.Future[Change]) -> None:
             if done.cancelled():
@@ -444,7 +463,11 @@ class Registry:
         result.add_done_callback(cancelled)
         with self._lock:
             self._queue.append(write)
-            self._start_drain()
+            try:
+                self._start_drain()
+            except errors.StoreUnavailableError as exc:
+                self.stats.write(operation, time.perf_counter() - write.started, exc)
+                raise
         return await result
 
     def _start_drain(self) -> None:
@@ -507,7 +530,11 @@ class Registry:
                         listener(outcome)
                     except Exception:  # a listener's bug must not lose a committed write
                         log.exception("a registry listener failed")
+        finished = time.perf_counter()
         for write, outcome in zip(batch, published, strict=True):
+            if outcome is not None:
+                error = None if isinstance(outcome, Change) else outcome
+                self.stats.write(write.operation, finished - write.started, error)
             if write.result.done() or outcome is None:
                 continue
             if isinstance(outcome, Change):
@@ -516,8 +543,15 @@ class Registry:
                 write.result.set_exception(outcome)
 
     def _publish(self, change: Change) -> Change:
-        """Loop thread: patch the catalog with one committed change; returns the change
-        with ``services`` as the catalog now has them."""
+        """Loop thread: patch the catalog with one committed change, timed in ``stats``;
+        returns the change with ``services`` as the catalog now has them."""
+        started = time.perf_counter()
+        try:
+            return self._patch(change)
+        finally:
+            self.stats.snapshot("patch", time.perf_counter() - started)
+
+    def _patch(self, change: Change) -> Change:
         if change.upserts or change.removals:
             catalog, services = self.holder.current.with_instances(
                 change.upserts, change.removals, index=change.index
