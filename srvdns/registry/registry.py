@@ -23,6 +23,8 @@ from srvdns.health.definitions import resolve_checks
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry import migrate
 from srvdns.registry.engine import READ_ONLY, create_engine
+from srvdns.registry.follower import DEFAULT_INTERVAL as DEFAULT_FOLLOW_INTERVAL
+from srvdns.registry.follower import ChangeFollower, Followed
 from srvdns.registry.repository import (
     Change,
     CheckUpdate,
@@ -303,6 +305,32 @@ class Registry:
             finally:
                 self._waiters.discard(woken)
         return self.holder.current.index
+
+    def follower(self, interval: float = DEFAULT_FOLLOW_INTERVAL) -> ChangeFollower:
+        """A change follower that keeps this registry's catalog current with the writes
+        of other processes sharing the database (other nodes); ``start()`` it on the loop.
+
+        It reads on the registry's own worker thread, so its reads and this process's
+        writes reach the catalog in commit order; what it finds wakes blocking queries
+        and reaches the listeners like a local write (``keys`` None: any instance).
+        """
+        return ChangeFollower(
+            self._repository,
+            self.holder,
+            interval=interval,
+            executor=self._executor,
+            on_change=self._followed,
+        )
+
+    def _followed(self, followed: Followed) -> None:
+        """Loop thread: a follower patched the catalog; tell whoever waits for changes."""
+        self._wake_waiters()
+        change = Change(followed.services, followed.index)
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("a registry listener failed")
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every change committed from now on (on the loop thread)."""

@@ -21,12 +21,20 @@ from sqlalchemy.engine import Connection, Engine, Row
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry.engine import READ_ONLY
-from srvdns.registry.tables import STATE_ROW_ID, checks, instances, registry_state, services
+from srvdns.registry.tables import (
+    STATE_ROW_ID,
+    checks,
+    instances,
+    registry_state,
+    service_changes,
+    services,
+)
 
 T = TypeVar("T")
 _Row: TypeAlias = Row[*tuple[Any, ...]]
 
 _INDEX = registry_state.c["index"]  # not .c.index: that is ColumnCollection.index()
+_CHANGE_SEQ = registry_state.c.change_seq
 
 _ROW_COLUMNS = (
     services.c.name.label("service"),
@@ -290,7 +298,67 @@ def read_index(conn: Connection) -> int:
     return int(index)
 
 
+def read_change_seq(conn: Connection) -> tuple[int, int]:
+    """The registry's ``(change_seq, index)``: what a change follower polls."""
+    row = conn.execute(
+        sa.select(_CHANGE_SEQ, _INDEX).where(registry_state.c.id == STATE_ROW_ID)
+    ).first()
+    if row is None:
+        raise StoreUnavailableError(
+            "the registry database has no registry_state row; run `srvdns db upgrade`"
+        )
+    return int(row[0]), int(row[1])
+
+
+def changed_since(conn: Connection, change_seq: int) -> list[str]:
+    """The names of the services changed (or deleted) after ``change_seq``, sorted."""
+    query = (
+        sa.select(service_changes.c.name)
+        .where(service_changes.c.change_seq > change_seq)
+        .order_by(service_changes.c.name)
+    )
+    return list(conn.scalars(query))
+
+
+def current_services(conn: Connection, names: Sequence[str]) -> tuple[Service, ...]:
+    """Each named service as stored now; one with no instances stands for a deletion."""
+    return _current_services(conn, names)
+
+
 # -- writes -----------------------------------------------------------------------------
+
+
+def record_changes(conn: Connection, names: Iterable[str]) -> int:
+    """Note in the current transaction that the services ``names`` changed: bump
+    ``change_seq`` and stamp each name with it (inserting the names seen for the first
+    time).  Returns the new ``change_seq``.  ``Repository`` calls this for every write
+    whose ``Change`` names services, so followers miss none."""
+    wanted = sorted(set(names))
+    conn.execute(
+        registry_state.update()
+        .where(registry_state.c.id == STATE_ROW_ID)
+        .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
+    )
+    seq, _ = read_change_seq(conn)
+    if not wanted:
+        return seq
+    known: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        chunk = wanted[start : start + 500]
+        known.update(
+            conn.scalars(sa.select(service_changes.c.name).where(service_changes.c.name.in_(chunk)))
+        )
+    if known:
+        conn.execute(
+            service_changes.update()
+            .where(service_changes.c.name == sa.bindparam("b_name"))
+            .values(change_seq=seq),
+            [{"b_name": name} for name in sorted(known)],
+        )
+    fresh = [{"name": name, "change_seq": seq} for name in wanted if name not in known]
+    if fresh:
+        conn.execute(service_changes.insert(), fresh)
+    return seq
 
 
 def bump_index(conn: Connection) -> int:
@@ -803,13 +871,16 @@ class Repository:
         with store_errors(action), self._reader.begin() as conn:
             return fn(conn)
 
-    def _write(self, action: str, fn: Callable[[Connection], T]) -> T:
+    def _write(self, action: str, fn: Callable[[Connection], Change]) -> Change:
         # A unique-key race with another node sharing the database (both inserted the same
         # service or instance row) rolls back; the retry then sees the other node's row.
         for attempt in (1, 2):
             try:
                 with store_errors(action), self.engine.begin() as conn:
-                    return fn(conn)
+                    change = fn(conn)
+                    if change.services:  # what change followers poll (see follower.py)
+                        record_changes(conn, (service.name for service in change.services))
+                    return change
             except StoreUnavailableError as exc:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise
