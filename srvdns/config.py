@@ -109,6 +109,8 @@ class ServerConfig(_Strict):
     tcp_max_connections: int = Field(default=1000, ge=1, le=100_000)
     version: str | bool = True
     identity: str | bool = False
+    workers: int = Field(default=1, ge=1, le=128)
+    follow_interval: Duration = Field(default=0.15, gt=0, le=60)
 
     @_field_validator("version", "identity")
     @classmethod
