@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from srvdns.catalog import CatalogHolder
 from srvdns.config import StaticInstanceConfig, StaticServiceConfig
@@ -223,3 +224,30 @@ async def test_a_writer_follows_another_writer(registry, url):
     finally:
         await following.stop()
         other.close()
+
+
+async def test_migration_0004_keeps_the_registry_and_starts_following_it(url, clock):
+    config = migrate.alembic_config(url)
+    first = Registry.open(url, clock=clock)
+    try:
+        await first.register(web())
+    finally:
+        first.close()
+    command.downgrade(config, "0003")  # a registry as an older srvdns left it
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert "service_changes" not in sa.inspect(conn).get_table_names()
+    engine.dispose()
+    migrate.upgrade(url)
+    writer = Registry.open(url, clock=clock)
+    following = ChangeFollower.open(url)
+    try:
+        assert ids(following) == ["web-1"]
+        assert following.change_seq == 0
+        await writer.register(web("web-2"))
+        await following.poll()
+        assert ids(following) == ["web-1", "web-2"]
+        assert following.change_seq == 1
+    finally:
+        following.close()
+        writer.close()
