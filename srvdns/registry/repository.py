@@ -332,15 +332,19 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
     """Note in the current transaction that the services ``names`` changed: bump
     ``change_seq`` and stamp each name with it (inserting the names seen for the first
     time).  Returns the new ``change_seq``.  ``Repository`` calls this for every write
-    whose ``Change`` names services, so followers miss none."""
+    whose ``Change`` names services, so followers miss none.  Two statements for the
+    usual write of one known service: it is on every write's path."""
+    seq = _bump_change_seq(conn)
     wanted = sorted(set(names))
-    conn.execute(
-        registry_state.update()
-        .where(registry_state.c.id == STATE_ROW_ID)
-        .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
-    )
-    seq, _ = read_change_seq(conn)
-    if not wanted:
+    if len(wanted) <= _MANY_SERVICES:
+        for name in wanted:
+            stamped = conn.execute(
+                service_changes.update()
+                .where(service_changes.c.name == name)
+                .values(change_seq=seq)
+            )
+            if not stamped.rowcount:
+                conn.execute(service_changes.insert().values(name=name, change_seq=seq))
         return seq
     known: set[str] = set()
     for start in range(0, len(wanted), 500):  # bounded IN lists
@@ -359,6 +363,25 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
     if fresh:
         conn.execute(service_changes.insert(), fresh)
     return seq
+
+
+def _bump_change_seq(conn: Connection) -> int:
+    """Increment ``change_seq`` (its row lock orders concurrent writers on PostgreSQL);
+    the new value, read back by RETURNING where the database has it."""
+    statement = (
+        registry_state.update()
+        .where(registry_state.c.id == STATE_ROW_ID)
+        .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
+    )
+    if conn.dialect.update_returning:
+        seq = conn.execute(statement.returning(_CHANGE_SEQ)).scalar()
+        if seq is None:
+            raise StoreUnavailableError(
+                "the registry database has no registry_state row; run `srvdns db upgrade`"
+            )
+        return int(seq)
+    conn.execute(statement)
+    return read_change_seq(conn)[0]
 
 
 def bump_index(conn: Connection) -> int:
