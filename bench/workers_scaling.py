@@ -9,11 +9,12 @@ For each worker count: starts ``srvdns serve --workers N`` (not pinned: the work
 use every CPU, and so does dnsperf, which shares them), registers ``--services`` x
 ``--instances`` instances over the HTTP API, warms every worker's answer cache, then
 runs dnsperf flat out (``--clients`` sockets, so that SO_REUSEPORT spreads them over
-the workers) ``--runs`` times and prints the median.  With more than one worker it then
-measures the registration-to-answer delay: a PUT of a new service, then A queries from a
-source port that the kernel sends to a DNS-only worker (found with CH TXT id.server)
-until one answers with the instance; p50/p99 over ``--samples`` services, and the same
-through the primary for comparison.
+the workers) ``--runs`` times and prints the median, and the CPU the whole process tree
+spent per answered query (a figure the shared CPUs disturb less than qps).  With more
+than one worker it then measures the registration-to-answer delay: a PUT of a new
+service, then A queries from a source port that the kernel sends to a DNS-only worker
+(found with CH TXT id.server) until one answers with the instance; p50/p99 over
+``--samples`` services, and the same through the primary for comparison.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dns_throughput import ZONE, Result, median, need, percentile, register, srvdns_bin, stop
+from dns_throughput import (
+    ZONE,
+    Result,
+    cpu_seconds,
+    median,
+    need,
+    percentile,
+    register,
+    srvdns_bin,
+    stop,
+)
 
 _API_LINE = re.compile(r"api listening on (http://\S+)")
 _DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
@@ -167,6 +178,7 @@ def main() -> None:
     need("dnsperf")
     print(f"{os.cpu_count()} CPUs shared by the workers and dnsperf", flush=True)
     table: dict[int, Result] = {}
+    costs: dict[int, float] = {}
     delays: dict[str, list[float]] = {}
     for workers in args.workers:
         with tempfile.TemporaryDirectory(prefix="srvdns-workers-") as tmp:
@@ -181,9 +193,12 @@ def main() -> None:
                 print(f"{workers} workers: registered at {rate:.0f}/s", flush=True)
                 time.sleep(1)  # every follower has caught up
                 dnsperf(port, queries, 600, args.clients, passes=8)  # fill every cache
+                before = cpu_seconds(process.pid)
                 runs = [
                     dnsperf(port, queries, args.duration, args.clients) for _ in range(args.runs)
                 ]
+                answered = sum(r.sent - r.lost for r in runs)
+                costs[workers] = (cpu_seconds(process.pid) - before) / max(1, answered) * 1e6
                 table[workers] = median(runs)
                 print(
                     f"  {workers} workers: {table[workers].qps:.0f} qps "
@@ -196,10 +211,13 @@ def main() -> None:
                             delays[label] = visible_delay(api, sock, port, args.samples, label)
             finally:
                 stop(process)
-    print("\n| workers | UDP qps (median) | lost/sent | avg latency |")
-    print("|---:|---:|---:|---:|")
+    print("\n| workers | UDP qps (median) | lost/sent | avg latency | server CPU per query |")
+    print("|---:|---:|---:|---:|---:|")
     for workers, r in table.items():
-        print(f"| {workers} | {r.qps:.0f} | {r.lost}/{r.sent} | {r.avg_ms:.3f} ms |")
+        print(
+            f"| {workers} | {r.qps:.0f} | {r.lost}/{r.sent} | {r.avg_ms:.3f} ms "
+            f"| {costs[workers]:.1f} us |"
+        )
     if delays:
         print("\n| answered by | registration to answer p50 | p99 | max | samples |")
         print("|---|---:|---:|---:|---:|")

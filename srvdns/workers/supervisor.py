@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from srvdns import systemd
 from srvdns.errors import SrvdnsError
+from srvdns.runtime import _start_watchdog
 from srvdns.workers.launch import die_with_parent
 from srvdns.workers.role import Report, WorkerRole
 
@@ -93,6 +94,9 @@ class Supervisor:
             )
             systemd.notify(f"READY=1\nSTATUS=serving with {self.count} workers")
             watchers = [asyncio.create_task(self._watch(w)) for w in self._workers]
+            watchdog = _start_watchdog()
+            if watchdog is not None:
+                watchers.append(watchdog)
             await self.stopping.wait()
             for watcher in watchers:
                 watcher.cancel()

@@ -147,3 +147,27 @@ def test_workers_from_the_config_file_and_a_failing_start(tmp_path: Path) -> Non
         config = write_config(tmp_path, server="workers = 2\n", dns_listen=f'["127.0.0.1:{port}"]')
         with pytest.raises(AssertionError, match="exited at start-up"):
             start(config)
+
+
+def test_systemd_hears_from_the_supervisor_only(tmp_path: Path) -> None:
+    """READY=1 once every worker listens, watchdog pings, STOPPING=1; the workers do not
+    see NOTIFY_SOCKET (NotifyAccess=main would refuse them)."""
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    with notify:
+        notify.settimeout(30)
+        proc = start(
+            write_config(tmp_path, server="workers = 2\n"),
+            env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"},
+        )
+        try:
+            first = notify.recv(4096).decode()
+            assert first.startswith("READY=1")
+            assert "serving with 2 workers" in first
+            wait_for(lambda: any("supervising 2 workers" in line for line in proc.log))
+            assert "WATCHDOG=1" in notify.recv(4096).decode()
+            proc.process.send_signal(signal.SIGTERM)
+            while "STOPPING=1" not in notify.recv(4096).decode():
+                pass
+        finally:
+            assert proc.stop() == 0
