@@ -188,7 +188,7 @@ class Server:
         from srvdns.nameserver import server as dns_server
         from srvdns.registry.registry import Registry
 
-        activated = systemd.listen_fds()
+        activated = systemd.listen_fds() if self.worker is None else self.worker.activated()
         url = self.config.database_url()
         registry = await asyncio.to_thread(Registry.open, url, upgrade=url.startswith("sqlite"))
         self._registry = registry

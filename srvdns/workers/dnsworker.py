@@ -1,6 +1,7 @@
 """A DNS-only worker of ``serve --workers N``: answers from a followed catalog, writes nothing.
 
-It binds the primary's DNS addresses with SO_REUSEPORT, fills its catalog from the
+It binds the primary's DNS addresses with SO_REUSEPORT (or serves the sockets systemd
+passed to the supervisor, shared by every worker), fills its catalog from the
 database and keeps it current with a ``ChangeFollower`` (every ``follow_interval``).
 Answers come from the same handler as the primary's, with the same clock, so lease
 expiry and TTL caps are identical.  SIGHUP reloads the config's answer settings (zones,
@@ -17,6 +18,7 @@ from srvdns.config import Config
 from srvdns.errors import SrvdnsError
 from srvdns.registry.follower import ChangeFollower
 from srvdns.runtime import (
+    _adopt_dns_sockets,
     _format_hostport,
     _HandlerSlot,
     load_for_serving,
@@ -53,13 +55,17 @@ class DnsWorker:
                 make_handler(self.config, follower.holder, self.role),
                 make_forwarder(self.config),
             )
-            dns = await dns_server.start(
-                slot,
-                self.role.dns_listen(settings.dns_listen),
-                idle_timeout=settings.tcp_idle_timeout,
-                max_connections=settings.tcp_max_connections,
-                reuse_port=True,
-            )
+            activated = self.role.activated().get("dns")
+            if activated:  # systemd's sockets, shared with the other workers
+                dns = await _adopt_dns_sockets(slot, activated, settings)
+            else:
+                dns = await dns_server.start(
+                    slot,
+                    self.role.dns_listen(settings.dns_listen),
+                    idle_timeout=settings.tcp_idle_timeout,
+                    max_connections=settings.tcp_max_connections,
+                    reuse_port=True,
+                )
             try:
                 follower.start()
                 self._slot = slot

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,22 @@ class WorkerRole:
     """The API's port, once the first primary chose it."""
     report_fd: int | None = None
     """Where to write the readiness report (an inherited pipe)."""
+    dns_fds: tuple[int, ...] = ()
+    """DNS sockets systemd passed to the supervisor (socket activation), inherited."""
+    api_fd: int | None = None
+    """The API socket systemd passed to the supervisor (the primary's only)."""
+
+    def activated(self) -> dict[str, list[socket.socket]]:
+        """The inherited systemd sockets by name, as ``systemd.listen_fds`` gives them."""
+        found: dict[str, list[socket.socket]] = {}
+        if self.dns_fds:
+            found["dns"] = [socket.socket(fileno=fd) for fd in self.dns_fds]
+        if self.api_fd is not None:
+            found["api"] = [socket.socket(fileno=self.api_fd)]
+        for sockets in found.values():
+            for sock in sockets:
+                sock.setblocking(False)
+        return found
 
     @property
     def is_primary(self) -> bool:
@@ -75,6 +92,8 @@ class WorkerRole:
                 "dns_ports": None if self.dns_ports is None else list(self.dns_ports),
                 "api_port": self.api_port,
                 "report_fd": self.report_fd,
+                "dns_fds": list(self.dns_fds),
+                "api_fd": self.api_fd,
             }
         )
 
@@ -90,6 +109,8 @@ class WorkerRole:
                 dns_ports=None if ports is None else tuple(int(p) for p in ports),
                 api_port=None if data["api_port"] is None else int(data["api_port"]),
                 report_fd=None if data["report_fd"] is None else int(data["report_fd"]),
+                dns_fds=tuple(int(fd) for fd in data.get("dns_fds", ())),
+                api_fd=None if data.get("api_fd") is None else int(data["api_fd"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SrvdnsError(f"bad worker role {text!r}: {exc}") from exc

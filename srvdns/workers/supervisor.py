@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from srvdns import systemd
 from srvdns.errors import SrvdnsError
 from srvdns.runtime import _start_watchdog
 from srvdns.workers.launch import die_with_parent
-from srvdns.workers.role import Report, WorkerRole
+from srvdns.workers.role import PRIMARY, Report, WorkerRole
 
 log = logging.getLogger("srvdns")
 
@@ -60,10 +61,22 @@ class _Worker:
 class Supervisor:
     """Runs ``count`` workers of ``srvdns serve -c config`` until told to stop."""
 
-    def __init__(self, command: list[str], count: int) -> None:
-        """``command`` starts one worker once ``--worker-role ROLE`` is appended."""
+    def __init__(
+        self,
+        command: list[str],
+        count: int,
+        activated: dict[str, list[socket.socket]] | None = None,
+    ) -> None:
+        """``command`` starts one worker once ``--worker-role ROLE`` is appended;
+        ``activated`` holds the sockets systemd passed (socket activation), which every
+        worker inherits (the API socket only the primary)."""
         self.command = command
         self.count = count
+        activated = activated or {}
+        self._dns_fds = tuple(sock.fileno() for sock in activated.get("dns", ()))
+        api = activated.get("api", ())
+        self._api_fd = api[0].fileno() if api else None
+        self._activated = activated  # kept open (and alive) for restarts
         self.stopping = asyncio.Event()
         self.dns_ports: tuple[int, ...] | None = None
         self.api_port: int | None = None
@@ -135,7 +148,10 @@ class Supervisor:
             dns_ports=self.dns_ports,
             api_port=self.api_port,
             report_fd=write_end,
+            dns_fds=self._dns_fds,
+            api_fd=self._api_fd if worker.number == PRIMARY else None,
         )
+        inherited = (write_end, *role.dns_fds, *(() if role.api_fd is None else (role.api_fd,)))
         env = {k: v for k, v in os.environ.items() if k not in _INHERITED_ONLY_BY_THE_SUPERVISOR}
         try:
             worker.process = await asyncio.create_subprocess_exec(
@@ -143,7 +159,7 @@ class Supervisor:
                 "--worker-role",
                 role.to_json(),
                 stdin=asyncio.subprocess.DEVNULL,
-                pass_fds=(write_end,),
+                pass_fds=inherited,
                 env=env,
                 preexec_fn=die_with_parent,
             )
@@ -243,8 +259,10 @@ def worker_command(args: argparse.Namespace) -> list[str]:
     ]
 
 
-async def _supervise(command: list[str], count: int) -> int:
-    supervisor = Supervisor(command, count)
+async def _supervise(
+    command: list[str], count: int, activated: dict[str, list[socket.socket]]
+) -> int:
+    supervisor = Supervisor(command, count, activated)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, supervisor.stop)
@@ -253,12 +271,13 @@ async def _supervise(command: list[str], count: int) -> int:
 
 
 def supervise(args: argparse.Namespace, count: int) -> int:
-    """``srvdns serve --workers N`` with N > 1: run the tree; the exit status."""
-    if os.environ.get("LISTEN_FDS"):
-        print(
-            "srvdns: --workers cannot take systemd's sockets (socket activation): each "
-            "worker binds dns_listen itself with SO_REUSEPORT; drop the .socket unit",
-            file=sys.stderr,
-        )
+    """``srvdns serve --workers N`` with N > 1: run the tree; the exit status.
+
+    Sockets from systemd (socket activation) are taken here and shared by the workers.
+    """
+    try:
+        activated = systemd.listen_fds()
+    except SrvdnsError as exc:
+        print(f"srvdns: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_supervise(worker_command(args), count))
+    return asyncio.run(_supervise(worker_command(args), count, activated))

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import httpx
 import pytest
-from e2e.harness import SrvdnsProcess, start, wait_for, write_config
+from e2e.harness import SrvdnsProcess, srvdns_command, start, wait_for, write_config
 
 _STARTED = re.compile(r"started worker (\d+) \(pid (\d+)\)")
 SPREAD_TRIES = 300
@@ -171,3 +175,74 @@ def test_systemd_hears_from_the_supervisor_only(tmp_path: Path) -> None:
                 pass
         finally:
             assert proc.stop() == 0
+
+
+def test_workers_share_the_sockets_of_socket_activation(tmp_path: Path) -> None:
+    """As srvdns.socket and srvdns-api.socket hand them over (see test_systemd.py): the
+    supervisor takes the sockets and every worker serves the same DNS sockets."""
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        pytest.fail("systemd-socket-activate is not installed (Debian package systemd)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        dns_port = probe.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        api_port = probe.getsockname()[1]
+    config = write_config(tmp_path, server='identity = "node"\n')
+    process = subprocess.Popen(
+        [
+            activate,
+            "--datagram",
+            f"--listen=127.0.0.1:{dns_port}",
+            "--fdname=dns",
+            activate,
+            f"--listen=127.0.0.1:{dns_port}",
+            f"--listen=127.0.0.1:{api_port}",
+            "--fdname=dns:dns:api",
+            *srvdns_command(),
+            "serve",
+            "-c",
+            str(config),
+            "--workers",
+            "2",
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc = SrvdnsProcess(config=config, process=process, dns=[("127.0.0.1", dns_port)])
+    try:
+        question = dns.message.make_query("id.server", "TXT", rdclass="CH")
+        seen: set[str] = set()
+
+        def answered() -> bool:
+            try:
+                reply = dns.query.udp(question, "127.0.0.1", port=dns_port, timeout=0.5)
+            except dns.exception.Timeout:
+                return False
+            seen.add(b"".join(next(iter(reply.answer[0])).strings).decode())
+            return True
+
+        wait_for(answered, timeout=60)  # the first datagram starts the tree
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as http:
+            body = {"address": "10.0.0.9", "port": 80}
+            put = http.put("/v1/services/web/instances/w1", json=body)
+            assert put.status_code in (200, 201), put.text
+        # both workers read the one UDP socket: whichever is free first answers
+        wait_for(lambda: answered() and seen == {"node worker 1", "node worker 2"}, timeout=60)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(20):  # every answer, from either worker, has the registration
+                wait_for(lambda: bool(ask(proc, sock, "web.service.local", "A").answer))
+        reply = dns.query.tcp(question, "127.0.0.1", port=dns_port, timeout=5)
+        assert reply.rcode() == dns.rcode.NOERROR
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert process.stderr is not None
+        log = process.stderr.read()
+        process.stderr.close()
+    assert "supervising 2 workers" in log
+    assert "dns worker 2 listening" in log
