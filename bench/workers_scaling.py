@@ -165,6 +165,21 @@ def dnsperf(
     )
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (the workers of a supervisor)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    """Percent of one CPU that ``pid`` (and its children) used over ``seconds`` of quiet."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds * 100
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -179,6 +194,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs shared by the workers and dnsperf", flush=True)
     table: dict[int, Result] = {}
     costs: dict[int, float] = {}
+    idle: dict[int, float] = {}
     delays: dict[str, list[float]] = {}
     for workers in args.workers:
         with tempfile.TemporaryDirectory(prefix="srvdns-workers-") as tmp:
@@ -206,6 +222,8 @@ def main() -> None:
                     flush=True,
                 )
                 if workers > 1:
+                    follower = children(process.pid)[-1]
+                    idle[workers] = idle_cpu(follower, 10)
                     for label, wanted in (("follower", "worker 2"), ("primary", "worker 1")):
                         with socket_for(port, wanted) as sock:
                             delays[label] = visible_delay(api, sock, port, args.samples, label)
@@ -218,6 +236,8 @@ def main() -> None:
             f"| {workers} | {r.qps:.0f} | {r.lost}/{r.sent} | {r.avg_ms:.3f} ms "
             f"| {costs[workers]:.1f} us |"
         )
+    for workers, percent in idle.items():
+        print(f"\nan idle DNS-only worker ({workers} workers), following: {percent:.2f}% of a CPU")
     if delays:
         print("\n| answered by | registration to answer p50 | p99 | max | samples |")
         print("|---|---:|---:|---:|---:|")
