@@ -31,6 +31,16 @@ def _add_api(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 128:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 128")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -58,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every DNS query (as [server] query_log = true does)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="processes answering DNS on the same addresses (default: [server] workers, 1)",
+    )
+    serve.add_argument("--worker-role", help=argparse.SUPPRESS)  # set by the supervisor
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     _add_config(check, required=True)

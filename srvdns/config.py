@@ -114,6 +114,8 @@ class ServerConfig(_Strict):
     """How long a heartbeat that only renews a running lease may be held in memory before
     it is written; a crash loses at most this much of a lease.  0: write every heartbeat
     before acknowledging it."""
+    workers: int = Field(default=1, ge=1, le=128)
+    follow_interval: Duration = Field(default=0.15, gt=0, le=60)
 
     @_field_validator("version", "identity")
     @classmethod

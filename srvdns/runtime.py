@@ -22,6 +22,7 @@ from srvdns.config import Config, ListenAddress, ServerConfig, load
 from srvdns.errors import ConfigError, SrvdnsError
 
 if TYPE_CHECKING:
+    from srvdns.catalog import CatalogHolder
     from srvdns.health.loop import HealthLoop
     from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.handler import Handler
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from srvdns.nameserver.server import DnsServers
     from srvdns.nameserver.stats import DnsStats
     from srvdns.registry.registry import Registry
+    from srvdns.workers.role import WorkerRole
 
 log = logging.getLogger("srvdns")
 
@@ -116,8 +118,54 @@ _RESTART_ONLY = (
     "tcp_idle_timeout",
     "tcp_max_connections",
     "heartbeat_flush_interval",
+    "workers",
+    "follow_interval",
 )
 """``[server]`` keys a reload cannot apply: they take effect at the next start."""
+
+
+def make_handler(
+    config: Config,
+    holder: CatalogHolder,
+    worker: WorkerRole | None = None,
+    *,
+    stats: DnsStats | None = None,
+) -> Handler:
+    """The DNS handler for ``config``, answering from ``holder`` (as worker ``worker``),
+    counting in ``stats``."""
+    from srvdns.nameserver.handler import Handler
+
+    settings = config.server
+    identity = settings.chaos_identity()
+    return Handler(
+        config.zone,
+        holder,
+        edns_udp_size=settings.edns_udp_size,
+        udp_answer_limit=settings.udp_answer_limit,
+        version=settings.chaos_version(),
+        identity=identity if worker is None else worker.identity(identity),
+        stats=stats,
+    )
+
+
+def make_forwarder(config: Config, *, stats: DnsStats | None = None) -> Forwarder | None:
+    """The forwarder of queries outside the zones, or None when ``[forward]`` is off;
+    it counts in ``stats``."""
+    from srvdns.nameserver.forward import Forwarder
+
+    settings = config.forward
+    if settings is None:
+        return None
+    return Forwarder(
+        [(upstream.host, upstream.port) for upstream in settings.upstreams],
+        [zone.name for zone in config.zone],
+        timeout=settings.timeout,
+        strategy=settings.strategy,
+        cache_size=settings.cache_size,
+        allow_from=settings.allow_from,
+        edns_udp_size=config.server.edns_udp_size,
+        stats=stats,
+    )
 
 
 @dataclass
@@ -127,6 +175,8 @@ class Server:
 
     config: Config
     token: str | None
+    worker: WorkerRole | None = None
+    """Set when this is the primary of ``serve --workers N`` (see ``srvdns.workers``)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _registry: Registry | None = None
@@ -138,36 +188,11 @@ class Server:
     _dns_stats: DnsStats | None = None
 
     def _handler(self, config: Config) -> Handler:
-        from srvdns.nameserver.handler import Handler
-
         assert self._registry is not None
-        settings = config.server
-        return Handler(
-            config.zone,
-            self._registry.holder,
-            edns_udp_size=settings.edns_udp_size,
-            udp_answer_limit=settings.udp_answer_limit,
-            version=settings.chaos_version(),
-            identity=settings.chaos_identity(),
-            stats=self._dns_stats,
-        )
+        return make_handler(config, self._registry.holder, self.worker, stats=self._dns_stats)
 
     def _forwarder(self, config: Config) -> Forwarder | None:
-        from srvdns.nameserver.forward import Forwarder
-
-        settings = config.forward
-        if settings is None:
-            return None
-        return Forwarder(
-            [(upstream.host, upstream.port) for upstream in settings.upstreams],
-            [zone.name for zone in config.zone],
-            timeout=settings.timeout,
-            strategy=settings.strategy,
-            cache_size=settings.cache_size,
-            allow_from=settings.allow_from,
-            edns_udp_size=config.server.edns_udp_size,
-            stats=self._dns_stats,
-        )
+        return make_forwarder(config, stats=self._dns_stats)
 
     def _query_log(self, config: Config) -> QueryLog | None:
         """The query log the listeners write to, or None when it is off."""
@@ -189,7 +214,7 @@ class Server:
         from srvdns.registry.metrics import RegistryCollector
         from srvdns.registry.registry import Registry
 
-        activated = systemd.listen_fds()
+        activated = systemd.listen_fds() if self.worker is None else self.worker.activated()
         url = self.config.database_url()
         registry = await asyncio.to_thread(
             Registry.open,
@@ -220,10 +245,13 @@ class Server:
             else:
                 dns = await dns_server.start(
                     slot,
-                    settings.dns_listen,
+                    settings.dns_listen
+                    if self.worker is None
+                    else self.worker.dns_listen(settings.dns_listen),
                     idle_timeout=settings.tcp_idle_timeout,
                     max_connections=settings.tcp_max_connections,
                     stats=self._dns_stats,
+                    reuse_port=self.worker is not None,
                 )
             watchdog: asyncio.Task[None] | None = None
             try:
@@ -232,7 +260,10 @@ class Server:
                 if "api" in activated:
                     api_socket = activated["api"][0]
                 else:
-                    api_socket = _bind_api_socket(self.config.server.api_listen)
+                    api_address = self.config.server.api_listen
+                    if self.worker is not None:
+                        api_address = self.worker.api_listen(api_address)
+                    api_socket = _bind_api_socket(api_address)
                 host, port = api_socket.getsockname()[:2]
                 app = create_app(
                     registry,
@@ -266,6 +297,8 @@ class Server:
                 )
                 self._slot, self._app = slot, app
                 app.state.listeners = "ok"
+                if self.worker is not None:
+                    self.worker.report([p for _, p in dns.addresses], port)
                 # What start-up loaded (config, catalog) lives as long as the process: keep
                 # it out of every later garbage collection, whose pauses are event loop lag
                 # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
@@ -390,8 +423,10 @@ def _start_watchdog() -> asyncio.Task[None] | None:
     return asyncio.create_task(ping())
 
 
-async def _serve(config: Config, token: str | None, *, query_log: bool = False) -> None:
-    server = Server(config, token, query_log=query_log)
+async def _serve(
+    config: Config, token: str | None, worker: WorkerRole | None = None, *, query_log: bool = False
+) -> None:
+    server = Server(config, token, worker, query_log=query_log)
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 
@@ -429,8 +464,17 @@ def serve_command(args: argparse.Namespace) -> int:
         config, token = load_for_serving(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
+    from srvdns.workers import launch
+
+    worker = launch.role_of(args)
+    count = getattr(args, "workers", None) or config.server.workers
+    if worker is None and count > 1:
+        return launch.supervise(args, count)
     try:
-        _run_loop(_serve(config, token, query_log=getattr(args, "query_log", False)))
+        if worker is None or worker.is_primary:
+            _run_loop(_serve(config, token, worker, query_log=getattr(args, "query_log", False)))
+        else:
+            _run_loop(launch.serve_dns_worker(config, worker))
     except OSError as exc:
         return _fail(f"cannot start: {exc}", 1)
     except SrvdnsError as exc:

@@ -31,6 +31,7 @@ def test_example_config_loads() -> None:
     assert loaded.server.dns_listen[0].port == 8053
     assert loaded.database_url() == f"sqlite:///{REPO / 'srvdns.db'}"
     assert loaded.health.interval == 10.0
+    assert (loaded.server.workers, loaded.server.follow_interval) == (1, 0.15)
 
 
 def test_defaults() -> None:
@@ -83,6 +84,9 @@ def test_defaults() -> None:
             "zone[0].service[0].instances[0].meta: meta key 'a b'",
         ),
         ('[health]\ninterval = "-1s"\n[[zone]]\nname = "a.b"\n', "health.interval"),
+        ('[server]\nworkers = 0\n[[zone]]\nname = "a.b"\n', "server.workers"),
+        ('[server]\nworker = 2\n[[zone]]\nname = "a.b"\n', "server.worker: unknown key"),
+        ('[server]\nfollow_interval = "0s"\n[[zone]]\nname = "a.b"\n', "server.follow_interval"),
         ("[[zone]\n", "not valid TOML"),
     ],
 )

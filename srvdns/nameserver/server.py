@@ -402,6 +402,7 @@ async def start(
     idle_timeout: float = IDLE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     stats: DnsStats | None = None,
+    reuse_port: bool = False,
 ) -> DnsServers:
     """Listen on UDP and TCP at each address and answer with ``handler``; count in
     ``stats`` (see ``DnsServers``).
@@ -415,13 +416,15 @@ async def start(
     are rarely taken, while a free UDP port is often some client's TCP port.  Host ""
     means every IPv4 and IPv6 address; IPv6 sockets are IPV6_V6ONLY.  Raises OSError
     naming the address when a socket cannot be bound; nothing is left listening then.
+    With ``reuse_port`` every socket is SO_REUSEPORT, so that other processes (``serve
+    --workers``) bind the same addresses and the kernel spreads queries over them.
     """
     servers = DnsServers(
         handler, idle_timeout=idle_timeout, max_connections=max_connections, stats=stats
     )
     try:
         for address in listen:
-            port, sockets = _bind(address)
+            port, sockets = _bind(address, reuse_port=reuse_port)
             try:
                 await servers._listen(sockets)
             except BaseException:
@@ -456,10 +459,16 @@ def _ipv6_available() -> bool:
 
 
 def _bind_one(
-    family: socket.AddressFamily, kind: socket.SocketKind, host: str, port: int
+    family: socket.AddressFamily,
+    kind: socket.SocketKind,
+    host: str,
+    port: int,
+    reuse_port: bool = False,
 ) -> socket.socket:
     sock = socket.socket(family, kind)
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if kind == socket.SOCK_STREAM:
@@ -472,7 +481,7 @@ def _bind_one(
     return sock
 
 
-def _bind(address: ListenAddress) -> tuple[int, list[socket.socket]]:
+def _bind(address: ListenAddress, *, reuse_port: bool = False) -> tuple[int, list[socket.socket]]:
     """Bind UDP and TCP sockets for every family of ``address`` on one port number."""
     attempts = BIND_ATTEMPTS if address.port == 0 else 1
     for attempt in range(1, attempts + 1):
@@ -481,7 +490,7 @@ def _bind(address: ListenAddress) -> tuple[int, list[socket.socket]]:
         try:
             for family, host in _families(address.host):
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    sockets.append(_bind_one(family, kind, host, port))
+                    sockets.append(_bind_one(family, kind, host, port, reuse_port))
                     port = port or sockets[-1].getsockname()[1]
             return port, sockets
         except OSError as exc:

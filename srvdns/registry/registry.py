@@ -31,6 +31,8 @@ from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source,
 from srvdns.registry import migrate
 from srvdns.registry import renewals as renew
 from srvdns.registry.engine import READ_ONLY, create_engine
+from srvdns.registry.follower import DEFAULT_INTERVAL as DEFAULT_FOLLOW_INTERVAL
+from srvdns.registry.follower import ChangeFollower, Followed
 from srvdns.registry.renewals import RenewalBuffer
 from srvdns.registry.repository import (
     Change,
@@ -175,6 +177,9 @@ class Registry:
         self._queue: list[_Write] = []
         self._draining = False
         self._renewals = RenewalBuffer()
+        self._flush_due = False
+        """Set (under ``_lock``) when the renewals held must be written even without a
+        write to carry them: the flush interval passed, or the registry closes."""
         self._flush_timer: asyncio.TimerHandle | None = None
         self._staged: dict[tuple[str, str], tuple[Instance, Instance]] = {}
         """(service, id) -> (the catalog's instance, renewed) for this loop iteration."""
@@ -222,6 +227,7 @@ class Registry:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
         with self._lock:
+            self._flush_due = True
             if not self._draining:
                 self._draining = True
                 self._executor.submit(self._drain)
@@ -385,6 +391,13 @@ class Registry:
         if updates:
             await self._write(lambda: self._repository.save_counters(updates), "save_counters")
 
+    async def flush_renewals(self) -> None:
+        """Persist the lease renewals held in memory now, rather than within
+        ``heartbeat_flush`` seconds: they ride along with a write that changes nothing,
+        which also waits for renewals a transaction in progress has already taken."""
+        index = self.holder.current.index
+        await self._write(lambda: Change((), index), "flush_renewals")
+
     async def wait_for_index(self, index: int, timeout: float) -> int:
         """Wait until the registry's index is above ``index``, or ``timeout`` seconds passed;
         return the index then.
@@ -406,6 +419,32 @@ class Registry:
             finally:
                 self._waiters.discard(woken)
         return self.holder.current.index
+
+    def follower(self, interval: float = DEFAULT_FOLLOW_INTERVAL) -> ChangeFollower:
+        """A change follower that keeps this registry's catalog current with the writes
+        of other processes sharing the database (other nodes); ``start()`` it on the loop.
+
+        It reads on the registry's own worker thread, so its reads and this process's
+        writes reach the catalog in commit order; what it finds wakes blocking queries
+        and reaches the listeners like a local write (``keys`` None: any instance).
+        """
+        return ChangeFollower(
+            self._repository,
+            self.holder,
+            interval=interval,
+            executor=self._executor,
+            on_change=self._followed,
+        )
+
+    def _followed(self, followed: Followed) -> None:
+        """Loop thread: a follower patched the catalog; tell whoever waits for changes."""
+        self._wake_waiters()
+        change = Change(followed.services, followed.index)
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("a registry listener failed")
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every change committed from now on (on the loop thread)."""
@@ -489,7 +528,9 @@ class Registry:
         while True:
             with self._lock:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                renewals = self._renewals.take()
+                renewals: list[LeaseRenewal] = []
+                if batch or self._flush_due:
+                    renewals, self._flush_due = self._renewals.take(), False
                 if not batch and not renewals:
                     self._draining = False
                     return
@@ -610,6 +651,7 @@ class Registry:
         self._flush_timer = None
         with self._lock:
             if self._renewals:
+                self._flush_due = True
                 with contextlib.suppress(errors.StoreUnavailableError):
                     self._start_drain()
 

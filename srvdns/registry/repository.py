@@ -22,12 +22,20 @@ from sqlalchemy.engine import Connection, Engine, Row
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry.engine import READ_ONLY
-from srvdns.registry.tables import STATE_ROW_ID, checks, instances, registry_state, services
+from srvdns.registry.tables import (
+    STATE_ROW_ID,
+    checks,
+    instances,
+    registry_state,
+    service_changes,
+    services,
+)
 
 T = TypeVar("T")
 _Row: TypeAlias = Row[*tuple[Any, ...]]
 
 _INDEX = registry_state.c["index"]  # not .c.index: that is ColumnCollection.index()
+_CHANGE_SEQ = registry_state.c.change_seq
 
 _ROW_COLUMNS = (
     services.c.name.label("service"),
@@ -335,7 +343,99 @@ def read_index(conn: Connection) -> int:
     return int(index)
 
 
+def read_change_seq(conn: Connection) -> tuple[int, int]:
+    """The registry's ``(change_seq, index)``: what a change follower polls."""
+    row = conn.execute(
+        sa.select(_CHANGE_SEQ, _INDEX).where(registry_state.c.id == STATE_ROW_ID)
+    ).first()
+    if row is None:
+        raise StoreUnavailableError(
+            "the registry database has no registry_state row; run `srvdns db upgrade`"
+        )
+    return int(row[0]), int(row[1])
+
+
+def changed_since(conn: Connection, change_seq: int) -> list[str]:
+    """The names of the services changed (or deleted) after ``change_seq``, sorted."""
+    query = (
+        sa.select(service_changes.c.name)
+        .where(service_changes.c.change_seq > change_seq)
+        .order_by(service_changes.c.name)
+    )
+    return list(conn.scalars(query))
+
+
+def current_services(conn: Connection, names: Sequence[str]) -> tuple[Service, ...]:
+    """Each named service as stored now; one with no instances stands for a deletion."""
+    return _current_services(conn, names)
+
+
 # -- writes -----------------------------------------------------------------------------
+
+
+def _record(conn: Connection, change: Change) -> None:
+    """Stamp the services ``change`` touched for the change followers (see follower.py)."""
+    names = {service.name for service in change.services}
+    names.update(instance.service for instance in change.upserts)
+    names.update(service for service, _ in change.removals)
+    if names:
+        record_changes(conn, names)
+
+
+def record_changes(conn: Connection, names: Iterable[str]) -> int:
+    """Note in the current transaction that the services ``names`` changed: bump
+    ``change_seq`` and stamp each name with it (inserting the names seen for the first
+    time).  Returns the new ``change_seq``.  ``Repository`` calls this for every write
+    whose ``Change`` names services, so followers miss none.  Two statements for the
+    usual write of one known service: it is on every write's path."""
+    seq = _bump_change_seq(conn)
+    wanted = sorted(set(names))
+    if len(wanted) <= _MANY_SERVICES:
+        for name in wanted:
+            stamped = conn.execute(
+                service_changes.update()
+                .where(service_changes.c.name == name)
+                .values(change_seq=seq)
+            )
+            if not stamped.rowcount:
+                conn.execute(service_changes.insert().values(name=name, change_seq=seq))
+        return seq
+    known: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        chunk = wanted[start : start + 500]
+        known.update(
+            conn.scalars(sa.select(service_changes.c.name).where(service_changes.c.name.in_(chunk)))
+        )
+    if known:
+        conn.execute(
+            service_changes.update()
+            .where(service_changes.c.name == sa.bindparam("b_name"))
+            .values(change_seq=seq),
+            [{"b_name": name} for name in sorted(known)],
+        )
+    fresh = [{"name": name, "change_seq": seq} for name in wanted if name not in known]
+    if fresh:
+        conn.execute(service_changes.insert(), fresh)
+    return seq
+
+
+def _bump_change_seq(conn: Connection) -> int:
+    """Increment ``change_seq`` (its row lock orders concurrent writers on PostgreSQL);
+    the new value, read back by RETURNING where the database has it."""
+    statement = (
+        registry_state.update()
+        .where(registry_state.c.id == STATE_ROW_ID)
+        .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
+    )
+    if conn.dialect.update_returning:
+        seq = conn.execute(statement.returning(_CHANGE_SEQ)).scalar()
+        if seq is None:
+            raise StoreUnavailableError(
+                "the registry database has no registry_state row; run `srvdns db upgrade`"
+            )
+        return int(seq)
+    conn.execute(statement)
+    return read_change_seq(conn)[0]
 
 
 def bump_index(conn: Connection) -> int:
@@ -934,6 +1034,8 @@ class Repository:
         """
         with store_errors("write to the registry"), self.engine.begin() as conn:
             renew_leases(conn, renewals)
+            if renewals:  # followers reload these services to see the new leases
+                record_changes(conn, {renewal.service for renewal in renewals})
             # the state row stays locked to the commit, as the increment would lock it
             conn.info[_BATCH_INDEX] = [conn.execute(_READ_INDEX.with_for_update()).scalar(), 0]
             self._ambient.conn = conn
@@ -949,7 +1051,7 @@ class Repository:
         with store_errors(action), self._reader.begin() as conn:
             return fn(conn)
 
-    def _write(self, action: str, fn: Callable[[Connection], T]) -> T:
+    def _write(self, action: str, fn: Callable[[Connection], Change]) -> Change:
         # A unique-key race with another node sharing the database (both inserted the same
         # service or instance row) rolls back; the retry then sees the other node's row.
         ambient: Connection | None = getattr(self._ambient, "conn", None)
@@ -957,9 +1059,13 @@ class Repository:
             try:
                 if ambient is not None:  # inside ``batch``: a savepoint of its transaction
                     with store_errors(action), ambient.begin_nested():
-                        return fn(ambient)
+                        change = fn(ambient)
+                        _record(ambient, change)
+                        return change
                 with store_errors(action), self.engine.begin() as conn:
-                    return fn(conn)
+                    change = fn(conn)
+                    _record(conn, change)
+                    return change
             except StoreUnavailableError as exc:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise

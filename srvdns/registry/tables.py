@@ -94,8 +94,24 @@ registry_state = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("index", BigInteger, nullable=False),  # the SOA serial
+    Column("change_seq", BigInteger, nullable=False, server_default="0"),  # since 0004
     CheckConstraint("id = 1", name="one_row"),
 )
-"""Exactly one row (``id = 1``), inserted by the initial migration."""
+"""Exactly one row (``id = 1``), inserted by the initial migration.
+
+``change_seq`` counts every committed write that changed a service in any way (a
+heartbeat that renews a lease too, which leaves ``index`` alone); change followers
+poll it.
+"""
+
+service_changes = Table(
+    "service_changes",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("change_seq", BigInteger, nullable=False, index=True),
+)
+"""Since 0004: per service name (deleted services too: the row is their tombstone), the
+``registry_state.change_seq`` of the last write that changed it.  One row per name ever
+used, so it needs no pruning; ``srvdns.registry.follower`` reads it."""
 
 STATE_ROW_ID = 1

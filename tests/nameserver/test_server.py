@@ -204,11 +204,11 @@ async def test_port_0_retries_when_udp_cannot_have_the_tcp_port(
     real = server._bind_one
     failures: list[int] = []
 
-    def flaky(family, kind, host, port):  # type: ignore[no-untyped-def]
+    def flaky(family, kind, host, port, reuse_port=False):  # type: ignore[no-untyped-def]
         if kind == socket.SOCK_DGRAM and not failures:
             failures.append(port)
             raise OSError(errno.EADDRINUSE, "Address already in use")
-        return real(family, kind, host, port)
+        return real(family, kind, host, port, reuse_port)
 
     monkeypatch.setattr(server, "_bind_one", flaky)
     servers = await start(make_handler(), [LOCAL4])
@@ -452,3 +452,21 @@ async def test_close_does_not_wait_for_peers_that_do_not_read() -> None:
     await asyncio.wait_for(servers.close(), 3)
     assert time.monotonic() - started < 1
     writer.transport.abort()
+
+
+async def test_reuse_port_lets_several_listeners_share_an_address() -> None:
+    first = await start(make_handler(), [LOCAL4], reuse_port=True)
+    try:
+        [(host, port)] = first.addresses
+        second = await start(make_handler(), [ListenAddress(host=host, port=port)], reuse_port=True)
+        try:
+            assert second.addresses == [(host, port)]
+            question = dns.message.make_query("web.service.local", "A")
+            reply = await dns.asyncquery.udp(question, host, port=port, timeout=2)
+            assert reply.rcode() == dns.rcode.NOERROR
+        finally:
+            await second.close()
+        with pytest.raises(OSError, match="cannot listen for DNS"):
+            await start(make_handler(), [ListenAddress(host=host, port=port)])
+    finally:
+        await first.close()

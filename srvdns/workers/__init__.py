@@ -1,0 +1,1 @@
+"""``srvdns serve --workers N``: several processes answering DNS on the same addresses."""
