@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic import field_validator as _field_validator
 
+from srvdns.config_errors import KeyedValueError, describe, describe_toml
 from srvdns.durations import parse_duration
 from srvdns.errors import ConfigError
 from srvdns.health.definitions import MIN_INTERVAL, CheckRequest, check_ids
@@ -218,8 +219,9 @@ class StaticInstanceConfig(_Strict):
         check_ids(value)
         for check in value:
             if check.deregister_critical_after is not None:
-                raise ValueError(
-                    "deregister_critical_after: static instances are never deregistered"
+                raise KeyedValueError(
+                    f"[{value.index(check)}].deregister_critical_after",
+                    "static instances are never deregistered",
                 )
         return value
 
@@ -227,7 +229,9 @@ class StaticInstanceConfig(_Strict):
     def _weights(self) -> StaticInstanceConfig:
         if self.weights is not None and self.weights.passing is not None:
             if "weight" in self.model_fields_set and self.weight != self.weights.passing:
-                raise ValueError("weight and weights.passing disagree; set one of them")
+                raise KeyedValueError(
+                    "weights.passing", "weight and weights.passing disagree; set one of them"
+                )
             object.__setattr__(self, "weight", self.weights.passing)
         return self
 
@@ -273,8 +277,14 @@ class StaticServiceConfig(_Strict):
     @model_validator(mode="after")
     def _unique_ids(self) -> StaticServiceConfig:
         ids = self.instance_ids()
-        if len({i.lower() for i in ids}) != len(ids):
-            raise ValueError(f"service {self.name!r} declares the same instance id twice")
+        seen: set[str] = set()
+        for n, instance_id in enumerate(ids):
+            if instance_id.lower() in seen:
+                raise KeyedValueError(
+                    f"instances[{n}].id",
+                    f"service {self.name!r} declares the instance id {instance_id!r} twice",
+                )
+            seen.add(instance_id.lower())
         return self
 
     def instance_ids(self) -> list[str]:
@@ -309,16 +319,18 @@ class ZoneConfig(_Strict):
     @model_validator(mode="after")
     def _defaults(self) -> ZoneConfig:
         ns = self.ns or (NameServerConfig(name=f"ns.{self.name}", address=("127.0.0.1",)),)
-        for server in ns:
+        for n, server in enumerate(ns):
             inside = server.name.endswith("." + self.name)
             if inside and not server.address:
-                raise ValueError(
-                    f"name server {server.name!r} is inside the zone and needs an address"
+                raise KeyedValueError(
+                    f"ns[{n}].address",
+                    f"name server {server.name!r} is inside the zone and needs an address",
                 )
             if inside and server.name.count(".") - self.name.count(".") != 1:
-                raise ValueError(
+                raise KeyedValueError(
+                    f"ns[{n}].name",
                     f"name server {server.name!r} must be directly below the zone "
-                    f"(e.g. 'ns.{self.name}')"
+                    f"(e.g. 'ns.{self.name}')",
                 )
         object.__setattr__(self, "ns", ns)
         soa = self.soa
@@ -442,19 +454,22 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         names = [z.name for z in self.zone]
-        if len(set(names)) != len(names):
-            raise ValueError("the same zone is declared twice")
+        for n, name in enumerate(names):
+            if name in names[:n]:
+                raise KeyedValueError(f"zone[{n}].name", "the same zone is declared twice")
         seen: dict[str, str] = {}
-        for zone in self.zone:
-            for service in zone.service:
+        for z, zone in enumerate(self.zone):
+            for n, service in enumerate(zone.service):
+                key = f"zone[{z}].service[{n}].name"
                 if service.name in zone.reserved_labels:
-                    raise ValueError(
-                        f"service {service.name!r} has the name of the zone's name server"
+                    raise KeyedValueError(
+                        key, f"service {service.name!r} has the name of the zone's name server"
                     )
                 if service.name in seen:
-                    raise ValueError(
+                    raise KeyedValueError(
+                        key,
                         f"static service {service.name!r} is declared twice "
-                        f"(zones {seen[service.name]!r} and {zone.name!r})"
+                        f"(zones {seen[service.name]!r} and {zone.name!r})",
                     )
                 seen[service.name] = zone.name
         return self
@@ -499,34 +514,12 @@ class Config(_Strict):
         return token
 
 
-def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """Turn pydantic's location into the TOML key people wrote, e.g. ``zone[0].soa.refresh``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-after[_defaults(), ZoneConfig]",):
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
 def parse(data: dict[str, Any], *, source: str = "<config>", path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     try:
         config = Config.model_validate({**data, "path": path})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = _key_path(tuple(error["loc"]), data)
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif error["type"] == "missing":
-                message = "required key is missing"
-            problems.append(f"{source}: {key}: {message}")
-        raise ConfigError("\n".join(problems)) from None
+        raise ConfigError(describe(exc, data, source)) from None
     return config
 
 
@@ -537,12 +530,15 @@ def load(path: str | Path) -> Config:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{file}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{file}: not UTF-8 text (octet 0x{exc.object[exc.start]:02x} on line {line})"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        raise ConfigError(describe_toml(exc, text, str(file))) from None
     if "path" in data:
         raise ConfigError(f"{file}: path: unknown key")
     return parse(data, source=str(file), path=file.resolve())

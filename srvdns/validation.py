@@ -12,6 +12,15 @@ MAX_META_KEY = 128
 MAX_META_VALUE = 512
 _META_KEY_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{MAX_META_KEY}}}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_SHOWN = 80
+"""Characters of a rejected value quoted in an error; a 60 KB key is not echoed whole."""
+
+
+def shown(value: str) -> str:
+    """``repr(value)``, cut to its first ``_SHOWN`` characters with the length when longer."""
+    if len(value) <= _SHOWN:
+        return repr(value)
+    return f"{value[:_SHOWN]!r}... ({len(value)} characters)"
 
 
 def normalize_label(value: str, what: str = "name") -> str:
@@ -22,7 +31,7 @@ def normalize_label(value: str, what: str = "name") -> str:
     lowered = value.lower()
     if not LABEL_RE.match(lowered):
         raise ValueError(
-            f"{what} {value!r} is not a DNS label: 1-63 characters of a-z, 0-9 and '-', "
+            f"{what} {shown(value)} is not a DNS label: 1-63 characters of a-z, 0-9 and '-', "
             "not starting or ending with '-'"
         )
     return lowered
@@ -32,7 +41,8 @@ def check_instance_id(value: str) -> str:
     """An instance id: 1-64 of letters, digits, '-', '_' and '.'; case is kept."""
     if not INSTANCE_ID_RE.match(value):
         raise ValueError(
-            f"instance id {value!r} must be 1-64 characters of letters, digits, '-', '_' and '.'"
+            f"instance id {shown(value)} must be 1-64 characters of letters, digits, "
+            "'-', '_' and '.'"
         )
     return value
 
@@ -40,21 +50,21 @@ def check_instance_id(value: str) -> str:
 def normalize_address(value: str) -> str:
     """The canonical text of an IPv4 or IPv6 literal (no host names, no scope ids)."""
     if "%" in value:
-        raise ValueError(f"{value!r}: scoped IPv6 addresses (with %zone) cannot be published")
+        raise ValueError(f"{shown(value)}: scoped IPv6 addresses (with %zone) cannot be published")
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+        raise ValueError(f"{shown(value)} is not an IPv4 or IPv6 address") from None
 
 
 def normalize_domain(value: str, what: str = "domain") -> str:
     """A lower-case absolute-less domain name ("service.local"), each label valid."""
     name = value.strip().rstrip(".").lower()
     if not name or len(name) > 253:
-        raise ValueError(f"{what} {value!r} is not a domain name")
+        raise ValueError(f"{what} {shown(value)} is not a domain name")
     for label in name.split("."):
         if not re.match(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$", label):
-            raise ValueError(f"{what} {value!r} has an invalid label {label!r}")
+            raise ValueError(f"{what} {shown(value)} has an invalid label {shown(label)}")
     return name
 
 
@@ -62,7 +72,7 @@ def check_meta_key(value: str) -> str:
     """A meta key: 1-128 of letters, digits, '_', '.' and '-'."""
     if not _META_KEY_RE.match(value):
         raise ValueError(
-            f"meta key {value!r} must be 1-{MAX_META_KEY} characters of "
+            f"meta key {shown(value)} must be 1-{MAX_META_KEY} characters of "
             "letters, digits, '_', '.' and '-'"
         )
     return value

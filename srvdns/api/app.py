@@ -20,6 +20,7 @@ from srvdns import __version__
 from srvdns.api.consul import routes as consul
 from srvdns.api.consul.errors import is_consul_path, text_error
 from srvdns.api.consul.views import Node
+from srvdns.api.decoding import FASTAPI_PARSE_ERROR, decode_failure
 from srvdns.api.metrics import ApiMetrics
 from srvdns.api.routes import router, write_router
 from srvdns.config import HealthConfig
@@ -118,6 +119,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, HTTPException):
         raise exc
     message = str(exc.detail)
+    if exc.status_code == 400 and message == FASTAPI_PARSE_ERROR and exc.__cause__ is not None:
+        field = {"field": "body", "message": f"not valid JSON: {decode_failure(exc.__cause__)}"}
+        return error_response(400, "the body is not valid JSON", [field])
     try:
         if message == HTTPStatus(exc.status_code).phrase:
             message = message.lower()
@@ -154,8 +158,15 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid request", fields)
 
 
+_MAX_FIELD_PART = 256
+"""Longest part of a field path echoed in an error (a meta key can be any length)."""
+
+
 def _field_error(error: dict[str, Any]) -> dict[str, str]:
-    loc = [str(part) for part in error.get("loc", ()) if part != "[key]"]
+    loc = [
+        part if len(part) <= _MAX_FIELD_PART else part[: _MAX_FIELD_PART - 3] + "..."
+        for part in (str(part) for part in error.get("loc", ()) if part != "[key]")
+    ]
     if loc and loc[0] in ("body", "path", "query", "header"):
         where, loc = loc[0], loc[1:]
     else:

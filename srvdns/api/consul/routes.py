@@ -33,6 +33,7 @@ from srvdns.api.consul.views import (
     health_entry,
     instances_with_id,
 )
+from srvdns.api.decoding import loads
 from srvdns.health.damping import clip_output
 from srvdns.health.definitions import MAX_CHECKS
 from srvdns.model import Check, CheckKind, Instance, Status
@@ -110,7 +111,7 @@ async def _body(request: Request) -> object:
     if not raw.strip():
         raise bad_request("Request decode failed: the body is empty")
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError as exc:
         raise bad_request(f"Request decode failed: {exc}") from None
 
