@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -22,6 +23,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
+
+from pydantic import TypeAdapter
 
 from srvdns import errors
 from srvdns.catalog import Catalog, CatalogHolder
@@ -101,6 +104,25 @@ def static_instances(
     return out
 
 
+STATIC_FORMAT = "1"
+"""Part of every ``static_digest``: change it when ``static_instances`` derives instances
+differently from the same config, so that the next start syncs."""
+
+_STATIC_SET: TypeAdapter[Sequence[StaticServiceConfig]] = TypeAdapter(Sequence[StaticServiceConfig])
+
+
+def static_digest(
+    services: Sequence[StaticServiceConfig], health: HealthConfig | None = None
+) -> str:
+    """A digest of everything ``static_instances`` builds the static set from (not the
+    time): equal digests, equal static sets.  Serialised by pydantic's core, ~0.1 s for
+    100,000 instances."""
+    digest = hashlib.sha256(f"srvdns static set {STATIC_FORMAT}\n".encode())
+    digest.update(_STATIC_SET.dump_json(services))
+    digest.update((health or HealthConfig()).model_dump_json().encode())
+    return digest.hexdigest()
+
+
 def ttl_spec(ttl: float) -> CheckSpec:
     """The ttl check an instance registered with just a ``ttl`` lease gets."""
     return CheckSpec(
@@ -167,6 +189,8 @@ class Registry:
         self._lock = threading.Lock()
         self._queue: list[_Write] = []
         self._draining = False
+        self._flush_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._renewals = RenewalBuffer()
         self._flush_timer: asyncio.TimerHandle | None = None
         self._staged: dict[tuple[str, str], tuple[Instance, Instance]] = {}
@@ -212,6 +236,7 @@ class Registry:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
         with self._lock:
+            self._flush_requested = True
             if not self._draining:
                 self._draining = True
                 self._executor.submit(self._drain)
@@ -228,9 +253,17 @@ class Registry:
         An API instance with the id of a declared static instance becomes static (the config
         file wins).  Unchanged static instances keep their health and times, and so does
         every check whose definition did not change.
+
+        When the database says it was last synced with this very static set (the same
+        ``static_digest``), there is nothing to do and nothing is read or written: with
+        100,000 static instances that is most of a restart's time.
         """
+        digest = static_digest(services, health)
+        if self._call(self._repository.static_digest) == digest:
+            log.debug("static services unchanged since the last sync (digest %s)", digest)
+            return
         desired = static_instances(services, self._clock(), health)
-        change = self._call(lambda: self._repository.sync_static(desired))
+        change = self._call(lambda: self._repository.sync_static(desired, digest))
         if change.services:
             self.holder.patch(change.services, index=change.index)
 
@@ -261,7 +294,8 @@ class Registry:
         """``sync_static`` while serving (a config reload): the same write, published like
         any other, so that the catalog, blocking queries and the health loop follow it."""
         desired = static_instances(services, self._clock(), health)
-        await self._write(lambda: self._repository.sync_static(desired))
+        digest = static_digest(services, health)
+        await self._write(lambda: self._repository.sync_static(desired, digest))
 
     async def register(self, instance: Instance, *, exclusive_id: bool = False) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
@@ -466,10 +500,11 @@ class Registry:
         while True:
             with self._lock:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                renewals = self._renewals.take()
-                if not batch and not renewals:
+                flush, self._flush_requested = self._flush_requested, False
+                if not batch and not flush:
                     self._draining = False
                     return
+                renewals = self._renewals.take()
             outcomes: list[Change | BaseException | None] = []
             try:
                 with self._repository.batch(renewals):
@@ -485,6 +520,9 @@ class Registry:
                 self._renewals.restore(renewals)
                 log.debug("registry batch of %d writes failed: %s", len(batch), exc)
                 outcomes = [exc] * len(batch)
+                if renewals and self._loop is not None:  # try them again a flush later
+                    with contextlib.suppress(RuntimeError):
+                        self._loop.call_soon_threadsafe(self._arm_flush)
             if batch:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                     batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
@@ -565,10 +603,15 @@ class Registry:
                 check.failures,
             )
         )
-        if self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self._heartbeat_flush, self._flush_renewals)
+        self._arm_flush()
         return instance
+
+    def _arm_flush(self) -> None:
+        """Loop thread: have the renewals held persisted ``heartbeat_flush`` from now,
+        unless that is planned already."""
+        if self._flush_timer is None and not self._closed:
+            self._loop = loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self._heartbeat_flush, self._flush_renewals)
 
     def _flush_renewals(self) -> None:
         """Loop thread, ``heartbeat_flush`` after the first renewal held in memory: have
@@ -576,6 +619,7 @@ class Registry:
         self._flush_timer = None
         with self._lock:
             if self._renewals:
+                self._flush_requested = True
                 with contextlib.suppress(errors.StoreUnavailableError):
                     self._start_drain()
 
