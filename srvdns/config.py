@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic import field_validator as _field_validator
 
+from srvdns import tomlparse
 from srvdns.durations import parse_duration
 from srvdns.errors import ConfigError
 from srvdns.health.definitions import MIN_INTERVAL, CheckRequest, check_ids
@@ -537,7 +538,7 @@ def load(path: str | Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not UTF-8 text") from None
     try:
-        data = tomllib.loads(text)
+        data = tomlparse.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     if "path" in data:

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
 
-from pydantic import TypeAdapter
+import pydantic_core
 
 from srvdns import errors
 from srvdns.catalog import Catalog, CatalogHolder
@@ -82,6 +82,24 @@ def static_instances(
     out = []
     for service in services:
         for instance_id, config in zip(service.instance_ids(), service.instances, strict=True):
+            if not config.checks:  # the common case at scale: one construction, no replace
+                out.append(
+                    Instance(
+                        service=service.name,
+                        id=instance_id,
+                        address=config.address,
+                        port=config.port,
+                        tags=tuple(config.tags),
+                        meta=tuple(sorted(config.meta.items())),
+                        weight=config.weight,
+                        warning_weight=config.warning_weight,
+                        priority=config.priority,
+                        last_heartbeat=now,
+                        source=Source.STATIC,
+                        registered_at=now,
+                    )
+                )
+                continue
             specs = resolve_checks(config.checks, config.address, config.port, defaults)
             instance = Instance(
                 service=service.name,
@@ -108,18 +126,16 @@ STATIC_FORMAT = "1"
 """Part of every ``static_digest``: change it when ``static_instances`` derives instances
 differently from the same config, so that the next start syncs."""
 
-_STATIC_SET: TypeAdapter[Sequence[StaticServiceConfig]] = TypeAdapter(Sequence[StaticServiceConfig])
-
 
 def static_digest(
     services: Sequence[StaticServiceConfig], health: HealthConfig | None = None
 ) -> str:
     """A digest of everything ``static_instances`` builds the static set from (not the
-    time): equal digests, equal static sets.  Serialised by pydantic's core, ~0.1 s for
+    time): equal digests, equal static sets.  Serialised by pydantic's core, ~0.05 s for
     100,000 instances."""
     digest = hashlib.sha256(f"srvdns static set {STATIC_FORMAT}\n".encode())
-    digest.update(_STATIC_SET.dump_json(services))
-    digest.update((health or HealthConfig()).model_dump_json().encode())
+    digest.update(pydantic_core.to_json(list(services)))
+    digest.update(pydantic_core.to_json(health or HealthConfig()))
     return digest.hexdigest()
 
 
