@@ -7,7 +7,9 @@ one transaction at start-up), so the figures are: start-up time (process start t
 listening, which follows DNS), RSS, UDP throughput with dnsperf over every service (SRV/A,
 both pinned as in bench/dns_throughput.py), and how long a registration through the API
 takes to be visible in DNS (PUT sent to the first UDP answer holding it; p50/p99 over
-``--samples`` new services).  Needs dnsperf and taskset.
+``--samples`` new services).  Then it stops srvdns (SIGTERM) and starts it again on the
+same database and config: the restart time, when the stored static set is the config's
+and the static sync is skipped.  Needs dnsperf and taskset.
 """
 
 from __future__ import annotations
@@ -109,6 +111,14 @@ def main() -> None:
                 f"registration visible in DNS: p50 {lat[len(lat) // 2]:.1f} ms, "
                 f"p99 {p99:.1f} ms ({len(lat)} samples)"
             )
+        finally:
+            stop(process)
+        start = time.perf_counter()
+        process, port, api, _ = start_srvdns(directory, extra=extra)
+        restarted = time.perf_counter() - start
+        try:
+            print(f"restart, same config (process start to API listening): {restarted:.1f} s")
+            print(f"RSS after the restart: {rss_mib(process.pid):.0f} MiB")
         finally:
             stop(process)
 
