@@ -14,6 +14,15 @@ service) for ``--duration`` seconds, ``--runs`` times per server after a warm-up
 asks every question 4 times (which fills srvdns's answer cache): first flat out
 (throughput and loss), then for srvdns at half its median rate (latency percentiles from
 dnsperf -v).  Prints a table of medians.
+
+    python bench/dns_throughput.py --churn 200 [--checks 300] [--duration 5] [--runs 3]
+
+measures srvdns alone, idle and then while it works: ``--checks`` instances with a TCP
+health check every second (against srvdns's own API port) and registrations streaming
+through the API at ``--churn`` per second (each replaces one of 1,000 extra instances
+spread over the queried services, so every write swaps the snapshot and drops the
+cached answers of one service).  Prints throughput and latency percentiles of both, side
+by side: what writes and checks cost the name server.
 """
 
 from __future__ import annotations
@@ -33,8 +42,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from http_load import LoadResult, request, run_sync
 
 SERVER_CPU = "1"
 CLIENT_CPU = "0"
@@ -304,6 +317,83 @@ def nsd_command(directory: Path, zone_file: Path) -> Callable[[int], list[str]]:
     return command
 
 
+class Churn:
+    """Registrations at a steady rate from a thread, until stopped."""
+
+    def __init__(self, api: str, services: int, rate: float) -> None:
+        url = urlsplit(api)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        self.rate = rate
+        self.requests = [
+            request(
+                "PUT",
+                url.netloc,
+                f"/v1/services/svc-{n % services}/instances/churn-{n}",
+                f'{{"address": "10.254.{n // 250 % 250}.{n % 250 + 1}", "port": 9000}}'.encode(),
+            )
+            for n in range(1000)
+        ]
+        self.results: list[LoadResult] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():  # one second of registrations per round
+            chunk = self.requests[: int(self.rate)]
+            self.requests = self.requests[int(self.rate) :] + chunk
+            self.results.append(
+                run_sync(self.host, self.port, chunk, connections=4, rate=self.rate)
+            )
+
+    def __enter__(self) -> Churn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def summary(self) -> str:
+        count = sum(r.count for r in self.results)
+        elapsed = sum(r.elapsed for r in self.results)
+        ok = sum(n for r in self.results for c, n in r.statuses.items() if 200 <= c < 300)
+        return f"{count / elapsed if elapsed else 0:.0f} registrations/s ({ok}/{count} 2xx)"
+
+
+def add_checked(api: str, count: int) -> None:
+    """``count`` instances whose TCP check (every second) connects to the API's port."""
+    target = urlsplit(api).netloc
+    with httpx.Client(base_url=api, timeout=30) as client:
+        for n in range(count):
+            body = {
+                "address": f"10.253.{n // 250}.{n % 250 + 1}",
+                "port": 9000,
+                "check": {"tcp": target, "interval": "1s", "timeout": "1s"},
+            }
+            client.put(f"/v1/services/checked/instances/c-{n}", json=body).raise_for_status()
+
+
+def churn_mode(args: argparse.Namespace, port: int, api: str, queries: Path) -> None:
+    """srvdns idle, then with checks and registrations streaming: throughput and latency."""
+    idle: dict[str, Result] = {}
+    print("idle:")
+    measure("srvdns", port, queries, args, idle)
+    rate = int(idle["srvdns"].qps / 2)
+    latency("srvdns idle", port, queries, args.duration, rate)
+    add_checked(api, args.checks)
+    busy: dict[str, Result] = {}
+    print(f"with {args.checks} checks/s and registrations at {args.churn}/s:")
+    with Churn(api, args.services, args.churn) as churn:
+        measure("srvdns", port, queries, args, busy)
+        latency("srvdns busy", port, queries, args.duration, rate)
+    print(f"  writes meanwhile: {churn.summary()}")
+    ratio = busy["srvdns"].qps / idle["srvdns"].qps
+    print(
+        f"\nUDP flat out: idle {idle['srvdns'].qps:.0f} qps, busy {busy['srvdns'].qps:.0f} qps "
+        f"({ratio:.2f} of idle)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
@@ -315,7 +405,13 @@ def main() -> None:
         "--cpu-rate", type=int, default=40_000, help="fixed qps for the CPU-per-query runs"
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=["nsd", "dnslib"])
+    parser.add_argument(
+        "--churn", type=float, default=None, help="registrations/s: measure srvdns idle vs busy"
+    )
+    parser.add_argument("--checks", type=int, default=300, help="health-checked instances")
     args = parser.parse_args()
+    if args.churn is not None:
+        args.skip = ["nsd", "dnslib"]
     need("dnsperf")
     if "nsd" not in args.skip:
         need("nsd")
@@ -332,6 +428,9 @@ def main() -> None:
         try:
             rate = register(api, args.services, args.instances)
             print(f"registered {args.services * args.instances} instances at {rate:.0f}/s")
+            if args.churn is not None:
+                churn_mode(args, port, api, queries)
+                return
             zone_file = directory / f"{ZONE}.zone"
             subprocess.run(
                 [

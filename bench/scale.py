@@ -4,10 +4,13 @@
 
 The instances come from ``[[zone.service]]`` blocks of the config file (the fastest way in:
 one transaction at start-up), so the figures are: start-up time (process start to the API
-listening, which follows DNS), RSS, UDP throughput with dnsperf over every service (SRV/A,
+listening, which follows DNS; wall time and the server's CPU time, which other load on
+the machine does not inflate), RSS, UDP throughput with dnsperf over every service (SRV/A,
 both pinned as in bench/dns_throughput.py), and how long a registration through the API
 takes to be visible in DNS (PUT sent to the first UDP answer holding it; p50/p99 over
-``--samples`` new services).  Needs dnsperf and taskset.
+``--samples`` new services).  Then it stops srvdns (SIGTERM) and starts it again on the
+same database and config: the restart time, when the stored static set is the config's
+and the static sync is skipped.  Needs dnsperf and taskset.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dns_throughput import ZONE, dnsperf, need, start_srvdns, stop, warm_up
+from dns_throughput import ZONE, cpu_seconds, dnsperf, need, start_srvdns, stop, warm_up
 
 
 def static_services(services: int, instances: int) -> str:
@@ -93,10 +96,14 @@ def main() -> None:
         start = time.perf_counter()
         process, port, api, _ = start_srvdns(directory, extra=extra)
         started = time.perf_counter() - start
+        started_cpu = cpu_seconds(process.pid)
         try:
             total = args.services * args.instances
             print(f"{total} instances over {args.services} services")
-            print(f"start-up (process start to API listening): {started:.1f} s")
+            print(
+                f"start-up (process start to API listening): {started:.1f} s, "
+                f"{started_cpu:.1f} s of CPU"
+            )
             print(f"RSS after start-up: {rss_mib(process.pid):.0f} MiB")
             cold = warm_up(port, queries)
             print(f"UDP, first pass over every question (cold cache): {cold:.0f} qps")
@@ -109,6 +116,18 @@ def main() -> None:
                 f"registration visible in DNS: p50 {lat[len(lat) // 2]:.1f} ms, "
                 f"p99 {p99:.1f} ms ({len(lat)} samples)"
             )
+        finally:
+            stop(process)
+        start = time.perf_counter()
+        process, port, api, _ = start_srvdns(directory, extra=extra)
+        restarted = time.perf_counter() - start
+        restarted_cpu = cpu_seconds(process.pid)
+        try:
+            print(
+                f"restart, same config (process start to API listening): {restarted:.1f} s, "
+                f"{restarted_cpu:.1f} s of CPU"
+            )
+            print(f"RSS after the restart: {rss_mib(process.pid):.0f} MiB")
         finally:
             stop(process)
 

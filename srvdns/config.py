@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic import field_validator as _field_validator
 
+from srvdns import tomlparse
 from srvdns.config_errors import KeyedValueError, describe, describe_toml
 from srvdns.durations import parse_duration
 from srvdns.errors import ConfigError
@@ -536,7 +537,7 @@ def load(path: str | Path) -> Config:
             f"{file}: not UTF-8 text (octet 0x{exc.object[exc.start]:02x} on line {line})"
         ) from None
     try:
-        data = tomllib.loads(text)
+        data = tomlparse.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(describe_toml(exc, text, str(file))) from None
     if "path" in data:

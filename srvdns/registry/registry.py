@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -22,6 +23,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
+
+import pydantic_core
 
 from srvdns import errors
 from srvdns.catalog import Catalog, CatalogHolder
@@ -86,6 +89,24 @@ def static_instances(
     out = []
     for service in services:
         for instance_id, config in zip(service.instance_ids(), service.instances, strict=True):
+            if not config.checks:  # the common case at scale: one construction, no replace
+                out.append(
+                    Instance(
+                        service=service.name,
+                        id=instance_id,
+                        address=config.address,
+                        port=config.port,
+                        tags=tuple(config.tags),
+                        meta=tuple(sorted(config.meta.items())),
+                        weight=config.weight,
+                        warning_weight=config.warning_weight,
+                        priority=config.priority,
+                        last_heartbeat=now,
+                        source=Source.STATIC,
+                        registered_at=now,
+                    )
+                )
+                continue
             specs = resolve_checks(config.checks, config.address, config.port, defaults)
             instance = Instance(
                 service=service.name,
@@ -106,6 +127,23 @@ def static_instances(
             )
             out.append(with_initial_checks(instance, now))
     return out
+
+
+STATIC_FORMAT = "1"
+"""Part of every ``static_digest``: change it when ``static_instances`` derives instances
+differently from the same config, so that the next start syncs."""
+
+
+def static_digest(
+    services: Sequence[StaticServiceConfig], health: HealthConfig | None = None
+) -> str:
+    """A digest of everything ``static_instances`` builds the static set from (not the
+    time): equal digests, equal static sets.  Serialised by pydantic's core, ~0.05 s for
+    100,000 instances."""
+    digest = hashlib.sha256(f"srvdns static set {STATIC_FORMAT}\n".encode())
+    digest.update(pydantic_core.to_json(list(services)))
+    digest.update(pydantic_core.to_json(health or HealthConfig()))
+    return digest.hexdigest()
 
 
 def ttl_spec(ttl: float) -> CheckSpec:
@@ -176,10 +214,9 @@ class Registry:
         self._lock = threading.Lock()
         self._queue: list[_Write] = []
         self._draining = False
+        self._flush_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._renewals = RenewalBuffer()
-        self._flush_due = False
-        """Set (under ``_lock``) when the renewals held must be written even without a
-        write to carry them: the flush interval passed, or the registry closes."""
         self._flush_timer: asyncio.TimerHandle | None = None
         self._staged: dict[tuple[str, str], tuple[Instance, Instance]] = {}
         """(service, id) -> (the catalog's instance, renewed) for this loop iteration."""
@@ -227,7 +264,7 @@ class Registry:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
         with self._lock:
-            self._flush_due = True
+            self._flush_requested = True
             if not self._draining:
                 self._draining = True
                 self._executor.submit(self._drain)
@@ -244,9 +281,17 @@ class Registry:
         An API instance with the id of a declared static instance becomes static (the config
         file wins).  Unchanged static instances keep their health and times, and so does
         every check whose definition did not change.
+
+        When the database says it was last synced with this very static set (the same
+        ``static_digest``), there is nothing to do and nothing is read or written: with
+        100,000 static instances that is most of a restart's time.
         """
+        digest = static_digest(services, health)
+        if self._call(self._repository.static_digest) == digest:
+            log.debug("static services unchanged since the last sync (digest %s)", digest)
+            return
         desired = static_instances(services, self._clock(), health)
-        change = self._call(lambda: self._repository.sync_static(desired))
+        change = self._call(lambda: self._repository.sync_static(desired, digest))
         if change.services:
             started = time.perf_counter()
             self.holder.patch(change.services, index=change.index)
@@ -279,7 +324,8 @@ class Registry:
         """``sync_static`` while serving (a config reload): the same write, published like
         any other, so that the catalog, blocking queries and the health loop follow it."""
         desired = static_instances(services, self._clock(), health)
-        await self._write(lambda: self._repository.sync_static(desired), "resync_static")
+        digest = static_digest(services, health)
+        await self._write(lambda: self._repository.sync_static(desired, digest), "resync_static")
 
     async def register(self, instance: Instance, *, exclusive_id: bool = False) -> Instance:
         """Create or replace ``instance`` (keyed by service + id).
@@ -528,12 +574,11 @@ class Registry:
         while True:
             with self._lock:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                renewals: list[LeaseRenewal] = []
-                if batch or self._flush_due:
-                    renewals, self._flush_due = self._renewals.take(), False
-                if not batch and not renewals:
+                flush, self._flush_requested = self._flush_requested, False
+                if not batch and not flush:
                     self._draining = False
                     return
+                renewals = self._renewals.take()
             outcomes: list[Change | BaseException | None] = []
             try:
                 with self._repository.batch(renewals):
@@ -549,6 +594,9 @@ class Registry:
                 self._renewals.restore(renewals)
                 log.debug("registry batch of %d writes failed: %s", len(batch), exc)
                 outcomes = [exc] * len(batch)
+                if renewals and self._loop is not None:  # try them again a flush later
+                    with contextlib.suppress(RuntimeError):
+                        self._loop.call_soon_threadsafe(self._arm_flush)
             if batch:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                     batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
@@ -640,10 +688,15 @@ class Registry:
                 check.failures,
             )
         )
-        if self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self._heartbeat_flush, self._flush_renewals)
+        self._arm_flush()
         return instance
+
+    def _arm_flush(self) -> None:
+        """Loop thread: have the renewals held persisted ``heartbeat_flush`` from now,
+        unless that is planned already."""
+        if self._flush_timer is None and not self._closed:
+            self._loop = loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self._heartbeat_flush, self._flush_renewals)
 
     def _flush_renewals(self) -> None:
         """Loop thread, ``heartbeat_flush`` after the first renewal held in memory: have
@@ -651,7 +704,7 @@ class Registry:
         self._flush_timer = None
         with self._lock:
             if self._renewals:
-                self._flush_due = True
+                self._flush_requested = True
                 with contextlib.suppress(errors.StoreUnavailableError):
                     self._start_drain()
 

@@ -29,6 +29,7 @@ from srvdns.registry.tables import (
     registry_state,
     service_changes,
     services,
+    static_sync,
 )
 
 T = TypeVar("T")
@@ -867,7 +868,20 @@ def _definition(instance: Instance) -> tuple[Any, ...]:
     )
 
 
-def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
+def read_static_digest(conn: Connection) -> str | None:
+    """The digest of the static set last synced, or None when unknown."""
+    digest = conn.execute(sa.select(static_sync.c.digest).where(static_sync.c.id == 1)).scalar()
+    return None if digest is None else str(digest)
+
+
+def write_static_digest(conn: Connection, digest: str | None) -> None:
+    """Record the digest of the static set just synced (None: forget it)."""
+    conn.execute(static_sync.delete())
+    if digest is not None:
+        conn.execute(static_sync.insert(), {"id": 1, "digest": digest})
+
+
+def sync_static(conn: Connection, desired: Sequence[Instance], digest: str | None = None) -> Change:
     """Make the static instances exactly ``desired`` (each with source STATIC).
 
     New ones are inserted; changed ones get the new definition and keep their health and
@@ -875,6 +889,7 @@ def sync_static(conn: Connection, desired: Sequence[Instance]) -> Change:
     a static instance's id becomes that static instance; static instances not in
     ``desired`` are deleted.  The index is bumped once when anything changed.
     """
+    write_static_digest(conn, digest)
     wanted = {(i.service, i.id): i for i in desired}
     changed: set[str] = set()
     emptied: set[str] = set()  # only a deletion can leave a service without instances
@@ -1126,9 +1141,13 @@ class Repository:
             lambda c: heartbeat(c, service, instance_id, now, status=status, output=output),
         )
 
-    def sync_static(self, desired: Sequence[Instance]) -> Change:
-        """See ``sync_static``."""
-        return self._write("sync static services", lambda c: sync_static(c, desired))
+    def sync_static(self, desired: Sequence[Instance], digest: str | None = None) -> Change:
+        """See ``sync_static``; ``digest`` (of the config's static set) is stored with it."""
+        return self._write("sync static services", lambda c: sync_static(c, desired, digest))
+
+    def static_digest(self) -> str | None:
+        """See ``read_static_digest``."""
+        return self._read("read the static digest", read_static_digest)
 
     def save_counters(self, updates: Sequence[CheckUpdate]) -> Change:
         """See ``save_counters``."""

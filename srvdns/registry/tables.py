@@ -115,3 +115,12 @@ service_changes = Table(
 used, so it needs no pruning; ``srvdns.registry.follower`` reads it."""
 
 STATE_ROW_ID = 1
+
+static_sync = Table(
+    "static_sync",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),  # registry.static_digest()
+    CheckConstraint("id = 1", name="one_row"),
+)
+"""The digest of the static set last synced (since 0005); at most one row, ``id = 1``."""

@@ -222,8 +222,9 @@ async def test_queued_writes_commit_together_and_fail_alone(registry, monkeypatc
 
 
 async def test_a_failed_commit_fails_every_write_of_the_batch_and_keeps_renewals(
-    registry, clock, monkeypatch
+    url, clock, monkeypatch
 ):
+    registry = Registry.open(url, clock=clock, heartbeat_flush=3600)  # no flush meanwhile
     await registry.register(web(ttl=30))
     while registry._draining:  # the worker thread may still look for more work, and
         await asyncio.sleep(0.001)  # would take the renewal into a batch of its own
@@ -246,6 +247,7 @@ async def test_a_failed_commit_fails_every_write_of_the_batch_and_keeps_renewals
     monkeypatch.undo()
     await registry.register(web("web-3"))
     assert stored_lease(registry._repository)[0] == clock.now
+    registry.close()
 
 
 async def test_renewal_of_a_replaced_instance_keeps_the_replacement(registry, clock):
