@@ -192,6 +192,10 @@ class Server:
         url = self.config.database_url()
         registry = await asyncio.to_thread(Registry.open, url, upgrade=url.startswith("sqlite"))
         self._registry = registry
+        if self.worker is not None:  # the other workers poll at once after each write
+            from srvdns.workers.kick import kick_followers
+
+            kick_followers(registry, self.worker)
         health: HealthLoop | None = None
         try:
             await asyncio.to_thread(
