@@ -223,6 +223,10 @@ class Server:
             heartbeat_flush=self.config.server.heartbeat_flush_interval,
         )
         self._registry = registry
+        if self.worker is not None:  # the other workers poll at once after each write
+            from srvdns.workers.kick import kick_followers
+
+            kick_followers(registry, self.worker)
         health: HealthLoop | None = None
         try:
             await asyncio.to_thread(

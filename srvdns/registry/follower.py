@@ -120,6 +120,7 @@ class ChangeFollower:
         )
         self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
         self._last_error_log = -ERROR_LOG_INTERVAL
         self._failing = False
         self._owns_engine = False
@@ -223,8 +224,14 @@ class ChangeFollower:
         self._executor.submit(self.read).add_done_callback(finished)
         await done
 
+    def wake(self) -> None:
+        """Poll now rather than at the end of the interval (on the loop thread): a hint
+        from a writer that it committed something; polling stays the source of truth."""
+        self._woken.set()
+
     async def _run(self) -> None:
         while True:
+            self._woken.clear()  # a wake() during the poll below polls once more
             try:
                 await self.poll()
             except StoreUnavailableError as exc:
@@ -233,7 +240,8 @@ class ChangeFollower:
                 if self._failing:
                     log.info("change follower: the registry database answers again")
                     self._failing = False
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self.interval)
 
     def _log_failure(self, exc: StoreUnavailableError) -> None:
         self._failing = True

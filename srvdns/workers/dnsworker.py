@@ -2,7 +2,8 @@
 
 It binds the primary's DNS addresses with SO_REUSEPORT (or serves the sockets systemd
 passed to the supervisor, shared by every worker), fills its catalog from the
-database and keeps it current with a ``ChangeFollower`` (every ``follow_interval``).
+database and keeps it current with a ``ChangeFollower`` (every ``follow_interval``, and
+at once when the primary kicks it after a write: ``kick``).
 Answers come from the same handler as the primary's, with the same clock, so lease
 expiry and TTL caps are identical.  SIGHUP reloads the config's answer settings (zones,
 TTLs, forwarding); SIGTERM stops it.
@@ -25,6 +26,7 @@ from srvdns.runtime import (
     make_forwarder,
     make_handler,
 )
+from srvdns.workers.kick import listen_for_kicks
 from srvdns.workers.role import WorkerRole
 
 log = logging.getLogger("srvdns")
@@ -66,6 +68,7 @@ class DnsWorker:
                     max_connections=settings.tcp_max_connections,
                     reuse_port=True,
                 )
+            kicks = listen_for_kicks(self.role, follower.wake)
             try:
                 follower.start()
                 self._slot = slot
@@ -79,6 +82,8 @@ class DnsWorker:
                 await self.stopping.wait()
                 self._slot = None
             finally:
+                if kicks is not None:
+                    kicks.close()
                 await follower.stop()
                 await dns.close()
         finally:

@@ -255,3 +255,21 @@ async def test_migration_0004_keeps_the_registry_and_starts_following_it(url, cl
     finally:
         following.close()
         writer.close()
+
+
+async def test_wake_polls_before_the_interval_ends(registry, url):
+    slow = ChangeFollower.open(url, interval=60)
+    slow.start()
+    try:
+        polls = slow.polls
+        async with asyncio.timeout(5):
+            while slow.polls == polls:  # the first poll is done; the next is a minute away
+                await asyncio.sleep(0.005)
+        await registry.register(web())
+        slow.wake()
+        async with asyncio.timeout(5):
+            while not ids(slow):
+                await asyncio.sleep(0.005)
+    finally:
+        await slow.stop()
+        slow.close()
