@@ -109,6 +109,9 @@ class ServerConfig(_Strict):
     tcp_max_connections: int = Field(default=1000, ge=1, le=100_000)
     version: str | bool = True
     identity: str | bool = False
+    durability: Literal["process", "power"] = "process"
+    """What an acknowledged write survives on SQLite: a crash of the process
+    (``synchronous = NORMAL``) or also a power loss or OS crash (``FULL``)."""
 
     @_field_validator("version", "identity")
     @classmethod

@@ -105,7 +105,14 @@ class _HandlerSlot:
         self.forwarder = forwarder
 
 
-_RESTART_ONLY = ("dns_listen", "api_listen", "database", "tcp_idle_timeout", "tcp_max_connections")
+_RESTART_ONLY = (
+    "dns_listen",
+    "api_listen",
+    "database",
+    "tcp_idle_timeout",
+    "tcp_max_connections",
+    "durability",
+)
 """``[server]`` keys a reload cannot apply: they take effect at the next start."""
 
 
@@ -165,7 +172,12 @@ class Server:
 
         activated = systemd.listen_fds()
         url = self.config.database_url()
-        registry = await asyncio.to_thread(Registry.open, url, upgrade=url.startswith("sqlite"))
+        registry = await asyncio.to_thread(
+            Registry.open,
+            url,
+            upgrade=url.startswith("sqlite"),
+            durability=self.config.server.durability,
+        )
         self._registry = registry
         health: HealthLoop | None = None
         try:

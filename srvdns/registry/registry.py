@@ -137,14 +137,16 @@ class Registry:
         *,
         clock: Callable[[], float] = time.time,
         upgrade: bool = True,
+        durability: str = "process",
     ) -> Registry:
         """Connect (synchronously, before the loop serves), apply migrations when
         ``upgrade`` (SQLite by default; ``srvdns db upgrade`` otherwise), and load the catalog.
 
         Without ``upgrade`` a schema that is not at the newest revision is an error.
+        ``durability`` is the config's ``[server] durability`` (see ``engine``).
         Raises StoreUnavailableError when the database cannot be reached.
         """
-        repository = Repository(create_engine(url))
+        repository = Repository(create_engine(url, durability))
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srvdns-registry")
         try:
             services, index = executor.submit(_start, repository, upgrade).result()
