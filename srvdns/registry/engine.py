@@ -13,11 +13,14 @@ of failing half-way; reads that ask for ``READ_ONLY`` start a plain deferred ``B
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.pool import StaticPool
+
+from srvdns.registry import trouble
 
 BUSY_TIMEOUT_MS = 5000
 SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
@@ -62,7 +65,11 @@ def create_engine(url: str | URL, durability: str = "process") -> Engine:
             _sqlite_connect(dbapi_connection, record, synchronous)
 
         sa.event.listen(engine, "connect", connect)
+        if not is_memory_sqlite(parsed):
+            database = trouble.watch(engine, Path(str(parsed.database)).absolute())
+            sa.event.listen(engine, "connect", lambda *_: database.remember())
         sa.event.listen(engine, "begin", _sqlite_begin)
+        sa.event.listen(engine, "handle_error", _discard_after_io_error)
     return engine
 
 
@@ -84,4 +91,12 @@ def _sqlite_begin(connection: Connection) -> None:
     if connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN")
     else:
+        trouble.check_file(connection.engine)  # never write into a removed file
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _discard_after_io_error(context: ExceptionContext) -> None:
+    """A connection that hit an I/O error (a file made read-only or immutable under it,
+    a failing disk) is dropped from the pool, so the next one starts from the file."""
+    if trouble.is_io_error(context.original_exception):
+        context.is_disconnect = True

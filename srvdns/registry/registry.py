@@ -21,7 +21,7 @@ from srvdns.catalog import Catalog, CatalogHolder
 from srvdns.config import HealthConfig, StaticServiceConfig
 from srvdns.health.definitions import resolve_checks
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
-from srvdns.registry import migrate
+from srvdns.registry import migrate, trouble
 from srvdns.registry.engine import READ_ONLY, create_engine
 from srvdns.registry.repository import (
     Change,
@@ -129,6 +129,8 @@ class Registry:
         self._listeners: list[Listener] = []
         self._waiters: set[asyncio.Future[None]] = set()
         self._blocking = True
+        self._trouble: str | None = None
+        """What the last write that the database refused said; None after a success."""
 
     @classmethod
     def open(
@@ -181,19 +183,30 @@ class Registry:
         if change.services:
             self.holder.patch(change.services, index=change.index)
 
-    async def ping(self, timeout: float = 2.0) -> None:
+    async def ping(self, timeout: float = 2.0, *, write: bool = False) -> None:
         """Reach the database (``SELECT 1`` on the worker thread) within ``timeout`` seconds.
 
-        Raises StoreUnavailableError naming what went wrong.
+        With ``write``, commit an empty write instead (``trouble.probe``): a locked,
+        read-only, full or removed SQLite database fails that although it answers reads.
+        Raises StoreUnavailableError naming what went wrong; when the worker is still busy
+        with writes that fail, the last of their errors.
         """
 
         def select_one() -> None:
-            with self._repository.engine.connect() as connection:
+            reader = self._repository.engine.execution_options(**{READ_ONLY: True})
+            with reader.connect() as connection:  # a read need not wait for the write lock
                 connection.exec_driver_sql("SELECT 1")
 
+        def probe() -> None:
+            trouble.probe(self._repository.engine)
+            self._trouble = None
+
         try:
-            await asyncio.wait_for(asyncio.wrap_future(self._submit(select_one)), timeout)
+            job = self._submit(probe if write else select_one)
+            await asyncio.wait_for(asyncio.wrap_future(job), timeout)
         except TimeoutError:
+            if self._trouble is not None:
+                raise errors.StoreUnavailableError(f"error: {self._trouble}") from None
             raise errors.StoreUnavailableError(
                 f"the database did not answer within {timeout:g}s"
             ) from None
@@ -366,7 +379,10 @@ class Registry:
         if job.cancelled():
             return
         exc = job.exception()
+        if isinstance(exc, errors.StoreUnavailableError):
+            self._trouble = str(getattr(exc.__cause__, "orig", None) or exc)
         if exc is None:
+            self._trouble = None
             change = job.result()
             before = self.holder.current.index
             if change.services:
