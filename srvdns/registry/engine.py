@@ -96,7 +96,8 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 def _discard_after_io_error(context: ExceptionContext) -> None:
-    """A connection that hit an I/O error (a file made read-only or immutable under it,
-    a failing disk) is dropped from the pool, so the next one starts from the file."""
-    if trouble.is_io_error(context.original_exception):
+    """A connection that hit an I/O error (a file made immutable under it, a failing
+    disk) or that could open the file only read-only is dropped from the pool, so that
+    the next one opens the file afresh (see ``trouble.needs_reopen``)."""
+    if trouble.needs_reopen(context.original_exception):
         context.is_disconnect = True

@@ -22,6 +22,7 @@ from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry.engine import READ_ONLY
 from srvdns.registry.tables import STATE_ROW_ID, checks, instances, registry_state, services
+from srvdns.registry.trouble import DatabaseFileError
 
 T = TypeVar("T")
 _Row: TypeAlias = Row[*tuple[Any, ...]]
@@ -785,7 +786,7 @@ def store_errors(action: str) -> Iterator[None]:
     """Turn a database failure into StoreUnavailableError naming ``action``."""
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, DatabaseFileError) as exc:
         detail = getattr(exc, "orig", None) or exc
         raise StoreUnavailableError(
             f"registry database failed to {action}, nothing was stored: {detail}"

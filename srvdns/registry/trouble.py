@@ -32,6 +32,10 @@ PROBE_BUSY_TIMEOUT_MS = 1000
 _files: weakref.WeakKeyDictionary[Engine, DatabaseFile] = weakref.WeakKeyDictionary()
 
 
+class DatabaseFileError(StoreUnavailableError):
+    """The SQLite file srvdns opened is no longer at its path."""
+
+
 class DatabaseFile:
     """The SQLite file an engine opened: its path and its identity (device, inode)."""
 
@@ -47,22 +51,22 @@ class DatabaseFile:
                 self.identity = (found.st_dev, found.st_ino)
 
     def check(self) -> None:
-        """Raise StoreUnavailableError when ``path`` no longer names the file opened."""
+        """Raise DatabaseFileError when ``path`` no longer names the file opened."""
         if self.identity is None:
             return
         try:
             found = os.stat(self.path)
         except FileNotFoundError:
-            raise StoreUnavailableError(
-                f"the database file {self.path} was removed while srvdns was running; "
-                "nothing was stored (restore it and restart srvdns)"
+            raise DatabaseFileError(
+                f"the database file {self.path} was removed while srvdns was running "
+                "(restore it and restart srvdns)"
             ) from None
         except OSError as exc:
-            raise StoreUnavailableError(f"the database file {self.path}: {exc}") from exc
+            raise DatabaseFileError(f"the database file {self.path}: {exc}") from exc
         if (found.st_dev, found.st_ino) != self.identity:
-            raise StoreUnavailableError(
-                f"the database file {self.path} was replaced while srvdns was running; "
-                "nothing was stored (restart srvdns to use the new file)"
+            raise DatabaseFileError(
+                f"the database file {self.path} was replaced while srvdns was running "
+                "(restart srvdns to use the new file)"
             )
 
 
@@ -84,8 +88,7 @@ def probe(engine: Engine) -> None:
 
     Raises StoreUnavailableError whose message is ``error: `` and what the database said
     (``database is locked``, ``attempt to write a readonly database``, ``database or disk
-    is full``, ...).  A connection that hit an I/O error is discarded, so the next one
-    starts from what is on disk.
+    is full``, ...).  A connection that ``needs_reopen`` is discarded.
     """
     tracked = _files.get(engine)
     try:
@@ -103,7 +106,7 @@ def probe(engine: Engine) -> None:
             try:
                 _empty_commit(raw)
             except sqlite3.Error as exc:
-                if is_io_error(exc):
+                if needs_reopen(exc):
                     connection.invalidate()
                 raise StoreUnavailableError(f"error: {exc}") from exc
     except sa.exc.SQLAlchemyError as exc:
@@ -127,7 +130,10 @@ def _empty_commit(raw: sqlite3.Connection) -> None:
         raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
-def is_io_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is SQLite's SQLITE_IOERR (any extended code)."""
+def needs_reopen(exc: BaseException) -> bool:
+    """Whether ``exc`` leaves a SQLite connection unfit for the next write: an I/O error
+    (SQLITE_IOERR), or a connection that could only open the file read-only, or whose file
+    moved (SQLITE_READONLY and its extended codes).  A new connection starts from the file
+    as it is then, read-write once it is writable again."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_IOERR
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY)
