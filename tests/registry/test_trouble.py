@@ -14,6 +14,7 @@ import pytest
 from srvdns.errors import StoreUnavailableError
 from srvdns.model import Instance
 from srvdns.registry.registry import Registry
+from srvdns.registry.trouble import needs_reopen
 
 from .conftest import Clock
 
@@ -121,3 +122,27 @@ async def test_a_replaced_file_is_never_written_to(registry: Registry, database:
     os.replace(copy, database)
     with pytest.raises(StoreUnavailableError, match="was replaced while srvdns was running"):
         await registry.register(web("b"))
+
+
+def test_a_connection_that_could_only_open_the_file_read_only_is_reopened(
+    database: Path, registry: Registry
+) -> None:
+    read_only = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as refused:
+            read_only.execute("PRAGMA user_version = 1")
+    finally:
+        read_only.close()
+    assert needs_reopen(refused.value)
+    assert not needs_reopen(sqlite3.OperationalError("no sqlite error code"))
+    busy = sqlite3.connect(database, timeout=0, isolation_level=None)
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as locked:
+            busy.execute("BEGIN IMMEDIATE")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        busy.close()
+    assert not needs_reopen(locked.value)  # a lock passes; the connection is fine
