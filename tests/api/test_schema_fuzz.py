@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from srvdns.api.app import create_app
 from srvdns.registry.registry import Registry
