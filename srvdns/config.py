@@ -508,13 +508,24 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
     return out or "(top level)"
 
 
+def _has_item_error(error: Any, errors: list[Any]) -> bool:
+    """Whether another error lies inside the list ``error`` is about."""
+    loc = tuple(error["loc"])
+    return any(
+        len(other["loc"]) > len(loc) and tuple(other["loc"])[: len(loc)] == loc for other in errors
+    )
+
+
 def parse(data: dict[str, Any], *, source: str = "<config>", path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     try:
         config = Config.model_validate({**data, "path": path})
     except ValidationError as exc:
         problems = []
-        for error in exc.errors():
+        errors = exc.errors()
+        for error in errors:
+            if error["type"] == "too_short" and _has_item_error(error, errors):
+                continue  # pydantic counts only the valid items: the item's error says it
             key = _key_path(tuple(error["loc"]), data)
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
