@@ -379,8 +379,9 @@ class Registry:
         if job.cancelled():
             return
         exc = job.exception()
-        if isinstance(exc, errors.StoreUnavailableError):
-            self._trouble = str(getattr(exc.__cause__, "orig", None) or exc)
+        if isinstance(exc, errors.StoreUnavailableError):  # what the database said
+            cause = exc.__cause__
+            self._trouble = str(getattr(cause, "orig", None) or cause or exc)
         if exc is None:
             self._trouble = None
             change = job.result()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,20 @@ def test_a_connection_that_could_only_open_the_file_read_only_is_reopened(
         holder.close()
         busy.close()
     assert not needs_reopen(locked.value)  # a lock passes; the connection is fine
+
+
+async def test_a_probe_stuck_behind_failing_writes_names_their_error(
+    registry: Registry, database: Path
+) -> None:
+    await registry.register(web("a"))
+    for path in database.parent.glob("registry.db*"):
+        path.unlink()
+    with pytest.raises(StoreUnavailableError):
+        await registry.register(web("b"))
+    release = threading.Event()
+    registry._submit(release.wait)  # the worker is busy (a write waiting for a lock)
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"^error: the database file .* removed"):
+            await registry.ping(timeout=0.1, write=True)
+    finally:
+        release.set()
