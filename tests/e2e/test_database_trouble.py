@@ -5,29 +5,33 @@ nothing, DNS goes on answering from the snapshot, ``/readyz`` names the problem,
 health loop keeps its results in memory; once the database is back, ``/readyz`` recovers
 by itself and writes and the health loop's results land.
 
-Two ways to make the database refuse, both of which work for root: holding SQLite's
-write lock from another connection beyond the busy timeout (always available), and
-``chattr +i`` on the database and its WAL (skipped where the file system or the
-privileges do not allow it).
+Ways to make the database refuse that work for root too (``chmod`` does not stop root):
+holding SQLite's write lock from another connection beyond the busy timeout (always
+available); ``chattr +i`` on the database and its WAL; a full disk (a 2 MiB tmpfs in a
+mount namespace of srvdns's own); and removing the file.  The ``chattr`` and tmpfs tests
+are skipped, saying why, where the file system or the privileges do not allow them.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e.harness import SrvdnsProcess, wait_for
+from e2e import harness
+from e2e.harness import SrvdnsProcess, srvdns_command, wait_for
 
 LEASE = {"address": "10.0.0.9", "port": 9000, "ttl": "2s"}
 
 
 def srv_ports(server: SrvdnsProcess, service: str) -> list[int]:
-    answer = server.query(f"{service}.service.local", "SRV")
+    answer = server.query(f"{service}.service.local", "SRV", tcp=True)
     return sorted(record.port for rrset in answer.answer for record in rrset)
 
 
@@ -170,3 +174,78 @@ def test_a_removed_database_file_is_never_written_to(server: SrvdnsProcess) -> N
         assert_refused_while_down(server, http, "was removed while srvdns was running")
         assert "removed" in http.get("/readyz").json()["checks"]["database"]
     assert not (directory / "registry.db").exists()
+
+
+def tiny_disk_command(mountpoint: Path) -> list[str]:
+    """srvdns's command, run in a mount namespace of its own where ``mountpoint`` is a
+    2 MiB tmpfs holding a 512 KiB ``filler`` file; nothing outside the process sees it."""
+    script = (
+        'mount -t tmpfs -o size=2m srvdns-test "$0" '
+        '&& dd if=/dev/zero of="$0/filler" bs=64k count=8 2>/dev/null && exec "$@"'
+    )
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(mountpoint)]
+
+
+def stored_inside(server: SrvdnsProcess, database: Path, sql: str) -> list[str]:
+    """The first column of ``sql``'s rows, read in srvdns's mount namespace (SQLite resolves
+    /proc/PID/root, so the file cannot be opened from outside)."""
+    script = (
+        "import json, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(json.dumps(sorted(str(r[0]) for r in c.execute(sys.argv[2]))))"
+    )
+    enter = ["nsenter", f"--mount=/proc/{server.process.pid}/ns/mnt"]
+    result = subprocess.run(
+        [*enter, sys.executable, "-c", script, str(database), sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(json.loads(result.stdout))
+
+
+def test_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    probe = subprocess.run(
+        [*tiny_disk_command(disk), "true"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs in a mount namespace here: {probe.stderr.strip()}")
+    config = tmp_path / "srvdns.toml"
+    config.write_text(
+        "[server]\n"
+        'dns_listen = ["127.0.0.1:0"]\n'
+        'api_listen = "127.0.0.1:0"\n'
+        f'database = "sqlite:///{disk}/registry.db"\n'
+        '[[zone]]\nname = "service.local"\n'
+    )
+    command = [*tiny_disk_command(disk), *srvdns_command()]
+    monkeypatch.setattr(harness, "srvdns_command", lambda: command)
+    server = harness.start(config)
+    try:
+        inside = Path(f"/proc/{server.process.pid}/root") / disk.relative_to("/")
+        big = {"address": "10.0.0.1", "port": 8001, "meta": {f"k{n}": "v" * 500 for n in range(40)}}
+        with client(server) as http:
+            refused = None
+            for n in range(400):
+                response = http.put(f"/v1/services/web/instances/i{n}", json=big)
+                if response.status_code != 201:
+                    refused = n
+                    break
+            assert refused, "the disk never filled up"
+            assert response.status_code == 503
+            assert response.json()["error"].endswith("nothing was stored: database or disk is full")
+            listed = {i["id"] for i in http.get("/v1/services/web").json()["instances"]}
+            assert listed == {f"i{n}" for n in range(refused)}
+            assert len(srv_ports(server, "web")) == refused  # DNS answers from the snapshot
+            (inside / "filler").unlink()  # room again
+            wait_for(lambda: http.get("/readyz").status_code == 200, timeout=15)
+            response = http.put(f"/v1/services/web/instances/i{refused}", json=big)
+            assert response.status_code == 201
+            assert len(srv_ports(server, "web")) == refused + 1
+            database = disk / "registry.db"
+            ids = sorted(listed | {f"i{refused}"})
+            assert stored_inside(server, database, "SELECT instance_id FROM instances") == ids
+            assert stored_inside(server, database, "PRAGMA integrity_check") == ["ok"]
+    finally:
+        server.stop()
