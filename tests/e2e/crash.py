@@ -172,8 +172,9 @@ class Client(threading.Thread):
 
 
 def integrity(database: Path) -> str:
-    """``PRAGMA integrity_check`` of the file as the crash left it."""
-    connection = sqlite3.connect(database)
+    """``PRAGMA integrity_check`` of the file as the crash left it (read-only, so that
+    closing does not checkpoint the WAL: srvdns itself recovers it at the next start)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         return ", ".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
     finally:
