@@ -118,6 +118,9 @@ class ServerConfig(_Strict):
     before acknowledging it."""
     workers: int = Field(default=1, ge=1, le=128)
     follow_interval: Duration = Field(default=0.15, gt=0, le=60)
+    durability: Literal["process", "power"] = "process"
+    """What an acknowledged write survives on SQLite: a crash of the process
+    (``synchronous = NORMAL``) or also a power loss or OS crash (``FULL``)."""
 
     @_field_validator("version", "identity")
     @classmethod

@@ -120,6 +120,7 @@ _RESTART_ONLY = (
     "heartbeat_flush_interval",
     "workers",
     "follow_interval",
+    "durability",
 )
 """``[server]`` keys a reload cannot apply: they take effect at the next start."""
 
@@ -221,6 +222,7 @@ class Server:
             url,
             upgrade=url.startswith("sqlite"),
             heartbeat_flush=self.config.server.heartbeat_flush_interval,
+            durability=self.config.server.durability,
         )
         self._registry = registry
         if self.worker is not None:  # the other workers poll at once after each write

@@ -229,7 +229,8 @@ async def healthz() -> Health:
 )
 async def readyz(request: Request, response: Response) -> Readiness:
     """Ready to serve: the DNS and API listeners are bound, the catalog snapshot is
-    loaded, and the database answers; 503 naming each check that fails otherwise."""
+    loaded, and the database takes a write (an empty commit); 503 naming each check that
+    fails otherwise, e.g. ``"database": "error: database is locked"``."""
     state = request.app.state
     registry: Registry = state.registry
     checks = {
@@ -237,7 +238,7 @@ async def readyz(request: Request, response: Response) -> Readiness:
         "snapshot": "ok" if registry.holder.current is not None else "not loaded",
     }
     try:
-        await registry.ping()
+        await registry.ping(write=True)
         checks["database"] = "ok"
     except StoreUnavailableError as exc:
         checks["database"] = str(exc)

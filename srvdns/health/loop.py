@@ -447,7 +447,10 @@ class HealthLoop:
     # -- writing ------------------------------------------------------------------------
 
     async def _writer(self) -> None:
+        """Write pending results; while the database refuses, keep them (and the live
+        state ``states`` shows) in memory and retry with a backoff up to 5 s."""
         backoff = 0.1
+        failed = 0
         while True:
             await self._write_wanted.wait()
             self._write_wanted.clear()
@@ -461,6 +464,7 @@ class HealthLoop:
                     list(updates.values()), list(removals.values())
                 )
             except RegistryError as exc:
+                failed += 1
                 log.warning("cannot record check results, retrying: %s", exc)
                 for key, update in updates.items():
                     self._pending.setdefault(key, update)
@@ -473,6 +477,9 @@ class HealthLoop:
                 continue
             self._inflight = set()
             backoff = 0.1
+            if failed:
+                log.warning("check results recorded again after %d failed attempts", failed)
+                failed = 0
             self.metrics.writes.inc()
             for service, instance_id in change.keys or ():
                 self.metrics.deregistrations.inc()

@@ -31,7 +31,7 @@ from srvdns.catalog import Catalog, CatalogHolder
 from srvdns.config import HealthConfig, StaticServiceConfig
 from srvdns.health.definitions import resolve_checks
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
-from srvdns.registry import migrate
+from srvdns.registry import migrate, trouble
 from srvdns.registry import renewals as renew
 from srvdns.registry.engine import READ_ONLY, create_engine
 from srvdns.registry.follower import DEFAULT_INTERVAL as DEFAULT_FOLLOW_INTERVAL
@@ -221,6 +221,8 @@ class Registry:
         self._staged: dict[tuple[str, str], tuple[Instance, Instance]] = {}
         """(service, id) -> (the catalog's instance, renewed) for this loop iteration."""
         self._staged_done: asyncio.Future[None] | None = None
+        self._trouble: str | None = None
+        """What the last write that the database refused said; None after a success."""
 
     @classmethod
     def open(
@@ -230,6 +232,7 @@ class Registry:
         clock: Callable[[], float] = time.time,
         upgrade: bool = True,
         heartbeat_flush: float = DEFAULT_HEARTBEAT_FLUSH,
+        durability: str = "process",
     ) -> Registry:
         """Connect (synchronously, before the loop serves), apply migrations when
         ``upgrade`` (SQLite by default; ``srvdns db upgrade`` otherwise), and load the catalog.
@@ -237,9 +240,10 @@ class Registry:
         Without ``upgrade`` a schema that is not at the newest revision is an error.
         ``heartbeat_flush`` is how long a lease renewal may live only in memory (0: every
         heartbeat is committed before it is acknowledged).
+        ``durability`` is the config's ``[server] durability`` (see ``engine``).
         Raises StoreUnavailableError when the database cannot be reached.
         """
-        repository = Repository(create_engine(url))
+        repository = Repository(create_engine(url, durability))
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srvdns-registry")
         try:
             services, index = executor.submit(_start, repository, upgrade).result()
@@ -297,19 +301,30 @@ class Registry:
             self.holder.patch(change.services, index=change.index)
             self.stats.snapshot("patch", time.perf_counter() - started)
 
-    async def ping(self, timeout: float = 2.0) -> None:
+    async def ping(self, timeout: float = 2.0, *, write: bool = False) -> None:
         """Reach the database (``SELECT 1`` on the worker thread) within ``timeout`` seconds.
 
-        Raises StoreUnavailableError naming what went wrong.
+        With ``write``, commit an empty write instead (``trouble.probe``): a locked,
+        read-only, full or removed SQLite database fails that although it answers reads.
+        Raises StoreUnavailableError naming what went wrong; when the worker is still busy
+        with writes that fail, the last of their errors.
         """
 
         def select_one() -> None:
-            with self._repository.engine.connect() as connection:
+            reader = self._repository.engine.execution_options(**{READ_ONLY: True})
+            with reader.connect() as connection:  # a read need not wait for the write lock
                 connection.exec_driver_sql("SELECT 1")
 
+        def probe() -> None:
+            trouble.probe(self._repository.engine)
+            self._trouble = None
+
         try:
-            await asyncio.wait_for(asyncio.wrap_future(self._submit(select_one)), timeout)
+            job = self._submit(probe if write else select_one)
+            await asyncio.wait_for(asyncio.wrap_future(job), timeout)
         except TimeoutError:
+            if self._trouble is not None:
+                raise errors.StoreUnavailableError(f"error: {self._trouble}") from None
             raise errors.StoreUnavailableError(
                 f"the database did not answer within {timeout:g}s"
             ) from None
@@ -624,12 +639,22 @@ class Registry:
             if outcome is not None:
                 error = None if isinstance(outcome, Change) else outcome
                 self.stats.write(write.operation, finished - write.started, error)
+                self._note_trouble(error)
             if write.result.done() or outcome is None:
                 continue
             if isinstance(outcome, Change):
                 write.result.set_result(outcome)
             else:
                 write.result.set_exception(outcome)
+
+    def _note_trouble(self, error: BaseException | None) -> None:
+        """Remember what the database said when it refused a write (for ``/readyz``);
+        forget it after a write that committed."""
+        if error is None:
+            self._trouble = None
+        elif isinstance(error, errors.StoreUnavailableError):
+            cause = error.__cause__
+            self._trouble = str(getattr(cause, "orig", None) or cause or error)
 
     def _publish(self, change: Change) -> Change:
         """Loop thread: patch the catalog with one committed change, timed in ``stats``;

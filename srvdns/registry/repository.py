@@ -31,6 +31,7 @@ from srvdns.registry.tables import (
     services,
     static_sync,
 )
+from srvdns.registry.trouble import DatabaseFileError
 
 T = TypeVar("T")
 _Row: TypeAlias = Row[*tuple[Any, ...]]
@@ -1022,7 +1023,7 @@ def store_errors(action: str) -> Iterator[None]:
     """Turn a database failure into StoreUnavailableError naming ``action``."""
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, DatabaseFileError) as exc:
         detail = getattr(exc, "orig", None) or exc
         raise StoreUnavailableError(
             f"registry database failed to {action}, nothing was stored: {detail}"
