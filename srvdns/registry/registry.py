@@ -603,6 +603,10 @@ class Registry:
                             continue
                         try:
                             outcomes.append(write.fn())
+                        except errors.StoreUnavailableError:
+                            # The database failed, not the write: the transaction is lost
+                            # (SQLite may have rolled all of it back already: disk full).
+                            raise
                         except Exception as exc:  # this write's own failure: rolled back
                             outcomes.append(exc)
             except Exception as exc:  # the transaction failed: nothing of it is stored

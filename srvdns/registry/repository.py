@@ -10,6 +10,7 @@ X-Consul-Index that blocking queries wait on).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -373,6 +374,25 @@ def current_services(conn: Connection, names: Sequence[str]) -> tuple[Service, .
 
 
 # -- writes -----------------------------------------------------------------------------
+
+
+def _in_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Change:
+    """Run one write of a batch in a savepoint, so that its own failure undoes only it.
+
+    When the database itself failed (SQLite rolls the whole transaction back on a full
+    disk, say), rolling back to the savepoint fails too; the write's own error is the one
+    that says why, so that is the one raised.
+    """
+    savepoint = conn.begin_nested()
+    try:
+        change = fn(conn)
+        _record(conn, change)
+    except BaseException:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            savepoint.rollback()
+        raise
+    savepoint.commit()
+    return change
 
 
 def _record(conn: Connection, change: Change) -> None:
@@ -1074,10 +1094,8 @@ class Repository:
         for attempt in (1, 2):
             try:
                 if ambient is not None:  # inside ``batch``: a savepoint of its transaction
-                    with store_errors(action), ambient.begin_nested():
-                        change = fn(ambient)
-                        _record(ambient, change)
-                        return change
+                    with store_errors(action):
+                        return _in_savepoint(ambient, fn)
                 with store_errors(action), self.engine.begin() as conn:
                     change = fn(conn)
                     _record(conn, change)
