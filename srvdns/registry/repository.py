@@ -1081,7 +1081,10 @@ class Repository:
                     conn.execute(_BUMP_INDEX)
             finally:
                 self._ambient.conn = None
-                conn.info.pop(_BATCH_INDEX, None)
+                # an invalidated connection (an I/O error) refuses even this; its info
+                # goes with it, and the error that invalidated it is the one to raise
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    conn.info.pop(_BATCH_INDEX, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
