@@ -432,7 +432,7 @@ def _start_watchdog() -> asyncio.Task[None] | None:
 async def _serve(
     config: Config, token: str | None, worker: WorkerRole | None = None, *, query_log: bool = False
 ) -> None:
-    server = Server(config, token, worker, query_log=query_log)
+    server = Server(config, token, worker=worker, query_log=query_log)
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 
@@ -472,7 +472,10 @@ def serve_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     from srvdns.workers import launch
 
-    worker = launch.role_of(args)
+    try:
+        worker = launch.role_of(args)
+    except SrvdnsError as exc:
+        return _fail(str(exc), 2)
     count = getattr(args, "workers", None) or config.server.workers
     if worker is None and count > 1:
         return launch.supervise(args, count)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
+import os
 import signal
+from collections.abc import Callable
 
 from srvdns.config import Config
 from srvdns.workers.role import WorkerRole
@@ -19,17 +20,29 @@ def role_of(args: argparse.Namespace) -> WorkerRole | None:
     return None if text is None else WorkerRole.from_json(text)
 
 
-def die_with_parent() -> None:
-    """In a worker (before exec): get SIGTERM when the supervisor dies, however it dies,
-    so that no worker keeps the DNS ports after it (Linux; elsewhere a no-op)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
+def _load_prctl() -> Callable[..., int] | None:
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    except (OSError, AttributeError):
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return prctl
+
+
+_PRCTL = _load_prctl()
+"""Looked up once in the supervisor: the child, between fork and exec, only calls it."""
+
+_SIGTERM = int(signal.SIGTERM)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker, between fork and exec: get SIGTERM when the supervisor (pid
+    ``parent``) dies, however it dies, so that no worker keeps the DNS ports after it
+    (Linux; elsewhere a no-op).  Exits at once if the supervisor is already gone."""
+    if _PRCTL is None:
         return
+    _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def supervise(args: argparse.Namespace, count: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -161,7 +162,7 @@ class Supervisor:
                 stdin=asyncio.subprocess.DEVNULL,
                 pass_fds=inherited,
                 env=env,
-                preexec_fn=die_with_parent,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
             )
         finally:
             os.close(write_end)

@@ -246,3 +246,19 @@ def test_workers_share_the_sockets_of_socket_activation(tmp_path: Path) -> None:
         process.stderr.close()
     assert "supervising 2 workers" in log
     assert "dns worker 2 listening" in log
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left for init to reap does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tree: SrvdnsProcess) -> None:
+    workers = pids(tree)
+    tree.process.kill()  # no chance to stop them itself
+    tree.process.wait(timeout=10)
+    wait_for(lambda: not any(running(pid) for pid in workers.values()), timeout=20)
