@@ -208,6 +208,7 @@ class Server:
                     node_address=_node_address(host),
                 )
                 app.state.listeners = "not bound yet"
+                app.state.zones, app.state.dns_addresses = self.config.zone, list(dns.addresses)
                 api = _ApiServer(
                     uvicorn.Config(
                         app,
@@ -297,6 +298,7 @@ class Server:
             state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
             state.token = token
             state.health_defaults = config.health
+            state.zones = config.zone
             if self._health is not None:
                 self._health.set_zones(config.zone)
             self.config, self.token = config, token
