@@ -203,7 +203,7 @@
     let previousAt = 0;
     const rates = [];
     async function sample() {
-      if (!document.body.contains(chart)) return;
+      if (!chart.isConnected) return; // the page moved on
       if (!document.hidden) {
         try {
           const reply = await fetch("/metrics", { headers: { accept: "text/plain" } });
@@ -228,7 +228,7 @@
       }
       setTimeout(sample, METRICS_EVERY);
     }
-    sample();
+    setTimeout(sample, 0); // once the panel is in the page
   }
 
   function quantileText(q) {
@@ -385,7 +385,7 @@
       " ",
       badge("critical", `${totals.critical} critical`),
       zones ? h("span", { class: "muted" }, ` · zones ${zones}`) : null,
-      body.dns ? h("span", { class: "muted" }, ` · DNS ${body.dns.replace(" -p ", " port ")}`) : null,
+      body.dns ? h("span", { class: "muted" }, ` · DNS ${body.dns.replace(/^@/, "").replace(" -p ", " port ")}`) : null,
     ];
   }
 
@@ -644,12 +644,18 @@
     ];
   }
 
+  const zoneOpen = new Map(); // zone -> unfolded, kept across refreshes
+
   function dnsNames(body) {
     if (!body.names.length) return h("p", { class: "empty" }, "No zone is configured.");
     return body.names.map((zone, n) =>
       h(
         "details",
-        { class: "zone", open: n === 0 },
+        {
+          class: "zone",
+          open: zoneOpen.has(zone.zone) ? zoneOpen.get(zone.zone) : n === 0,
+          ontoggle: (event) => zoneOpen.set(zone.zone, event.target.open),
+        },
         h("summary", {}, `Zone ${zone.zone}`, h("span", { class: "muted" }, ` · TTL ${zone.ttl} s · ${zone.names.length} names`)),
         h(
           "table",
