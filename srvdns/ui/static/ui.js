@@ -178,26 +178,28 @@
     };
     const chart = h("div", { class: "spark", id: "dns-spark", role: "img", "aria-label": "no data" });
     const note = h("p", { class: "muted", id: "dns-note" }, "Waiting for a second sample of /metrics…");
-    const panel = h(
-      "section",
-      { class: "panel traffic", "aria-labelledby": "traffic-title" },
-      h("h2", { id: "traffic-title" }, "DNS traffic"),
-      h(
+    const figures = h(
         "dl",
-        { class: "figures" },
+        { class: "figures", hidden: true },
         h("div", {}, h("dt", {}, "Queries per second"), values.rate),
         h("div", {}, h("dt", {}, "Mean answer time"), values.mean),
         h("div", {}, h("dt", {}, "Median"), values.p50),
         h("div", {}, h("dt", {}, "99th percentile"), values.p99),
-      ),
+      );
+    chart.hidden = true;
+    const panel = h(
+      "section",
+      { class: "panel traffic", "aria-labelledby": "traffic-title" },
+      h("h2", { id: "traffic-title" }, "DNS traffic"),
+      figures,
       chart,
       note,
     );
-    startTraffic(values, chart, note);
+    startTraffic(values, chart, note, figures);
     return panel;
   }
 
-  function startTraffic(values, chart, note) {
+  function startTraffic(values, chart, note, figures) {
     const M = window.srvdnsMetrics;
     let previous = null;
     let previousAt = 0;
@@ -211,9 +213,11 @@
           const current = M.parseMetrics(await reply.text());
           const at = performance.now();
           if (!current.queries && !current.answer) {
-            note.textContent = "no data: this server does not export DNS query counters";
+            figures.hidden = chart.hidden = true;
+            note.textContent = "no data: this server's /metrics has no DNS query counters (srvdns_dns_queries_total, srvdns_dns_answer_seconds)";
           } else if (previous) {
             const s = M.summarize(previous, current, (at - previousAt) / 1000);
+            figures.hidden = chart.hidden = false;
             showTraffic(values, s);
             rates.push(s.rate);
             if (rates.length > METRICS_KEEP) rates.shift();
@@ -772,8 +776,10 @@
   // instance had then (known from the first event after it, or its current status).
   function timelineChart(history, instances, span) {
     const end = history.now;
-    const start = end - span;
-    const known = Math.max(history.started, start);
+    // a process younger than the window knows nothing before it started: show from there
+    const young = history.started > end - span;
+    const start = young ? history.started : end - span;
+    const known = start;
     const rows = new Map();
     const current = new Map(instances.map((i) => [i.id, i.status]));
     for (const i of instances) rows.set(i.id, []);
@@ -784,8 +790,8 @@
     const width = 600;
     const rowHeight = 22;
     const label = 0;
-    const x = (t) => label + ((Math.max(t, start) - start) / span) * (width - label);
-    const list = h("ul", { class: "timeline", "aria-label": `Status of each instance over the last ${span / 60} minutes` });
+    const x = (t) => label + ((Math.max(t, start) - start) / Math.max(end - start, 1)) * (width - label);
+    const list = h("ul", { class: "timeline", "aria-label": young ? "Status of each instance since srvdns started" : `Status of each instance over the last ${span / 60} minutes` });
     for (const [id, events] of [...rows.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
       const bands = [];
       let status = events.length ? events[0].from : current.get(id) || null;
@@ -822,8 +828,8 @@
     const axis = h(
       "div",
       { class: "axis", "aria-hidden": "true" },
-      h("span", {}, `${span / 60} min ago`),
-      h("span", {}, `${span / 120} min ago`),
+      h("span", {}, young ? `started ${duration(end - start)} ago` : `${span / 60} min ago`),
+      h("span", {}, `${duration((end - start) / 2)} ago`),
       h("span", {}, "now"),
     );
     const legend = h(
