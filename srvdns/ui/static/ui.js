@@ -460,7 +460,7 @@
   function countCell(status, n) {
     return h(
       "td",
-      { "data-label": STATUS[status].label, class: `num count-${status}`, "data-count": n },
+      { "data-label": status[0].toUpperCase() + status.slice(1), class: `num count-${status}`, "data-count": n },
       n > 0 ? badge(status, String(n)) : h("span", { class: "zero" }, "0"),
       h("span", { class: "visually-hidden" }, ` ${status}`),
     );
