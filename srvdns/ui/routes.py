@@ -20,6 +20,7 @@ from srvdns.errors import NotFoundError
 from srvdns.history import StatusHistory
 from srvdns.registry.registry import Registry
 from srvdns.ui import static, views
+from srvdns.ui.schemas import HistoryOut, StatusEventOut
 
 router = APIRouter(include_in_schema=False)
 history_router = APIRouter(tags=["history"])
@@ -85,15 +86,15 @@ async def ui_no_slash() -> RedirectResponse:
 
 @router.api_route("/ui/", methods=["GET", "HEAD"])
 @router.api_route("/ui/services/{service}", methods=["GET", "HEAD"])
-async def page() -> Response:
+async def page(request: Request) -> Response:
     """The page shell; its script renders the overview or a service from the path."""
-    return static.response("index.html", SECURITY_HEADERS)
+    return static.response("index.html", SECURITY_HEADERS, request.headers.get("if-none-match"))
 
 
 @router.api_route("/ui/static/{name}", methods=["GET", "HEAD"])
-async def static_file(name: str) -> Response:
+async def static_file(name: str, request: Request) -> Response:
     """One of the page's files, shipped in the package (404 for anything else)."""
-    return static.response(name, SECURITY_HEADERS)
+    return static.response(name, SECURITY_HEADERS, request.headers.get("if-none-match"))
 
 
 @router.get("/ui/api/services")
@@ -168,26 +169,28 @@ def _dns(request: Request) -> list[tuple[str, int]]:
     return addresses
 
 
-@history_router.get("/v1/history", summary="Status changes of the last hour")
+@history_router.get(
+    "/v1/history", response_model=HistoryOut, summary="Status changes of the last hour"
+)
 async def history(
     request: Request,
+    response: Response,
     service: Annotated[str | None, Query(description="only this service's changes")] = None,
     since: Annotated[
         float | None, Query(description="only changes after this Unix time (seconds)")
     ] = None,
-) -> JSONResponse:
+) -> HistoryOut:
     """Every instance status change the process saw in the last hour, oldest first:
     registrations (``from`` null), deregistrations (``to`` null) and health changes,
     each with the checks that moved and their output.  Kept in memory: a restart starts
     a new record (``started``)."""
     registry: Registry = request.app.state.registry
     record = _history(request)
-    now = registry.now()
     events = record.events(None if service is None else service.lower(), since)
-    body = {
-        "now": now,
-        "started": record.started,
-        "retention": record.retention,
-        "events": [views.event_json(event) for event in events],
-    }
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return HistoryOut(
+        now=registry.now(),
+        started=record.started,
+        retention=record.retention,
+        events=[StatusEventOut.of(event) for event in events],
+    )

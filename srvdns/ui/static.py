@@ -36,17 +36,17 @@ def files() -> Mapping[str, tuple[bytes, str, str]]:
     return out
 
 
-def response(name: str, headers: Mapping[str, str]) -> Response:
+def response(name: str, headers: Mapping[str, str], if_none_match: str | None = None) -> Response:
     """The file ``name`` with ``headers``; raises NotFoundError for an unknown name.
 
-    Revalidated on every load (``no-cache`` with an ETag), so an upgrade is seen at once.
+    Revalidated on every load (``no-cache`` with an ETag, 304 when ``if_none_match``
+    names it), so an upgrade is seen at once and an unchanged file is not sent again.
     """
     found = files().get(name)
     if found is None:
         raise NotFoundError(f"no file {name!r}")
     content, media_type, etag = found
-    return Response(
-        content,
-        media_type=media_type,
-        headers={**headers, "ETag": etag, "Cache-Control": "no-cache"},
-    )
+    cache = {**headers, "ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and etag in (tag.strip() for tag in if_none_match.split(",")):
+        return Response(status_code=304, headers=cache)
+    return Response(content, media_type=media_type, headers=cache)

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from srvdns.api.schemas import InstanceOut, rfc3339
+from srvdns.api.schemas import InstanceOut
 from srvdns.catalog import TARGET_PARENT_LABEL, ServiceView, target_label
 from srvdns.config import ZoneConfig
 from srvdns.history import StatusEvent
@@ -147,24 +147,3 @@ def instance_row(
         f"{label}.{TARGET_PARENT_LABEL}.{instance.service}.{zone.name}" for zone in zones
     ]
     return row
-
-
-def event_json(event: StatusEvent) -> dict[str, Any]:
-    """A status event for the history endpoint."""
-    return {
-        "time": rfc3339(event.time),
-        "time_unix": event.time,
-        "service": event.service,
-        "instance": event.instance,
-        "from": None if event.before is None else event.before.value,
-        "to": None if event.after is None else event.after.value,
-        "checks": [
-            {
-                "id": c.id,
-                "from": None if c.before is None else c.before.value,
-                "to": None if c.after is None else c.after.value,
-                "output": c.output,
-            }
-            for c in event.checks
-        ],
-    }

@@ -121,3 +121,12 @@ async def test_root_and_ui_lead_to_the_page(http: httpx.AsyncClient) -> None:
         reply = await http.get(path)
         assert reply.status_code == 307
         assert reply.headers["location"] == "/ui/"
+
+
+async def test_an_unchanged_file_is_not_sent_again(http: httpx.AsyncClient) -> None:
+    first = await http.get("/ui/static/ui.js")
+    again = await http.get("/ui/static/ui.js", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    other = await http.get("/ui/static/ui.js", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200

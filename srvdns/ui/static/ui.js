@@ -5,6 +5,7 @@
 
 (function () {
   const WAIT = "55s";
+  const MIN_REFRESH = 1000;
   const METRICS_EVERY = 5000;
   const METRICS_KEEP = 60;
   const HOUR = 3600;
@@ -142,7 +143,12 @@
   async function follow(url, render) {
     let index = 0;
     let backoff = 1;
+    let asked = 0;
     for (;;) {
+      // at most one refresh a second, however busy the registry is
+      const pause = asked + MIN_REFRESH - Date.now();
+      if (pause > 0) await sleep(pause);
+      asked = Date.now();
       const sep = url.includes("?") ? "&" : "?";
       const target = index ? `${url}${sep}index=${index}&wait=${WAIT}` : url;
       try {
