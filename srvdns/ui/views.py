@@ -18,6 +18,8 @@ from srvdns.config import ZoneConfig
 from srvdns.history import StatusEvent
 from srvdns.model import Check, Instance, Service, Status
 
+_STATUS_NAMES = tuple(status.value for status in Status)
+
 LiveChecks = Callable[[str, str], Mapping[str, Check] | None]
 """The health loop's live check state of (service, instance id), if it runs."""
 
@@ -25,8 +27,10 @@ LiveChecks = Callable[[str, str], Mapping[str, Check] | None]
 def status_counts(instances: Sequence[Instance], now: float) -> dict[str, int]:
     """How many instances are passing, warning and critical at ``now`` (a lapsed lease
     counts as critical, as DNS sees it)."""
-    counts = Counter(i.effective_status(now) for i in instances)
-    return {status.value: counts.get(status, 0) for status in Status}
+    counts = dict.fromkeys(_STATUS_NAMES, 0)
+    for instance in instances:
+        counts[instance.effective_status(now).value] += 1
+    return counts
 
 
 def service_ttls(service: str, zones: Sequence[ZoneConfig]) -> dict[str, int]:
@@ -36,7 +40,10 @@ def service_ttls(service: str, zones: Sequence[ZoneConfig]) -> dict[str, int]:
 
 def tag_counts(instances: Sequence[Instance]) -> dict[str, int]:
     """Each tag of the service and how many instances carry it, sorted by tag."""
-    counts = Counter(tag for i in instances for tag in i.tags)
+    counts: dict[str, int] = {}
+    for instance in instances:
+        for tag in instance.tags:
+            counts[tag] = counts.get(tag, 0) + 1
     return dict(sorted(counts.items()))
 
 
