@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from srvdns.config import ListenAddress
-from srvdns.runtime import _bind_api_socket
+from srvdns.runtime import _bind_api_socket, _no_delay
 
 
 def test_accepted_connections_have_nagle_off() -> None:
@@ -20,3 +20,10 @@ def test_accepted_connections_have_nagle_off() -> None:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         listener.close()
+
+
+def test_a_socket_from_systemd_gets_it_too() -> None:
+    """Socket activation hands over a listener bound elsewhere; only TCP ones are touched."""
+    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix:
+        assert _no_delay(tcp).getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert _no_delay(unix) is unix
