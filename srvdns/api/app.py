@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from srvdns import __version__
+from srvdns import __version__, ui
 from srvdns.api.consul import routes as consul
 from srvdns.api.consul.errors import is_consul_path, text_error
 from srvdns.api.consul.views import Node
@@ -95,6 +95,7 @@ def create_app(
     app.include_router(router)
     app.include_router(consul.write_router)
     app.include_router(consul.router)
+    ui.install(app, registry)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RegistryError, _registry_error)

@@ -282,6 +282,7 @@ async def test_openapi_describes_the_api(http: httpx.AsyncClient) -> None:
         "/healthz",
         "/readyz",
         "/metrics",
+        "/v1/history",
         # the Consul-compatible subset (srvdns.api.consul)
         "/v1/agent/service/register",
         "/v1/agent/service/deregister/{service_id}",

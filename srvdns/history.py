@@ -1,0 +1,143 @@
+"""A bounded in-memory record of instance status changes, for the status page's timeline.
+
+The registry calls ``observe`` with every committed change (registrations,
+deregistrations, heartbeats, the health loop's status changes); the record compares each
+instance with how it last saw it and keeps one event per status change.  It lives only in
+the process: it answers "what happened to this service in the last hour", not "what
+happened ever", so it is bounded both in age and in count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from srvdns.model import Instance, Service, Status
+
+RETENTION = 3600.0
+"""Seconds an event is kept (the status page shows the last hour)."""
+MAX_EVENTS = 10_000
+"""Events kept at most; the oldest go first when more happen within ``RETENTION``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckChange:
+    """One check whose status moved as part of an event."""
+
+    id: str
+    before: Status | None
+    after: Status | None
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """An instance appeared, disappeared or changed status at ``time`` (Unix seconds).
+
+    ``before`` is None for a new instance, ``after`` None for a removed one.
+    """
+
+    time: float
+    service: str
+    instance: str
+    before: Status | None
+    after: Status | None
+    checks: tuple[CheckChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the record remembers of an instance: its status and its checks' statuses."""
+
+    status: Status
+    checks: tuple[tuple[str, Status], ...]
+
+
+def _seen(instance: Instance) -> _Seen:
+    return _Seen(instance.status, tuple((c.id, c.status) for c in instance.checks))
+
+
+class StatusHistory:
+    """Status changes of the last ``retention`` seconds, at most ``max_events`` of them."""
+
+    def __init__(
+        self,
+        *,
+        retention: float = RETENTION,
+        max_events: int = MAX_EVENTS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Start empty; ``seed`` it with what exists before following changes."""
+        self.retention = retention
+        self.started = clock()
+        self._clock = clock
+        self._events: deque[StatusEvent] = deque(maxlen=max_events)
+        self._seen: dict[str, dict[str, _Seen]] = {}
+
+    def seed(self, services: Iterable[Service]) -> None:
+        """Remember the current state of ``services`` without recording events (what
+        existed when the process started is not a change)."""
+        for service in services:
+            self._seen[service.name] = {i.id: _seen(i) for i in service.instances}
+
+    def observe(self, services: Iterable[Service]) -> None:
+        """Record how ``services`` (each with all its instances, as they now are) differ
+        from how they were last seen; a service without instances has been deleted."""
+        now = self._clock()
+        for service in services:
+            name = service.name
+            old = self._seen.pop(name, {})
+            new = {i.id: _seen(i) for i in service.instances}
+            if new:
+                self._seen[name] = new
+            for instance_id, gone in old.items():
+                if instance_id not in new:
+                    checks = tuple(CheckChange(cid, st, None, "") for cid, st in gone.checks)
+                    self._add(StatusEvent(now, name, instance_id, gone.status, None, checks))
+            for instance in service.instances:
+                before = old.get(instance.id)
+                after = new[instance.id]
+                if before is not None and before == after:
+                    continue
+                self._add(
+                    StatusEvent(
+                        now,
+                        name,
+                        instance.id,
+                        None if before is None else before.status,
+                        after.status,
+                        tuple(_check_changes(before, instance)),
+                    )
+                )
+
+    def events(self, service: str | None = None, since: float | None = None) -> list[StatusEvent]:
+        """The events kept, oldest first; only ``service``'s, only those after ``since``."""
+        self._expire()
+        return [
+            event
+            for event in self._events
+            if (service is None or event.service == service)
+            and (since is None or event.time > since)
+        ]
+
+    def _add(self, event: StatusEvent) -> None:
+        self._events.append(event)
+        self._expire()
+
+    def _expire(self) -> None:
+        horizon = self._clock() - self.retention
+        while self._events and self._events[0].time < horizon:
+            self._events.popleft()
+
+
+def _check_changes(before: _Seen | None, instance: Instance) -> Iterator[CheckChange]:
+    """The checks whose status differs from ``before`` (added and removed ones too)."""
+    old = dict(before.checks) if before is not None else {}
+    for check in instance.checks:
+        previous = old.pop(check.id, None)
+        if previous is not check.status:
+            yield CheckChange(check.id, previous, check.status, check.output)
+    for cid, status in old.items():
+        yield CheckChange(cid, status, None, "")
