@@ -218,6 +218,13 @@ def test_overview(server: SrvdnsProcess, tab: Callable[..., Any], shots: Path) -
     page.locator("#changes li", has_text="api-1").wait_for()
     assert _text(page.locator("#changes li").first).endswith("api / api-1: registered, ✓ passing")
 
+    # the count of a service's changes leads to its history
+    _row(page, "web").get_by_role("link", name="2 status changes of web in the last hour").click()
+    page.locator("#timeline li[data-instance='web-2']").wait_for()
+    assert page.url.endswith("/ui/services/web#history")
+    page.go_back()
+    page.wait_for_selector('#services-table tr[data-service="api"]')
+
     # landmarks and labels
     for landmark in ("header", "nav", "main", "footer"):
         assert page.locator(landmark).count() >= 1

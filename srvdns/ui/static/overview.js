@@ -172,7 +172,20 @@
                 : h("span", { class: "muted" }, "none"),
             ),
             h("td", { "data-label": "TTL" }, ttlText(s.ttl)),
-            h("td", { "data-label": "Changes (1 h)", class: "num" }, s.changes),
+            h(
+              "td",
+              { "data-label": "Changes (1 h)", class: "num" },
+              s.changes
+                ? h(
+                    "a",
+                    {
+                      href: `/ui/services/${encodeURIComponent(s.name)}#history`,
+                      "aria-label": `${s.changes} status changes of ${s.name} in the last hour`,
+                    },
+                    s.changes,
+                  )
+                : "0",
+            ),
           ),
         ),
       ),

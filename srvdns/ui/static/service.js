@@ -17,6 +17,7 @@
     const timeline = h("div", { id: "timeline" });
     const dig = h("div", { id: "dig" });
     let span = HOUR;
+    let arrived = false; // the first render scrolls to the address's #fragment
     let last = null;
     const windows = h(
       "fieldset",
@@ -68,7 +69,7 @@
       h("section", { class: "panel", "aria-labelledby": "inst-title" }, h("h2", { id: "inst-title" }, "Instances"), instances),
       h(
         "section",
-        { class: "panel", "aria-labelledby": "hist-title" },
+        { class: "panel", id: "history", "aria-labelledby": "hist-title" },
         h("div", { class: "panel-head" }, h("h2", { id: "hist-title" }, "History"), windows),
         timeline,
       ),
@@ -109,6 +110,8 @@
       }
       last = [events, status === 404 ? [] : body.instances];
       drawHistory();
+      if (!arrived && location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
+      arrived = true;
     });
   }
 
