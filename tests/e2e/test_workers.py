@@ -262,3 +262,21 @@ def test_workers_stop_when_the_supervisor_is_killed(tree: SrvdnsProcess) -> None
     tree.process.kill()  # no chance to stop them itself
     tree.process.wait(timeout=10)
     wait_for(lambda: not any(running(pid) for pid in workers.values()), timeout=20)
+
+
+def test_sighup_reloads_every_worker(tree: SrvdnsProcess) -> None:
+    with tree.http() as http:
+        body = {"address": "10.0.0.7", "port": 8080}
+        assert http.put("/v1/services/web/instances/w1", json=body).status_code in (200, 201)
+    text = tree.config.read_text()
+    tree.config.write_text(text.replace("ttl = 60", "ttl = 30"))
+    tree.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: any("dns worker 2: reloaded" in line for line in tree.log), timeout=20)
+    wait_for(lambda: any("reloaded" in line and "static" in line for line in tree.log), timeout=20)
+
+    def answers_with_the_new_ttl(sock: socket.socket) -> None:
+        wait_for(lambda: bool(ask(tree, sock, "web.service.local", "A").answer), timeout=5)
+        (rrset,) = ask(tree, sock, "web.service.local", "A").answer
+        assert rrset.ttl == 30
+
+    assert by_worker(tree, answers_with_the_new_ttl) == {"node worker 1", "node worker 2"}
