@@ -21,7 +21,7 @@ from srvdns.api.consul import routes as consul
 from srvdns.api.consul.errors import is_consul_path, text_error
 from srvdns.api.consul.views import Node
 from srvdns.api.decoding import FASTAPI_PARSE_ERROR, decode_failure
-from srvdns.api.metrics import ApiMetrics
+from srvdns.api.metrics import ApiMetrics, RequestMetrics
 from srvdns.api.routes import router, write_router
 from srvdns.config import HealthConfig
 from srvdns.errors import ConflictError, NotFoundError, RegistryError, StoreUnavailableError
@@ -82,7 +82,8 @@ def create_app(
     )
     metrics = metrics if metrics is not None else CollectorRegistry()
     app.add_middleware(BodyLimit, max_body_size=MAX_BODY_SIZE)
-    app.add_middleware(ApiMetrics, registry=metrics)  # outermost: counts 413s too
+    app.state.request_metrics = RequestMetrics(metrics)
+    app.add_middleware(ApiMetrics, metrics=app.state.request_metrics)  # outermost: counts 413s too
     app.state.registry = registry
     app.state.listeners = "ok"  # the runtime says otherwise until bound, and at shutdown
     app.state.token = token

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from srvdns.api.schemas import InstanceOut, instance_id, service_name
+
+ROUTE = "/v1/services/{service}/instances/{id}/heartbeat"
+"""The heartbeat route's template, the label its requests are counted under."""
 
 _HEARTBEAT = re.compile(r"/v1/services/([^/]+)/instances/([^/]+)/heartbeat")
 
@@ -32,8 +36,13 @@ class HeartbeatFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "PUT":
             match = _HEARTBEAT.fullmatch(scope["path"])
-            if match is not None and await self._renew(scope, match, send):
-                return
+            if match is not None:
+                started = time.perf_counter()
+                if await self._renew(scope, match, send):
+                    self.state.request_metrics.observe(
+                        "PUT", ROUTE, 200, time.perf_counter() - started
+                    )
+                    return
         await self.app(scope, receive, send)
 
     async def _renew(self, scope: Scope, match: re.Match[str], send: Send) -> bool:

@@ -22,11 +22,11 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 """Seconds: most requests take about a millisecond; blocking queries wait up to minutes."""
 
 
-class ApiMetrics:
-    """ASGI middleware counting every HTTP request on ``registry``."""
+class RequestMetrics:
+    """The request counter and latency histogram, registered once on ``registry``; the
+    middleware and the heartbeat fast path (``api.fastpath``) both count in them."""
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "srvdns_api_requests",
             "HTTP API requests by method, route template and status code.",
@@ -40,6 +40,20 @@ class ApiMetrics:
             buckets=BUCKETS,
             registry=registry,
         )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request answered with ``status`` after ``seconds``."""
+        method = method if method in METHODS else "OTHER"
+        self.requests.labels(method, route, str(status)).inc()
+        self.seconds.labels(method, route).observe(seconds)
+
+
+class ApiMetrics:
+    """ASGI middleware counting every HTTP request in ``metrics``."""
+
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,11 +71,9 @@ class ApiMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            method = scope.get("method", "")
-            method = method if method in METHODS else "OTHER"
-            route = _template(scope)
-            self.requests.labels(method, route, str(status)).inc()
-            self.seconds.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.observe(
+                scope.get("method", ""), _template(scope), status, time.perf_counter() - started
+            )
 
 
 def _template(scope: Scope) -> str:

@@ -192,3 +192,21 @@ def test_reload_turns_the_query_log_on_and_counters_carry_on(
     logged = [line for line in srvdns.log if "srvdns.query" in line]
     assert len(logged) == 1
     assert " udp nope.service.local. A NXDOMAIN " in logged[0]
+
+
+def test_heartbeats_answered_by_the_fast_path_are_counted(serve: Callable[..., SrvdnsProcess]):
+    srvdns = serve()
+    route = "/v1/services/{service}/instances/{id}/heartbeat"
+    with srvdns.http() as http:
+        body = {"address": "10.0.0.1", "port": 80, "ttl": "30s"}
+        assert http.put("/v1/services/web/instances/w1", json=body).status_code == 201
+        for _ in range(3):
+            assert http.put("/v1/services/web/instances/w1/heartbeat").status_code == 200
+        assert http.put("/v1/services/web/instances/nope/heartbeat").status_code == 404
+    samples = scrape(srvdns)
+    ok = (("code", "200"), ("method", "PUT"), ("route", route))
+    missing = (("code", "404"), ("method", "PUT"), ("route", route))
+    assert samples[("srvdns_api_requests_total", ok)] == 3
+    assert samples[("srvdns_api_requests_total", missing)] == 1
+    seconds = (("method", "PUT"), ("route", route))
+    assert samples[("srvdns_api_request_seconds_count", seconds)] == 4
