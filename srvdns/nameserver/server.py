@@ -11,8 +11,9 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from srvdns.config import ListenAddress
+from srvdns.config import ListenAddress, RrlConfig
 from srvdns.nameserver.forward import is_refused, with_ra
+from srvdns.nameserver.rrl import ALLOW, SLIP, RateLimiter, truncated_reply
 
 if TYPE_CHECKING:
     from srvdns.nameserver.forward import Forwarder
@@ -73,9 +74,13 @@ class _UdpListener:
     the client asks again.
     """
 
-    def __init__(self, handler: QueryHandler, sock: socket.socket) -> None:
+    def __init__(
+        self, handler: QueryHandler, sock: socket.socket, rrl: RateLimiter | None = None
+    ) -> None:
         self._handler = handler
         self._sock = sock
+        self.rrl = rrl
+        """Response rate limiting of this listener (None: off)."""
         self._buffer = bytearray(65536)
         self.dropped = 0
         """Replies the socket would not take."""
@@ -118,6 +123,7 @@ class _UdpListener:
         handle, buffer = self._handler.handle, self._buffer
         view = memoryview(buffer)
         forwarder = _forwarder(self._handler)
+        rrl, now = self.rrl, self._loop.time()
         for _ in range(UDP_BATCH):
             try:
                 size, addr = receive(buffer)
@@ -127,6 +133,11 @@ class _UdpListener:
                 log.debug("UDP socket error: %s", exc)
                 continue
             data = bytes(view[:size])
+            if rrl is not None and (verdict := rrl.check(addr[0], now)) != ALLOW:
+                if verdict == SLIP and (slipped := truncated_reply(data)) is not None:
+                    with contextlib.suppress(OSError):
+                        send(slipped, addr)
+                continue
             try:
                 reply = handle(data, tcp=False)
             except Exception:
@@ -177,9 +188,11 @@ class DnsServers:
         *,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        rrl: RrlConfig | None = None,
     ) -> None:
         self.addresses: list[tuple[str, int]] = []
         self._handler = handler
+        self._rrl = rrl
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
         self._udp: list[_UdpListener] = []
@@ -213,9 +226,26 @@ class DnsServers:
     async def _listen(self, sockets: Sequence[socket.socket]) -> None:
         for sock in sockets:
             if sock.type == socket.SOCK_DGRAM:
-                self._udp.append(_UdpListener(self._handler, sock))
+                self._udp.append(_UdpListener(self._handler, sock, self._limiter(sock)))
             else:
                 self._tcp.append(await asyncio.start_server(self._serve_tcp, sock=sock))
+
+    def _limiter(self, sock: socket.socket) -> RateLimiter | None:
+        """A rate limiter for a UDP socket whose address ``[server.rrl]`` covers."""
+        settings = self._rrl
+        if settings is None or not settings.applies_to(sock.getsockname()[0]):
+            return None
+        return RateLimiter(
+            settings.responses_per_second,
+            window=settings.window,
+            slip=settings.slip,
+            exempt=settings.exempt,
+        )
+
+    @property
+    def rate_limited(self) -> int:
+        """UDP responses slipped or dropped by rate limiting since start."""
+        return sum(u.rrl.limited for u in self._udp if u.rrl is not None)
 
     def _make_room(self) -> None:
         """RFC 7766 §6.2.3: at the connection cap, close the longest-idle connection,
@@ -309,11 +339,13 @@ async def start(
     *,
     idle_timeout: float = IDLE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    rrl: RrlConfig | None = None,
 ) -> DnsServers:
     """Listen on UDP and TCP at each address and answer with ``handler``.
 
     TCP connections close after ``idle_timeout`` seconds without a query; beyond
     ``max_connections`` open at once, the longest-idle one is closed for a new one.
+    ``rrl`` rate-limits UDP responses on the listeners it applies to.
 
     Port 0 binds TCP on a free port, then UDP (and, for ``:port``, IPv6) on that same
     port number, trying again with another port if it is taken.  TCP goes first: the
@@ -322,7 +354,9 @@ async def start(
     means every IPv4 and IPv6 address; IPv6 sockets are IPV6_V6ONLY.  Raises OSError
     naming the address when a socket cannot be bound; nothing is left listening then.
     """
-    servers = DnsServers(handler, idle_timeout=idle_timeout, max_connections=max_connections)
+    servers = DnsServers(
+        handler, idle_timeout=idle_timeout, max_connections=max_connections, rrl=rrl
+    )
     try:
         for address in listen:
             port, sockets = _bind(address)
