@@ -43,14 +43,3 @@ def load_chain(context: ssl.SSLContext, config: Config) -> None:
             f"{config.path}: server.api_tls_cert/api_tls_key: cannot use {cert} with {key}: "
             f"{getattr(exc, 'reason', None) or exc}"
         ) from None
-
-
-def client_context(ca_file: str | None) -> ssl.SSLContext | bool:
-    """What httpx's ``verify`` takes: the system's trust store, or only ``ca_file``'s
-    certificates (a private CA or a self-signed API certificate)."""
-    if not ca_file:
-        return True
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{ca_file}: cannot use as a CA file: {exc}") from None
