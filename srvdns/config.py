@@ -114,6 +114,13 @@ class RrlConfig(_Strict):
     exempt: tuple[str, ...] = ()
     """Client addresses or networks never limited."""
 
+    @_field_validator("enabled", mode="before")
+    @classmethod
+    def _enabled(cls, value: object) -> object:
+        if value is True or value is False or value == "auto":
+            return value
+        raise ValueError('must be "auto", true or false')
+
     @_field_validator("exempt")
     @classmethod
     def _exempt(cls, value: tuple[str, ...]) -> tuple[str, ...]:
