@@ -3,7 +3,8 @@
     python bench/soak.py [--duration 600] [--instances 10000] [--qps 200]
 
 Starts ``srvdns serve``, registers ``--instances`` instances (over ``--services``
-services, each with a heartbeat lease of 3 x ``--heartbeat-every``), then for ``--duration`` seconds (10 minutes by default) keeps up:
+services, each with a heartbeat lease of 3 x ``--heartbeat-every``), then for
+``--duration`` seconds (10 minutes by default) keeps up:
 
 - DNS: ``--qps`` UDP queries per second (A and SRV for random services), from a process
   of its own so that its timings do not wait on this one's threads;
@@ -341,7 +342,10 @@ def main() -> None:
             ports = port_queue.get(timeout=30)
             stats = ApiStats()
             print(f"srvdns pid {pid}, RSS {rss_mb(pid):.0f} MB before registering", flush=True)
-            rate = register_all(server.api, args.instances, args.services, args.workers * 2, stats)
+            lease = 3 * args.heartbeat_every
+            rate = register_all(
+                server.api, args.instances, args.services, args.workers * 2, lease, stats
+            )
             reg_latencies, reg_errors = stats.take()
             print(
                 f"registered {args.instances} instances: {rate:.0f}/s, "
