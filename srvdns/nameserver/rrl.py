@@ -14,6 +14,7 @@ on; it is a dict lookup and a few float operations.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from collections.abc import Iterable
 
@@ -35,7 +36,7 @@ def prefix_of(address: str) -> str:
     """The key of ``address``'s client prefix: its /24 (IPv4) or /56 (IPv6)."""
     if ":" not in address:
         return address.rpartition(".")[0]
-    return ipaddress.IPv6Address(address.partition("%")[0]).packed[:7].hex()
+    return socket.inet_pton(socket.AF_INET6, address.partition("%")[0])[:7].hex()
 
 
 class RateLimiter:
