@@ -444,8 +444,8 @@ def main() -> None:
             print()
             print(f"duration {args.duration:.0f} s, {args.instances} instances, {args.qps} qps")
             print(
-                f"DNS: {dns_total} queries, {dns_errors} errors; worst window p99 "
-                f"{max(dns_p99s):.2f} ms"
+                f"DNS: {dns_total} queries ({dns_total / args.duration:.0f}/s), {dns_errors} "
+                f"errors; worst window p99 {max(p for p in dns_p99s if p == p):.2f} ms"
             )
             print(
                 f"API: {len(api_all)} requests (heartbeats + churn), p99 "
