@@ -417,6 +417,8 @@ def main() -> None:
                 if window is None:
                     break
                 queries, p50, p99, errors = window
+                if not queries and not errors:
+                    continue  # the run ended just as a window began
                 latencies, errs = stats.take()
                 api_all.extend(latencies)
                 dns_total += queries
