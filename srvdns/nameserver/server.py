@@ -233,8 +233,15 @@ class DnsServers:
     def _limiter(self, sock: socket.socket) -> RateLimiter | None:
         """A rate limiter for a UDP socket whose address ``[server.rrl]`` covers."""
         settings = self._rrl
-        if settings is None or not settings.applies_to(sock.getsockname()[0]):
+        host = sock.getsockname()[0]
+        if settings is None or not settings.applies_to(host):
             return None
+        log.info(
+            "rate-limiting UDP responses on %s: %g/s per client prefix, slip %d",
+            host,
+            settings.responses_per_second,
+            settings.slip,
+        )
         return RateLimiter(
             settings.responses_per_second,
             window=settings.window,
