@@ -28,6 +28,12 @@ def _add_api(parser: argparse.ArgumentParser) -> None:
         "else http://127.0.0.1:8054); the token comes from the config's api_token_file "
         "or $SRVDNS_TOKEN",
     )
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="trust only this CA file (PEM) for an https API (default: $SRVDNS_CA, else the "
+        "system's CAs); e.g. the API's own self-signed certificate",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

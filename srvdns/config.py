@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic import field_validator as _field_validator
@@ -28,6 +28,9 @@ from srvdns.validation import (
     normalize_domain,
     normalize_label,
 )
+
+if TYPE_CHECKING:
+    from srvdns.tokens import Tokens
 
 
 def _seconds(value: object) -> float:
@@ -98,6 +101,46 @@ class ListenAddress(_Strict):
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+class RrlConfig(_Strict):
+    """``[server.rrl]``: DNS response rate limiting over UDP, per client prefix (/24 for
+    IPv4, /56 for IPv6), so that the server cannot be used to flood a spoofed address."""
+
+    enabled: bool | Literal["auto"] = "auto"
+    """"auto": on for listeners other than loopback; true: on everywhere; false: off."""
+    responses_per_second: float = Field(default=100.0, gt=0, le=1_000_000)
+    window: Duration = Field(default=1.0, gt=0, le=3600)
+    """Seconds of unused responses a prefix may bank for a burst."""
+    slip: int = Field(default=2, ge=0, le=100)
+    """Every ``slip``-th limited response is sent truncated (TC=1, no answers), so that a
+    real client retries over TCP; the others are dropped.  0 drops them all."""
+    exempt: tuple[str, ...] = ()
+    """Client addresses or networks never limited."""
+
+    @_field_validator("enabled", mode="before")
+    @classmethod
+    def _enabled(cls, value: object) -> object:
+        if value is True or value is False or value == "auto":
+            return value
+        raise ValueError('must be "auto", true or false')
+
+    @_field_validator("exempt")
+    @classmethod
+    def _exempt(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for cidr in value:
+            try:
+                out.append(str(ipaddress.ip_network(cidr, strict=False)))
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or CIDR network") from None
+        return tuple(out)
+
+    def applies_to(self, host: str) -> bool:
+        """True when a listener bound to ``host`` limits its UDP responses."""
+        if self.enabled != "auto":
+            return self.enabled
+        return not (bool(host) and ipaddress.ip_address(host).is_loopback)
+
+
 class ServerConfig(_Strict):
     """``[server]``: where srvdns listens and where it keeps the registry."""
 
@@ -105,6 +148,10 @@ class ServerConfig(_Strict):
     api_listen: ListenAddress = ListenAddress(host="127.0.0.1", port=8054)
     database: str = "sqlite:///srvdns.db"
     api_token_file: Path | None = None
+    api_tokens_file: Path | None = None
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
+    rrl: RrlConfig = RrlConfig()
     edns_udp_size: int = Field(default=1232, ge=512, le=65535)
     udp_answer_limit: int | None = Field(default=None, ge=1, le=1000)
     tcp_idle_timeout: Duration = Field(default=10.0, gt=0)
@@ -158,6 +205,12 @@ class ServerConfig(_Strict):
     @classmethod
     def _api_listen(cls, value: object) -> object:
         return ListenAddress.parse(value, "address") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.api_tls_cert is None) != (self.api_tls_key is None):
+            raise ValueError("api_tls_cert and api_tls_key are set together or not at all")
+        return self
 
 
 class SoaConfig(_Strict):
@@ -516,6 +569,26 @@ class Config(_Strict):
         if not token:
             raise ConfigError(f"{self.path}: server.api_token_file: {file} is empty")
         return token
+
+    def relative(self, file: Path) -> Path:
+        """``file`` with a relative path made relative to this config file."""
+        if not file.is_absolute() and self.path is not None:
+            return self.path.parent / file
+        return file
+
+    def api_tokens(self) -> Tokens | None:
+        """Every accepted API token with what it may write: those of ``api_tokens_file``
+        plus the admin token of ``api_token_file``; None when writes are open."""
+        from srvdns.tokens import Tokens, load
+
+        tokens: Tokens | None = None
+        if self.server.api_tokens_file is not None:
+            tokens = load(self.relative(self.server.api_tokens_file))
+        legacy = self.api_token()
+        if legacy is not None:
+            single = Tokens.single(legacy)
+            tokens = single if tokens is None else tokens + single
+        return tokens
 
 
 def parse(data: dict[str, Any], *, source: str = "<config>", path: Path | None = None) -> Config:

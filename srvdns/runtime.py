@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -48,14 +49,18 @@ def load_for_serving(path: str) -> tuple[Config, str | None]:
 
     Raises ConfigError: an API reachable from other machines must require a token.
     """
+    from srvdns.api.tls import server_context
+
     config = load(path)
     token = config.api_token()
+    tokens = config.api_tokens()
     api = config.server.api_listen
-    if token is None and not api.is_loopback:
+    if tokens is None and not api.is_loopback:
         raise ConfigError(
             f"{config.path}: server.api_listen: {api} is reachable from other machines; "
-            "set server.api_token_file so that writes need a token"
+            "set server.api_tokens_file or server.api_token_file so that writes need a token"
         )
+    server_context(config)
     return config, token
 
 
@@ -130,6 +135,9 @@ _RESTART_ONLY = (
     "workers",
     "follow_interval",
     "durability",
+    "api_tls_cert",
+    "api_tls_key",
+    "rrl",
 )
 """``[server]`` keys a reload cannot apply: they take effect at the next start."""
 
@@ -196,6 +204,7 @@ class Server:
     query_log: bool = False
     """``--query-log``: log queries whatever ``[server] query_log`` says."""
     _dns_stats: DnsStats | None = None
+    _api: uvicorn.Server | None = None
 
     def _handler(self, config: Config) -> Handler:
         assert self._registry is not None
@@ -267,6 +276,7 @@ class Server:
                     max_connections=settings.tcp_max_connections,
                     stats=self._dns_stats,
                     reuse_port=self.worker is not None,
+                    rrl=settings.rrl,
                 )
             watchdog: asyncio.Task[None] | None = None
             try:
@@ -291,6 +301,7 @@ class Server:
                 )
                 app.state.listeners = "not bound yet"
                 app.state.zones, app.state.dns_addresses = self.config.zone, list(dns.addresses)
+                app.state.tokens = await asyncio.to_thread(self.config.api_tokens)
                 api = _ApiServer(
                     uvicorn.Config(
                         HeartbeatFastPath(app),
@@ -298,6 +309,8 @@ class Server:
                         access_log=False,
                         lifespan="off",
                         server_header=False,
+                        ssl_certfile=_tls_path(self.config, settings.api_tls_cert),
+                        ssl_keyfile=_tls_path(self.config, settings.api_tls_key),
                     )
                 )
                 api_task = asyncio.create_task(api.serve(sockets=[api_socket]))
@@ -305,7 +318,9 @@ class Server:
                     await asyncio.sleep(0.01)
                 if api_task.done():
                     api_task.result()
-                log.info("api listening on http://%s", _format_hostport(host, port))
+                scheme = "https" if settings.api_tls_cert is not None else "http"
+                log.info("api listening on %s://%s", scheme, _format_hostport(host, port))
+                self._api = api
                 log.info(
                     "serving %s with %d services",
                     ", ".join(z.name for z in self.config.zone),
@@ -363,6 +378,7 @@ class Server:
             systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
             try:
                 config, token = await asyncio.to_thread(load_for_serving, path)
+                tokens = await asyncio.to_thread(config.api_tokens)
                 handler = self._handler(config)
                 forwarder = self._forwarder(config)
                 await self._registry.resync_static(config.static_services(), config.health)
@@ -382,6 +398,8 @@ class Server:
             state = self._app.state
             state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
             state.token = token
+            state.tokens = tokens
+            self._reload_tls(config)
             state.health_defaults = config.health
             state.zones = config.zone
             if self._health is not None:
@@ -394,6 +412,25 @@ class Server:
                 len(config.static_services()),
             )
             systemd.notify("READY=1\nSTATUS=reloaded")
+
+    def _reload_tls(self, config: Config) -> None:
+        """Load the API certificate and key files again (renewed certificates at the same
+        paths), for connections accepted from now on; load_for_serving checked them."""
+        from srvdns.api.tls import load_chain
+
+        context = None if self._api is None else self._api.config.ssl
+        if context is None or config.server.api_tls_cert != self.config.server.api_tls_cert:
+            return
+        if config.server.api_tls_key != self.config.server.api_tls_key:
+            return
+        try:
+            load_chain(context, config)
+        except ConfigError as exc:
+            log.error("reload: the API keeps its previous certificate: %s", exc)
+
+
+def _tls_path(config: Config, file: Path | None) -> str | None:
+    return None if file is None else str(config.relative(file))
 
 
 async def _adopt_dns_sockets(
@@ -411,6 +448,7 @@ async def _adopt_dns_sockets(
         idle_timeout=settings.tcp_idle_timeout,
         max_connections=settings.tcp_max_connections,
         stats=stats,
+        rrl=settings.rrl,
     )
     try:
         # DnsServers has no public way yet to serve sockets bound elsewhere.

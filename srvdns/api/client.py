@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from srvdns.cafile import verify
 from srvdns.errors import ApiClientError
 
 
@@ -61,18 +62,23 @@ def registration_body(
 
 
 class ApiClient:
-    """Calls the API at ``base_url``; writes carry ``token`` as a bearer token.
+    """Calls the API at ``base_url``; writes carry ``token`` as a bearer token.  An https
+    URL is verified against ``ca`` (else ``$SRVDNS_CA``, else the system's CAs).
 
     Every method raises ``ApiError`` (an ``ApiClientError``) with the server's message
     on a 4xx or 5xx answer, and on a connection failure or timeout.
     """
 
-    def __init__(self, base_url: str, token: str | None, timeout: float = 5.0) -> None:
+    def __init__(
+        self, base_url: str, token: str | None, timeout: float = 5.0, *, ca: str | None = None
+    ) -> None:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, verify=verify(ca)
+        )
 
     def __enter__(self) -> ApiClient:
         return self

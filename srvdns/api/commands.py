@@ -108,8 +108,10 @@ def api_url(args: argparse.Namespace) -> str:
     env = os.environ.get("SRVDNS_API")
     if args.api:
         url: str = args.api
-    elif args.config and (listen := config.load(args.config).server.api_listen).port:
+    elif args.config and (listen := (loaded := config.load(args.config)).server.api_listen).port:
         url = listen_url(listen)
+        if loaded.server.api_tls_cert is not None:
+            url = "https" + url.removeprefix("http")
     elif args.config and not env:
         raise UsageError(
             f"{args.config}: server.api_listen has port 0 (the port is picked at start-up); "
@@ -212,7 +214,7 @@ def _run(args: argparse.Namespace, call: Callable[[ApiClient], int]) -> int:
     try:
         url = api_url(args)
         token = api_token(args)
-        with ApiClient(url, token) as client:
+        with ApiClient(url, token, ca=getattr(args, "ca", None)) as client:
             return call(client)
     except (UsageError, ConfigError) as exc:
         print(f"srvdns {args.command}: {exc}", file=sys.stderr)

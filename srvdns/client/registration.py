@@ -15,6 +15,7 @@ from typing import Any, Self
 import httpx
 
 from srvdns.api.client import _error_of, _instance_path, registration_body
+from srvdns.cafile import verify
 from srvdns.client.backoff import Backoff
 from srvdns.client.effects import Effect, Http, Policy, Sleep, arun, run
 from srvdns.client.errors import ClientError, RegistrationError
@@ -173,8 +174,10 @@ class Registration:
     that was there before (see ``SignalHook``); enter it on the main thread then.
 
     ``api`` defaults to ``$SRVDNS_API``, else http://127.0.0.1:8054; ``token`` to
-    ``$SRVDNS_TOKEN``.  ``ttl`` is the heartbeat lease (None: no lease, no heartbeats);
-    ``checks`` are passed on as they are (a ``ttl`` check among them is renewed too).
+    ``$SRVDNS_TOKEN``; an https ``api`` is verified against ``ca`` (a CA file, else
+    ``$SRVDNS_CA``, else the system's CAs).  ``ttl`` is the heartbeat lease (None: no
+    lease, no heartbeats); ``checks`` are passed on as they are (a ``ttl`` check among
+    them is renewed too).
     """
 
     def __init__(
@@ -192,6 +195,7 @@ class Registration:
         checks: Sequence[Mapping[str, Any]] | None = None,
         api: str | None = None,
         token: str | None = None,
+        ca: str | None = None,
         deregister_on_signal: bool = False,
         timeout: float = 5.0,
         backoff: Backoff | None = None,
@@ -202,6 +206,7 @@ class Registration:
         self.api = (api or os.environ.get(API_ENV) or DEFAULT_API).rstrip("/")
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._verify = verify(ca)
         self.timeout = timeout
         body = registration_body(
             address=address,
@@ -235,7 +240,9 @@ class Registration:
         return self.lease.registered
 
     def _client(self, timeout: float) -> httpx.Client:
-        return httpx.Client(base_url=self.api, headers=self._headers, timeout=timeout)
+        return httpx.Client(
+            base_url=self.api, headers=self._headers, timeout=timeout, verify=self._verify
+        )
 
     # blocking
 
@@ -294,7 +301,7 @@ class Registration:
         self._loop = asyncio.get_running_loop()
         self._awake = asyncio.Event()
         self._ahttp = http = httpx.AsyncClient(
-            base_url=self.api, headers=self._headers, timeout=self.timeout
+            base_url=self.api, headers=self._headers, timeout=self.timeout, verify=self._verify
         )
         self._install_signals()
         try:

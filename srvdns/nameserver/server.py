@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from dnslib import RCODE  # type: ignore[import-untyped]
 
-from srvdns.config import ListenAddress
+from srvdns.config import ListenAddress, RrlConfig
 from srvdns.nameserver import fdlimit
 from srvdns.nameserver.forward import is_refused, with_ra
+from srvdns.nameserver.rrl import ALLOW, SLIP, RateLimiter, truncated_reply
 from srvdns.nameserver.stats import LATENCY_SHIFT, OTHER, DnsStats
 from srvdns.nameserver.wire import FormError, parse_query
 
@@ -102,10 +103,18 @@ class _UdpListener:
     the client asks again.
     """
 
-    def __init__(self, handler: QueryHandler, sock: socket.socket, stats: DnsStats) -> None:
+    def __init__(
+        self,
+        handler: QueryHandler,
+        sock: socket.socket,
+        stats: DnsStats,
+        rrl: RateLimiter | None = None,
+    ) -> None:
         self._handler = handler
         self._stats = stats
         self._sock = sock
+        self.rrl = rrl
+        """Response rate limiting of this listener (None: off)."""
         self._buffer = bytearray(65536)
         self.dropped = 0
         """Replies the socket would not take."""
@@ -168,6 +177,7 @@ class _UdpListener:
         stats = self._stats
         latency, clock = stats.latency, time.perf_counter_ns
         timed, started = True, 0
+        rrl, now = self.rrl, self._loop.time()
         for _ in range(UDP_BATCH):
             try:
                 size, addr = receive(buffer)
@@ -179,6 +189,11 @@ class _UdpListener:
             if timed:
                 started = clock()
             data = bytes(view[:size])
+            if rrl is not None and (verdict := rrl.check(addr[0], now)) != ALLOW:
+                if verdict == SLIP and (slipped := truncated_reply(data)) is not None:
+                    with contextlib.suppress(OSError):
+                        send(slipped, addr)
+                continue
             try:
                 reply = handle(data, tcp=False)
             except Exception:
@@ -251,10 +266,12 @@ class DnsServers:
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
         stats: DnsStats | None = None,
+        rrl: RrlConfig | None = None,
     ) -> None:
         self.addresses: list[tuple[str, int]] = []
         self.stats = stats if stats is not None else DnsStats()
         self._handler = handler
+        self._rrl = rrl
         self._idle_timeout = idle_timeout
         budget = fdlimit.tcp_budget(max_connections)
         self._max_connections, self._accept_batch = budget.max_connections, budget.accept_batch
@@ -289,7 +306,7 @@ class DnsServers:
     async def _listen(self, sockets: Sequence[socket.socket]) -> None:
         for sock in sockets:
             if sock.type == socket.SOCK_DGRAM:
-                self._udp.append(_UdpListener(self._handler, sock, self.stats))
+                self._udp.append(_UdpListener(self._handler, sock, self.stats, self._limiter(sock)))
             else:
                 server = await asyncio.start_server(
                     self._serve_tcp, sock=sock, backlog=self._accept_batch
@@ -297,6 +314,30 @@ class DnsServers:
                 # asyncio listened with the batch; let the kernel queue more
                 sock.listen(max(LISTEN_BACKLOG, self._accept_batch))
                 self._tcp.append(server)
+
+    def _limiter(self, sock: socket.socket) -> RateLimiter | None:
+        """A rate limiter for a UDP socket whose address ``[server.rrl]`` covers."""
+        settings = self._rrl
+        host = sock.getsockname()[0]
+        if settings is None or not settings.applies_to(host):
+            return None
+        log.info(
+            "rate-limiting UDP responses on %s: %g/s per client prefix, slip %d",
+            host,
+            settings.responses_per_second,
+            settings.slip,
+        )
+        return RateLimiter(
+            settings.responses_per_second,
+            window=settings.window,
+            slip=settings.slip,
+            exempt=settings.exempt,
+        )
+
+    @property
+    def rate_limited(self) -> int:
+        """UDP responses slipped or dropped by rate limiting since start."""
+        return sum(u.rrl.limited for u in self._udp if u.rrl is not None)
 
     def _make_room(self) -> None:
         """RFC 7766 §6.2.3: at the connection cap, close the longest-idle connection,
@@ -403,12 +444,14 @@ async def start(
     max_connections: int = MAX_CONNECTIONS,
     stats: DnsStats | None = None,
     reuse_port: bool = False,
+    rrl: RrlConfig | None = None,
 ) -> DnsServers:
     """Listen on UDP and TCP at each address and answer with ``handler``; count in
     ``stats`` (see ``DnsServers``).
 
     TCP connections close after ``idle_timeout`` seconds without a query; beyond
     ``max_connections`` open at once, the longest-idle one is closed for a new one.
+    ``rrl`` rate-limits UDP responses on the listeners it applies to.
 
     Port 0 binds TCP on a free port, then UDP (and, for ``:port``, IPv6) on that same
     port number, trying again with another port if it is taken.  TCP goes first: the
@@ -420,7 +463,11 @@ async def start(
     --workers``) bind the same addresses and the kernel spreads queries over them.
     """
     servers = DnsServers(
-        handler, idle_timeout=idle_timeout, max_connections=max_connections, stats=stats
+        handler,
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+        stats=stats,
+        rrl=rrl,
     )
     try:
         for address in listen:

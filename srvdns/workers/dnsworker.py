@@ -67,6 +67,7 @@ class DnsWorker:
                     idle_timeout=settings.tcp_idle_timeout,
                     max_connections=settings.tcp_max_connections,
                     reuse_port=True,
+                    rrl=settings.rrl,
                 )
             kicks = listen_for_kicks(self.role, follower.wake)
             try:

@@ -20,7 +20,7 @@ import dns.rdatatype
 import httpx
 
 _DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
-_API_LINE = re.compile(r"api listening on (http://[^\s\"]+)")
+_API_LINE = re.compile(r"api listening on (https?://[^\s\"]+)")
 
 
 def srvdns_command() -> list[str]:

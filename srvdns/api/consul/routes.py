@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from srvdns.api.auth import require_consul_writer
+from srvdns.api.auth import permit_consul, require_consul_writer
 from srvdns.api.blocking import block, index_headers, parse_index, parse_wait
 from srvdns.api.consul.definitions import parse_registration
 from srvdns.api.consul.errors import ConsulError, ConsulRoute, bad_request, documented
@@ -157,6 +157,7 @@ async def register(request: Request) -> Response:
         reserved_names=state.reserved_names,
     )
     instance = registration.instance
+    permit_consul(request, instance.service)
     registry = _registry(request)
     catalog = registry.holder.current
     for consul_id in registration.explicit_check_ids:
@@ -207,6 +208,7 @@ async def deregister(service_id: str, request: Request) -> Response:
         f'Unknown service ID "{service_id}". Ensure that the service ID is passed, not '
         "the service name.",
     )
+    permit_consul(request, instance.service)
     await _registry(request).deregister(instance.service, instance.id)
     return Response(status_code=200)
 
@@ -258,6 +260,7 @@ async def _update_ttl(request: Request, check_id: str, status: Status, output: s
         owners = ", ".join(sorted(f"{i.service}/{i.id}" for i, _ in found))
         raise ConsulError(409, f"CheckID {check_id!r} is ambiguous: {owners} have it")
     instance, check = found[0]
+    permit_consul(request, instance.service)
     if check.spec.kind is not CheckKind.TTL:
         raise bad_request(f'CheckID "{check_id}" does not have associated TTL')
     await registry.heartbeat(instance.service, instance.id, status=status, output=output)
