@@ -13,11 +13,11 @@ other request.  The answer is the same ``InstanceOut`` JSON the route sends.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from srvdns.api.auth import accepted_tokens
 from srvdns.api.schemas import InstanceOut, instance_id, service_name
 
 ROUTE = "/v1/services/{service}/instances/{id}/heartbeat"
@@ -53,11 +53,11 @@ class HeartbeatFastPath:
                 authorization = value
             elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
                 return False
-        if not self._authorized(authorization):
-            return False
         try:
             service, instance = service_name(match[1]), instance_id(match[2])
         except ValueError:
+            return False
+        if not self._authorized(authorization, service):
             return False
         registry = self.state.registry
         renewed = await registry.renew_lease(service, instance)
@@ -79,12 +79,18 @@ class HeartbeatFastPath:
         await send({"type": "http.response.body", "body": body})
         return True
 
-    def _authorized(self, authorization: bytes) -> bool:
+    def _authorized(self, authorization: bytes, service: str) -> bool:
         """Whether ``auth.require_writer`` lets this request through (the same rule: no
-        token configured, or ``Authorization: Bearer <token>``); a refusal goes to the app,
-        which answers 401 or 403."""
-        token: str | None = self.state.token
-        if token is None:
+        tokens configured, or ``Authorization: Bearer <token>`` whose grant covers
+        ``service``); a refusal goes to the app, which answers 401 or 403."""
+        tokens = accepted_tokens(self.state)
+        if tokens is None:
             return True
         scheme, _, given = authorization.partition(b" ")
-        return scheme.lower() == b"bearer" and secrets.compare_digest(given, token.encode())
+        if scheme.lower() != b"bearer":
+            return False
+        try:
+            grant = tokens.find(given.decode("ascii"))
+        except UnicodeDecodeError:
+            return False
+        return grant is not None and grant.may_write(service)

@@ -69,6 +69,13 @@ def test_a_service_token_writes_only_its_services(server: SrvdnsProcess) -> None
             assert response.status_code == 403, (method, path)
             assert "may not write service 'api'" in response.json()["error"]
         assert instances(http, "api") == ["api-1"]
+        # a bare heartbeat (no body) takes the API's short path: the same grants apply
+        bare = http.put("/v1/services/api/instances/api-1/heartbeat", headers=bearer(WEB))
+        assert bare.status_code == 403
+        assert "may not write service 'api'" in bare.json()["error"]
+        assert http.put(
+            "/v1/services/api/instances/api-1/heartbeat", headers=bearer(OPS)
+        ).is_success
 
         assert http.put(
             "/v1/services/web/instances/web-1/heartbeat", headers=bearer(WEB)
@@ -169,3 +176,16 @@ def test_a_bad_tokens_file_stops_start_up(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "tokens.toml: token[0].services: 'a_b'" in result.stderr
+
+
+def test_a_tokens_file_alone_guards_bare_heartbeats(
+    tmp_path: Path, launch: Callable[..., SrvdnsProcess]
+) -> None:
+    (tmp_path / "tokens.toml").write_text(TOKENS)
+    server = launch(server='api_tokens_file = "tokens.toml"\n')
+    path = "/v1/services/web/instances/web-1/heartbeat"
+    with server.http() as http:
+        assert http.put("/v1/services/web/instances/web-1", json=BODY, headers=bearer(WEB))
+        assert http.put(path).status_code == 401
+        assert http.put(path, headers=bearer("nope")).status_code == 403
+        assert http.put(path, headers=bearer(WEB)).status_code == 200
