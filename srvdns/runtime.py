@@ -23,6 +23,7 @@ from srvdns.errors import ConfigError, SrvdnsError
 
 if TYPE_CHECKING:
     from srvdns.health.loop import HealthLoop
+    from srvdns.hiddenprimary import HiddenPrimary
     from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.handler import Handler
     from srvdns.nameserver.server import DnsServers
@@ -47,6 +48,7 @@ def load_for_serving(path: str) -> tuple[Config, str | None]:
     config = load(path)
     token = config.api_token()
     api = config.server.api_listen
+    config.tsig_secrets()  # a TSIG secret file that cannot be read stops the start
     if token is None and not api.is_loopback:
         raise ConfigError(
             f"{config.path}: server.api_listen: {api} is reachable from other machines; "
@@ -98,6 +100,8 @@ class _HandlerSlot:
         self.handle: Callable[..., bytes | None] = handler.handle
         self.forwarder = forwarder
         """Where the listeners forward queries outside every zone (None: nowhere)."""
+        self.transfers: Any = None
+        """What answers zone transfers and signed queries (None: no zone is transferred)."""
 
     def swap(self, handler: Handler, forwarder: Forwarder | None = None) -> None:
         """Answer every later query with ``handler`` (and ``forwarder``)."""
@@ -122,6 +126,7 @@ class Server:
     _health: HealthLoop | None = None
     _slot: _HandlerSlot | None = None
     _app: Any = None
+    _primary: HiddenPrimary | None = None
 
     def _handler(self, config: Config) -> Handler:
         from srvdns.nameserver.handler import Handler
@@ -180,6 +185,11 @@ class Server:
             self._health = health
             settings = self.config.server
             slot = _HandlerSlot(self._handler(self.config), self._forwarder(self.config))
+            from srvdns.hiddenprimary import HiddenPrimary
+
+            primary = self._primary = HiddenPrimary(registry)
+            await primary.activate(primary.prepare(self.config))
+            slot.transfers = primary.transfers
             if "dns" in activated:
                 dns = await _adopt_dns_sockets(slot, activated["dns"], settings)
             else:
@@ -253,6 +263,8 @@ class Server:
                     watchdog.cancel()
                 await dns.close()
         finally:
+            if self._primary is not None:
+                await self._primary.stop()
             if health is not None:
                 await health.stop()
             await asyncio.to_thread(registry.close)
@@ -280,6 +292,7 @@ class Server:
                 config, token = await asyncio.to_thread(load_for_serving, path)
                 handler = self._handler(config)
                 forwarder = self._forwarder(config)
+                transfers = None if self._primary is None else self._primary.prepare(config)
                 await self._registry.resync_static(config.static_services(), config.health)
             except SrvdnsError as exc:
                 log.error("reload failed, still serving the previous config: %s", exc)
@@ -293,6 +306,9 @@ class Server:
             if fixed:
                 log.warning("reload: %s change only at the next start", ", ".join(fixed))
             self._slot.swap(handler, forwarder)
+            if self._primary is not None and transfers is not None:
+                await self._primary.activate(transfers)
+                self._slot.transfers = self._primary.transfers
             state = self._app.state
             state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
             state.token = token

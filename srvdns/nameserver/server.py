@@ -16,6 +16,7 @@ from srvdns.nameserver.forward import is_refused, with_ra
 
 if TYPE_CHECKING:
     from srvdns.nameserver.forward import Forwarder
+    from srvdns.nameserver.xfr import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ def _forwarder(handler: QueryHandler) -> Forwarder | None:
     so that a reload that swaps it takes effect at once."""
     forwarder: Forwarder | None = getattr(handler, "forwarder", None)
     return forwarder
+
+
+def _transfers(handler: QueryHandler) -> Transfers | None:
+    """The handler's ``transfers`` (None: no zone is transferred), read like ``_forwarder``."""
+    transfers: Transfers | None = getattr(handler, "transfers", None)
+    return transfers
 
 
 MAX_FORWARDING = 1000
@@ -118,6 +125,7 @@ class _UdpListener:
         handle, buffer = self._handler.handle, self._buffer
         view = memoryview(buffer)
         forwarder = _forwarder(self._handler)
+        transfers = _transfers(self._handler)
         for _ in range(UDP_BATCH):
             try:
                 size, addr = receive(buffer)
@@ -127,6 +135,9 @@ class _UdpListener:
                 log.debug("UDP socket error: %s", exc)
                 continue
             data = bytes(view[:size])
+            if transfers is not None and transfers.wants(data):
+                self._transfer(transfers, data, addr)
+                continue
             try:
                 reply = handle(data, tcp=False)
             except Exception:
@@ -144,6 +155,20 @@ class _UdpListener:
                     self.dropped += 1
                 except OSError as exc:
                     log.debug("cannot send a UDP reply to %s: %s", addr[0], exc)
+
+    def _transfer(self, transfers: Transfers, data: bytes, addr: tuple[str, int]) -> None:
+        """A transfer or TSIG-signed query over UDP (see ``xfr.Transfers.respond``)."""
+        handle = self._handler.handle
+        try:
+            replies = transfers.respond(
+                data, addr[0], tcp=False, answer=lambda wire: handle(wire, tcp=False)
+            )
+        except Exception:
+            log.exception("answering a transfer or signed query from %s failed", addr[0])
+            return
+        for reply in replies:
+            with contextlib.suppress(OSError):
+                self._sock.sendto(reply, addr)
 
 
 class _Connection:
@@ -267,6 +292,9 @@ class DnsServers:
             return False
         loop = asyncio.get_running_loop()
         connection.last_active = loop.time()
+        transfers = _transfers(self._handler)
+        if transfers is not None and transfers.wants(wire):
+            return await self._transfer(transfers, wire, connection)
         try:
             reply = self._handler.handle(wire, tcp=True)
         except Exception:
@@ -284,6 +312,28 @@ class DnsServers:
                 reply = with_ra(reply)
         if reply is not None:
             writer = connection.writer
+            writer.write(struct.pack("!H", len(reply)) + reply)
+            try:
+                await asyncio.wait_for(writer.drain(), self._idle_timeout)
+            except (TimeoutError, ConnectionError):
+                return False
+            connection.last_active = loop.time()
+        return True
+
+    async def _transfer(self, transfers: Transfers, wire: bytes, connection: _Connection) -> bool:
+        """Send every message of a transfer (or the reply to a signed query), waiting for
+        the peer to read each as ``_tcp_exchange`` does; False when the connection is done."""
+        handle = self._handler.handle
+        try:
+            replies = transfers.respond(
+                wire, connection.peer, tcp=True, answer=lambda query: handle(query, tcp=True)
+            )
+        except Exception:
+            log.exception("answering a transfer or signed query from %s failed", connection.peer)
+            return True
+        loop = asyncio.get_running_loop()
+        writer = connection.writer
+        for reply in replies:
             writer.write(struct.pack("!H", len(reply)) + reply)
             try:
                 await asyncio.wait_for(writer.drain(), self._idle_timeout)
