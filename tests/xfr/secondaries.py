@@ -1,0 +1,132 @@
+"""NSD and Knot configured as secondaries of a running srvdns, on free loopback ports.
+
+Each pulls its zone from srvdns (IXFR, falling back to AXFR), takes NOTIFY from
+127.0.0.1 and serves the zone; the helpers wait until it does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+from conformance.referees import Referee, find_binary, free_port
+
+
+def _soa_serial(host: str, port: int, zone: str) -> int | None:
+    with contextlib.suppress(dns.exception.DNSException, OSError):
+        reply = dns.query.udp(dns.message.make_query(zone, "SOA"), host, port=port, timeout=0.5)
+        if reply.rcode() == dns.rcode.NOERROR and reply.answer:
+            return int(reply.answer[0][0].serial)
+    return None
+
+
+def wait_for_serial(secondary: Referee, zone: str, serial: int, timeout: float = 15) -> None:
+    """Wait until ``secondary`` serves ``zone`` at ``serial`` or later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _soa_serial(secondary.host, secondary.port, zone)
+        if found is not None and found >= serial:
+            return
+        if secondary.process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(
+                f"{secondary.name} serves {zone} at serial {found}, not {serial}:\n"
+                + secondary.log.read_text()
+            )
+        time.sleep(0.02)
+
+
+def _run(name: str, command: list[str], directory: Path, port: int) -> Referee:
+    log = directory / "output.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=directory, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+    return Referee(name, port, process, log)
+
+
+def start_nsd_secondary(
+    directory: Path, zone: str, primary: tuple[str, int], port: int, key: str = "NOKEY"
+) -> Referee:
+    """``nsd -d`` on ``port``, secondary for ``zone`` from ``primary``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    host, primary_port = primary
+    (directory / "nsd.conf").write_text(
+        "server:\n"
+        f"    port: {port}\n"
+        f"    ip-address: 127.0.0.1@{port}\n"
+        f'    zonesdir: "{directory}"\n'
+        f'    pidfile: "{directory}/nsd.pid"\n'
+        '    database: ""\n'
+        f'    zonelistfile: "{directory}/zone.list"\n'
+        f'    xfrdfile: "{directory}/xfrd.state"\n'
+        f'    xfrdir: "{directory}"\n'
+        '    chroot: ""\n'
+        '    username: ""\n'
+        "    server-count: 1\n"
+        "    rrl-ratelimit: 0\n"
+        "    rrl-whitelist-ratelimit: 0\n"
+        "    verbosity: 2\n"
+        "remote-control:\n"
+        "    control-enable: no\n"
+        "zone:\n"
+        f"    name: {zone}\n"
+        f"    zonefile: {zone}.zone\n"
+        f"    allow-notify: 127.0.0.1 {key}\n"
+        f"    request-xfr: {host}@{primary_port} {key}\n"
+    )
+    command = [str(find_binary("nsd")), "-d", "-c", str(directory / "nsd.conf")]
+    return _run("nsd", command, directory, port)
+
+
+def start_knot_secondary(
+    directory: Path, zone: str, primary: tuple[str, int], port: int
+) -> Referee:
+    """``knotd`` on ``port``, secondary for ``zone`` from ``primary``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    host, primary_port = primary
+    (directory / "knot.conf").write_text(
+        "server:\n"
+        f'    rundir: "{directory}"\n'
+        f"    listen: 127.0.0.1@{port}\n"
+        f'    pidfile: "{directory}/knot.pid"\n'
+        "log:\n"
+        "  - target: stderr\n"
+        "    any: info\n"
+        "database:\n"
+        f'    storage: "{directory}"\n'
+        "remote:\n"
+        "  - id: primary\n"
+        f"    address: {host}@{primary_port}\n"
+        "acl:\n"
+        "  - id: notify-from-primary\n"
+        f"    address: {host}\n"
+        "    action: notify\n"
+        "template:\n"
+        "  - id: default\n"
+        f'    storage: "{directory}"\n'
+        "    zonefile-sync: -1\n"
+        "    zonefile-load: none\n"
+        "    journal-content: changes\n"
+        "zone:\n"
+        f"  - domain: {zone}\n"
+        "    master: primary\n"
+        "    acl: notify-from-primary\n"
+    )
+    command = [str(find_binary("knotd")), "-c", str(directory / "knot.conf")]
+    return _run("knot", command, directory, port)
+
+
+def ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (for secondaries srvdns must notify)."""
+    found: list[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port not in found:
+            found.append(port)
+    return found

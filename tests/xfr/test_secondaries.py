@@ -1,0 +1,156 @@
+"""NSD and Knot as secondaries of a live srvdns: they pull the zone, follow NOTIFY, and
+answer what srvdns answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+from conformance.referees import Referee, missing_binaries
+from e2e.harness import SrvdnsProcess, start, write_config
+from xfr.secondaries import ports, start_knot_secondary, start_nsd_secondary, wait_for_serial
+
+pytestmark = pytest.mark.e2e
+
+ZONE = "service.local"
+
+
+@dataclass
+class Hidden:
+    """srvdns as the hidden primary and its two secondaries."""
+
+    primary: SrvdnsProcess
+    secondaries: list[Referee]
+
+    def serial(self) -> int:
+        reply = self.primary.query(ZONE, "SOA")
+        return int(reply.answer[0][0].serial)
+
+    def converge(self) -> None:
+        serial = self.serial()
+        for secondary in self.secondaries:
+            wait_for_serial(secondary, ZONE, serial)
+
+
+@pytest.fixture(scope="module")
+def hidden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hidden]:
+    missing = missing_binaries()
+    if missing:
+        pytest.fail(f"these secondaries are not installed: {', '.join(missing)}")
+    directory = tmp_path_factory.mktemp("secondaries")
+    nsd_port, knot_port = ports(2)
+    body = f"""\
+        [[zone]]
+        name = "{ZONE}"
+        ttl = 5
+        transfer_to = ["127.0.0.1"]
+        notify = ["127.0.0.1:{nsd_port}", "127.0.0.1:{knot_port}"]
+
+        [[zone.service]]
+        name = "postgres"
+        instances = [
+          {{ address = "10.0.0.5", port = 5432, tags = ["primary"], meta = {{ role = "rw" }} }},
+          {{ address = "2001:db8::6", port = 5432, tags = ["replica"] }},
+        ]
+        """
+    primary = start(write_config(directory, body))
+    started: list[Referee] = []
+    try:
+        started.append(start_nsd_secondary(directory / "nsd", ZONE, primary.dns[0], nsd_port))
+        started.append(start_knot_secondary(directory / "knot", ZONE, primary.dns[0], knot_port))
+        hidden = Hidden(primary, started)
+        hidden.converge()
+        yield hidden
+    finally:
+        for secondary in started:
+            secondary.stop()
+        primary.stop()
+
+
+def register(hidden: Hidden, service: str, instance: str, body: dict[str, object]) -> None:
+    with hidden.primary.http() as http:
+        http.put(f"/v1/services/{service}/instances/{instance}", json=body).raise_for_status()
+
+
+def deregister(hidden: Hidden, service: str, instance: str) -> None:
+    with hidden.primary.http() as http:
+        http.delete(f"/v1/services/{service}/instances/{instance}").raise_for_status()
+
+
+def answer(host: str, port: int, qname: str, rdtype: str) -> tuple[str, frozenset[str]]:
+    """The rcode and the answer section as a set of record texts (order ignored)."""
+    query = dns.message.make_query(qname, rdtype)
+    reply = dns.query.tcp(query, host, port=port, timeout=3)
+    records = frozenset(
+        f"{rrset.name} {rrset.ttl} {dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
+        for rrset in reply.answer
+        for rdata in rrset
+    )
+    return dns.rcode.to_text(reply.rcode()), records
+
+
+def corpus(hidden: Hidden) -> list[tuple[str, str]]:
+    """Every owner name of the transferred zone with every type, plus absent names."""
+    host, port = hidden.primary.dns[0]
+    owners = {
+        rrset.name.to_text()
+        for message in dns.query.xfr(host, ZONE, port=port, lifetime=10)
+        for rrset in message.answer
+    }
+    owners |= {f"nothere.{ZONE}.", f"x.nothere.{ZONE}.", f"_tcp.{ZONE}.", f"instance.web.{ZONE}."}
+    types = ["SOA", "NS", "SRV", "A", "AAAA", "TXT", "MX"]
+    return [(owner, rdtype) for owner in sorted(owners) for rdtype in types]
+
+
+def test_secondaries_answer_what_srvdns_answers(hidden: Hidden) -> None:
+    register(hidden, "web", "web-1", {"address": "10.0.0.11", "port": 8080, "tags": ["v2"]})
+    register(
+        hidden, "web", "web-2", {"address": "10.0.0.12", "port": 8081, "meta": {"zone": "b"}}
+    )
+    register(hidden, "cache", "Cache_1", {"address": "fd00::7", "port": 6379, "weight": 5})
+    hidden.converge()
+    questions = corpus(hidden)
+    assert len(questions) > 100
+    host, port = hidden.primary.dns[0]
+    for secondary in hidden.secondaries:
+        differences = [
+            (qname, rdtype, ours, theirs)
+            for qname, rdtype in questions
+            if (ours := answer(host, port, qname, rdtype))
+            != (theirs := answer(secondary.host, secondary.port, qname, rdtype))
+        ]
+        assert differences == [], secondary.name
+    deregister(hidden, "cache", "Cache_1")
+
+
+def _served(secondary: Referee, qname: str) -> bool:
+    rcode, records = answer(secondary.host, secondary.port, qname, "SRV")
+    return rcode == "NOERROR" and bool(records)
+
+
+def test_a_registration_and_a_deregistration_reach_every_secondary(hidden: Hidden) -> None:
+    """No waiting for SOA refresh (3600 s): NOTIFY brings each change within seconds."""
+    qname = f"api.{ZONE}."
+    register(hidden, "api", "api-1", {"address": "10.0.1.1", "port": 9000})
+    deadline = time.monotonic() + 10
+    pending = list(hidden.secondaries)
+    while pending and time.monotonic() < deadline:
+        pending = [s for s in pending if not _served(s, qname)]
+        time.sleep(0.02)
+    assert [s.name for s in pending] == []
+    deregister(hidden, "api", "api-1")
+    deadline = time.monotonic() + 10
+    pending = list(hidden.secondaries)
+    while pending and time.monotonic() < deadline:
+        pending = [s for s in pending if _served(s, qname)]
+        time.sleep(0.02)
+    assert [s.name for s in pending] == []
+    for secondary in hidden.secondaries:
+        assert answer(secondary.host, secondary.port, qname, "SRV")[0] == "NXDOMAIN"
