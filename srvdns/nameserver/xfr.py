@@ -202,7 +202,7 @@ class Transfers:
         if not tcp:  # RFC 1995 §2: the whole reply in one datagram, else the SOA alone
             udp_size = min(max(512, query.payload), UDP_SIZE) if query.edns >= 0 else 512
             single = _render(query, signer, rrsets, limit=udp_size - 128, split=False)
-            if single is None:
+            if not single:
                 return _render(query, signer, [_soa_rrset(state.origin, version)])
             return single
         return _render(query, signer, rrsets)
@@ -305,12 +305,14 @@ def _render(
     signer: Signer,
     rrsets: Sequence[dns.rrset.RRset],
     *,
-    limit: int = MESSAGE_SIZE,
+    limit: int | None = None,
     split: bool = True,
 ) -> list[bytes]:
     """The answer ``rrsets`` in as many messages as they need (RFC 5936 §2.2: the
     question in the first only), each signed in sequence.  With ``split`` False, the
-    one message, or an empty list when it does not fit."""
+    one message, or an empty list when it does not fit; ``limit`` defaults to
+    ``MESSAGE_SIZE``."""
+    limit = MESSAGE_SIZE if limit is None else limit
     messages: list[bytes] = []
     flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
     renderer = _renderer(query, flags, limit, question=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import dns.message
 import dns.query
@@ -111,9 +110,7 @@ def corpus(hidden: Hidden) -> list[tuple[str, str]]:
 
 def test_secondaries_answer_what_srvdns_answers(hidden: Hidden) -> None:
     register(hidden, "web", "web-1", {"address": "10.0.0.11", "port": 8080, "tags": ["v2"]})
-    register(
-        hidden, "web", "web-2", {"address": "10.0.0.12", "port": 8081, "meta": {"zone": "b"}}
-    )
+    register(hidden, "web", "web-2", {"address": "10.0.0.12", "port": 8081, "meta": {"zone": "b"}})
     register(hidden, "cache", "Cache_1", {"address": "fd00::7", "port": 6379, "weight": 5})
     hidden.converge()
     questions = corpus(hidden)
