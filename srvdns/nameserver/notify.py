@@ -16,7 +16,6 @@ import functools
 import logging
 from collections.abc import Mapping
 
-import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
@@ -133,10 +132,8 @@ class Notifier:
             query = self._message(zone, target)
             self.sent += 1
             try:
-                reply = await dns.asyncquery.udp(
-                    query, target.host, port=target.port, timeout=timeout
-                )
-            except (dns.exception.DNSException, OSError) as exc:
+                reply = await _exchange(query, target.host, target.port, timeout)
+            except (dns.exception.DNSException, OSError, TimeoutError) as exc:
                 log.debug(
                     "NOTIFY %s to %s:%d, try %d: %s",
                     zone,
@@ -177,3 +174,42 @@ class Notifier:
             key = self._keys[target.key]
             query.use_tsig({key.name: key}, keyname=key.name)
         return query
+
+
+class _Reply(asyncio.DatagramProtocol):
+    """Waits for the datagram that answers ``query``; others are ignored."""
+
+    def __init__(self, query: dns.message.Message) -> None:
+        self.query = query
+        self.reply: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.reply.done():
+            return
+        try:
+            keyring = None if self.query.keyring is None else self.query.keyring
+            message = dns.message.from_wire(data, keyring=keyring, request_mac=self.query.mac)
+        except dns.exception.DNSException as exc:
+            log.debug("unreadable NOTIFY reply from %s: %s", addr[0], exc)
+            return
+        if self.query.is_response(message):
+            self.reply.set_result(message)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+
+async def _exchange(
+    query: dns.message.Message, host: str, port: int, timeout: float
+) -> dns.message.Message:
+    """Send ``query`` over UDP and wait ``timeout`` seconds for its reply (TimeoutError)."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: _Reply(query), remote_addr=(host, port)
+    )
+    try:
+        transport.sendto(query.to_wire())
+        return await asyncio.wait_for(protocol.reply, timeout)
+    finally:
+        transport.close()
