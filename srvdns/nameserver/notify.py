@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 DELAY = 0.05
 """Seconds between the first change after a quiet spell and its NOTIFY round."""
 
-INTERVAL = 1.0
+INTERVAL = 0.25
 """Least seconds between two NOTIFY rounds: changes meanwhile share the next one."""
 
 TIMEOUT = 1.0

@@ -23,55 +23,98 @@ from dnslib import QTYPE, RR, DNSBuffer  # type: ignore[import-untyped]
 
 from srvdns.catalog import Catalog, ServiceView
 from srvdns.config import ZoneConfig
-from srvdns.model import Service
+from srvdns.model import Service, Status
 from srvdns.nameserver.zonecontent import zone_rrsets
 
 Record = tuple[dns.name.Name, int, dns.rdata.Rdata]
 """One resource record: owner (absolute), TTL, RDATA (class IN)."""
 
 
-def without_leases(catalog: Catalog, now: float) -> tuple[Catalog, float | None]:
-    """``catalog`` with each instance's health as at ``now`` and no lease; with the
-    soonest moment after ``now`` a lease lapses (None: none), when that stops holding."""
-    views: dict[str, ServiceView] = {}
+def _without_leases(view: ServiceView, now: float) -> tuple[ServiceView, float | None]:
+    """``view`` with each instance's health as at ``now`` and no lease; with the soonest
+    moment after ``now`` one of its leases lapses (None: none)."""
+    if all(instance.ttl is None for instance in view.instances):
+        return view, None
     horizon: float | None = None
-    for name, view in catalog.services.items():
-        if all(instance.ttl is None for instance in view.instances):
-            views[name] = view
-            continue
-        instances = []
-        for instance in view.instances:
-            expires = instance.lease_expires
-            if expires is not None and expires > now:
-                horizon = expires if horizon is None else min(horizon, expires)
-            status = instance.effective_status(now)
-            instances.append(replace(instance, ttl=None, status=status))
-        views[name] = ServiceView.build(Service(name=name, instances=tuple(instances)))
-    frozen = Catalog(
-        generation=catalog.generation, index=catalog.index, services=MappingProxyType(views)
-    )
-    return frozen, horizon
+    instances = []
+    for instance in view.instances:
+        expires = instance.lease_expires
+        if expires is not None and expires > now:
+            horizon = expires if horizon is None else min(horizon, expires)
+        instances.append(replace(instance, ttl=None, status=instance.effective_status(now)))
+    return ServiceView.build(Service(name=view.name, instances=tuple(instances))), horizon
+
+
+def _statuses(view: ServiceView, now: float) -> tuple[Status, ...]:
+    return tuple(instance.effective_status(now) for instance in view.instances)
+
+
+class ZoneContent:
+    """Builds a zone's transferred contents, service by service, reusing the records of
+    every service whose view and health did not change since the last build.
+
+    No answer at a service's names depends on another service, so the zone is the apex
+    records plus each service's own; a snapshot patched by one write shares every other
+    service's view object with the one before, so a change costs one service's records.
+    """
+
+    def __init__(self, zone: ZoneConfig, other_zones: Iterable[ZoneConfig] = ()) -> None:
+        self.zone = zone
+        self._other_zones = tuple(other_zones)
+        self._services: dict[str, tuple[ServiceView, tuple[Status, ...], frozenset[Record]]] = {}
+
+    def build(
+        self, catalog: Catalog, now: float
+    ) -> tuple[dns.rdtypes.ANY.SOA.SOA, frozenset[Record], float | None]:
+        """(the SOA RDATA, every other record, when this stops holding: the next lease
+        lapse) of the zone as transferred at ``now`` (see the module docstring)."""
+        soa, base = self._records(Catalog(generation=catalog.generation, index=catalog.index), now)
+        horizon: float | None = None
+        parts = [base]
+        for name, view in catalog.services.items():
+            statuses = _statuses(view, now)
+            cached = self._services.get(name)
+            if cached is not None and cached[0] is view and cached[1] == statuses:
+                records = cached[2]
+            else:
+                frozen, _ = _without_leases(view, now)
+                _, everything = self._records(
+                    Catalog(index=catalog.index, services=MappingProxyType({name: frozen})), now
+                )
+                records = everything - base
+                self._services[name] = (view, statuses, records)
+            parts.append(records)
+            for instance in view.instances:
+                expires = instance.lease_expires
+                if expires is not None and expires > now:
+                    horizon = expires if horizon is None else min(horizon, expires)
+        for name in [name for name in self._services if name not in catalog.services]:
+            del self._services[name]
+        return soa, frozenset().union(*parts), horizon
+
+    def _records(
+        self, catalog: Catalog, now: float
+    ) -> tuple[dns.rdtypes.ANY.SOA.SOA, frozenset[Record]]:
+        soa: dns.rdtypes.ANY.SOA.SOA | None = None
+        records: list[Record] = []
+        for rrset in zone_rrsets(self.zone, catalog, now, other_zones=self._other_zones):
+            for rr in rrset.records:
+                record = convert(rr)
+                if rrset.rdtype == QTYPE.SOA:
+                    assert isinstance(record[2], dns.rdtypes.ANY.SOA.SOA)
+                    soa = record[2]
+                else:
+                    records.append(record)
+        if soa is None:
+            raise AssertionError(f"zone {self.zone.name} has no SOA")
+        return soa, frozenset(records)
 
 
 def zone_records(
     zone: ZoneConfig, catalog: Catalog, now: float, *, other_zones: Iterable[ZoneConfig] = ()
 ) -> tuple[dns.rdtypes.ANY.SOA.SOA, frozenset[Record], float | None]:
-    """(the SOA RDATA, every other record, when this stops holding) of ``zone`` as
-    transferred at ``now`` (see the module docstring)."""
-    frozen, horizon = without_leases(catalog, now)
-    soa: dns.rdtypes.ANY.SOA.SOA | None = None
-    records: list[Record] = []
-    for rrset in zone_rrsets(zone, frozen, now, other_zones=other_zones):
-        for rr in rrset.records:
-            record = convert(rr)
-            if rrset.rdtype == QTYPE.SOA:
-                assert isinstance(record[2], dns.rdtypes.ANY.SOA.SOA)
-                soa = record[2]
-            else:
-                records.append(record)
-    if soa is None:
-        raise AssertionError(f"zone {zone.name} has no SOA")
-    return soa, frozenset(records), horizon
+    """``ZoneContent(zone, other_zones).build(catalog, now)``, without reuse."""
+    return ZoneContent(zone, other_zones).build(catalog, now)
 
 
 def convert(rr: RR) -> Record:

@@ -33,7 +33,7 @@ from srvdns.catalog import CatalogHolder
 from srvdns.config import ZoneConfig
 from srvdns.nameserver.authority import serial as catalog_serial
 from srvdns.nameserver.journal import MAX_DELTAS, MAX_RECORDS, Journal, Recorded
-from srvdns.nameserver.transfercontent import Record, zone_records
+from srvdns.nameserver.transfercontent import Record, ZoneContent
 from srvdns.nameserver.tsig import Keyring, Signed, Signer, Verdict
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class _ZoneState:
     zone: ZoneConfig
     origin: dns.name.Name
     journal: Journal[Record]
+    content: ZoneContent
     version: Version | None = None
     built_from: object = None
     """The catalog the version was built from; with ``until``, when to build again."""
@@ -115,6 +116,7 @@ class Transfers:
                 zone,
                 dns.name.from_text(zone.name),
                 Journal(max_deltas=max_deltas, max_records=max_records),
+                ZoneContent(zone, zones),
             )
             for zone in zones
             if zone.transfer_to or zone.notify
@@ -221,7 +223,7 @@ class Transfers:
             and (state.until is None or now < state.until)
         ):
             return version
-        soa, records, until = zone_records(state.zone, catalog, now, other_zones=self._zones)
+        soa, records, until = state.content.build(catalog, now)
         outcome = state.journal.record(catalog_serial(catalog), records)
         if outcome is Recorded.CONFLICT:
             log.info(

@@ -21,6 +21,7 @@ from srvdns.catalog import Catalog, CatalogHolder
 from srvdns.config import parse
 from srvdns.model import Service
 from srvdns.nameserver import xfr
+from srvdns.nameserver.transfercontent import ZoneContent, zone_records
 from srvdns.nameserver.xfr import Transfers
 
 from .dnstest import CONFIG, NOW, catalog, instance
@@ -261,3 +262,22 @@ def test_wants_only_transfers_and_signed_messages() -> None:
     assert transfers.wants(dns.message.make_query("x.", "IXFR").to_wire())
     assert not transfers.wants(dns.message.make_query("service.local.", "SOA").to_wire())
     assert not transfers.wants(b"\x00" * 5)
+
+
+def test_content_built_service_by_service_equals_a_fresh_build() -> None:
+    zone = config().zone[0]
+    content = ZoneContent(zone, config().zone)
+    snapshot = catalog()
+    content.build(snapshot, NOW)
+    changes = [
+        [Service("new", (instance("new", "n1", "10.7.0.1", 80),))],
+        [Service("web", ())],
+        [Service("api", (instance("api", "Api.1", "10.0.1.9", 9001),))],
+        [Service("new", ())],
+    ]
+    for index, changed in enumerate(changes, start=8):
+        snapshot = snapshot.patched(changed, index=index)
+        for now in (NOW, NOW + 60):  # before and after the leases lapse
+            assert content.build(snapshot, now) == zone_records(
+                zone, snapshot, now, other_zones=config().zone
+            )
