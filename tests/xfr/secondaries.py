@@ -50,10 +50,15 @@ def _run(name: str, command: list[str], directory: Path, port: int) -> Referee:
     return Referee(name, port, process, log)
 
 
+Key = tuple[str, str]
+"""A TSIG key: name and base64 hmac-sha256 secret."""
+
+
 def start_nsd_secondary(
-    directory: Path, zone: str, primary: tuple[str, int], port: int, key: str = "NOKEY"
+    directory: Path, zone: str, primary: tuple[str, int], port: int, key: Key | None = None
 ) -> Referee:
-    """``nsd -d`` on ``port``, secondary for ``zone`` from ``primary``."""
+    """``nsd -d`` on ``port``, secondary for ``zone`` from ``primary``; with ``key``,
+    transfers and NOTIFYs must be signed with it."""
     directory.mkdir(parents=True, exist_ok=True)
     host, primary_port = primary
     (directory / "nsd.conf").write_text(
@@ -72,22 +77,31 @@ def start_nsd_secondary(
         "    rrl-ratelimit: 0\n"
         "    rrl-whitelist-ratelimit: 0\n"
         "    verbosity: 2\n"
+        # NSD waits 1 s by default after a transfer before serving it
+        "    xfrd-reload-timeout: 0\n"
         "remote-control:\n"
         "    control-enable: no\n"
-        "zone:\n"
+        + (
+            f"key:\n    name: {key[0]}\n    algorithm: hmac-sha256\n    secret: {key[1]}\n"
+            if key
+            else ""
+        )
+        + "zone:\n"
         f"    name: {zone}\n"
         f"    zonefile: {zone}.zone\n"
-        f"    allow-notify: 127.0.0.1 {key}\n"
-        f"    request-xfr: {host}@{primary_port} {key}\n"
+        f"    allow-notify: 127.0.0.1 {key[0] if key else 'NOKEY'}\n"
+        f"    request-xfr: {host}@{primary_port} {key[0] if key else 'NOKEY'}\n"
     )
     command = [str(find_binary("nsd")), "-d", "-c", str(directory / "nsd.conf")]
     return _run("nsd", command, directory, port)
 
 
 def start_knot_secondary(
-    directory: Path, zone: str, primary: tuple[str, int], port: int
+    directory: Path, zone: str, primary: tuple[str, int], port: int, key: Key | None = None
 ) -> Referee:
-    """``knotd`` on ``port``, secondary for ``zone`` from ``primary``."""
+    """``knotd`` on ``port``, secondary for ``zone`` from ``primary``; with ``key``,
+    transfers and NOTIFYs must be signed with it."""
+    keyed = f"    key: {key[0]}\n" if key else ""
     directory.mkdir(parents=True, exist_ok=True)
     host, primary_port = primary
     (directory / "knot.conf").write_text(
@@ -100,14 +114,17 @@ def start_knot_secondary(
         "    any: info\n"
         "database:\n"
         f'    storage: "{directory}"\n'
-        "remote:\n"
+        + (
+            f"key:\n  - id: {key[0]}\n    algorithm: hmac-sha256\n    secret: {key[1]}\n"
+            if key
+            else ""
+        )
+        + "remote:\n"
         "  - id: primary\n"
-        f"    address: {host}@{primary_port}\n"
-        "acl:\n"
+        f"    address: {host}@{primary_port}\n" + keyed + "acl:\n"
         "  - id: notify-from-primary\n"
         f"    address: {host}\n"
-        "    action: notify\n"
-        "template:\n"
+        "    action: notify\n" + keyed + "template:\n"
         "  - id: default\n"
         f'    storage: "{directory}"\n'
         "    zonefile-sync: -1\n"

@@ -3,6 +3,7 @@ answer what srvdns answers."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,3 +152,43 @@ def test_a_registration_and_a_deregistration_reach_every_secondary(hidden: Hidde
     assert [s.name for s in pending] == []
     for secondary in hidden.secondaries:
         assert answer(secondary.host, secondary.port, qname, "SRV")[0] == "NXDOMAIN"
+
+
+def test_secondaries_with_a_tsig_key_transfer_and_take_notify_signed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """NSD and Knot sign their SOA checks and transfers and accept only signed NOTIFYs:
+    srvdns must verify the one and sign the others."""
+    directory = tmp_path_factory.mktemp("signed")
+    secret = base64.b64encode(b"secondary-tsig-secret-32-octets!").decode()
+    nsd_port, knot_port = ports(2)
+    body = f"""\
+        [[tsig_key]]
+        name = "xfr-key"
+        secret = "{secret}"
+
+        [[zone]]
+        name = "{ZONE}"
+        transfer_to = [{{ address = "127.0.0.1", key = "xfr-key" }}]
+        notify = [
+          {{ address = "127.0.0.1:{nsd_port}", key = "xfr-key" }},
+          {{ address = "127.0.0.1:{knot_port}", key = "xfr-key" }},
+        ]
+        """
+    primary = start(write_config(directory, body))
+    started: list[Referee] = []
+    try:
+        key = ("xfr-key", secret)
+        address = primary.dns[0]
+        started.append(start_nsd_secondary(directory / "nsd", ZONE, address, nsd_port, key))
+        started.append(start_knot_secondary(directory / "knot", ZONE, address, knot_port, key))
+        hidden = Hidden(primary, started)
+        hidden.converge()
+        register(hidden, "signed", "s1", {"address": "10.0.5.1", "port": 443})
+        hidden.converge()
+        for secondary in started:
+            assert _served(secondary, f"signed.{ZONE}.")
+    finally:
+        for secondary in started:
+            secondary.stop()
+        primary.stop()
