@@ -29,12 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conformance.referees import Referee
 from e2e.harness import start, write_config
-from xfr.secondaries import (
-    ports,
-    start_knot_secondary,
-    start_nsd_secondary,
-    wait_for_serial,
-)
+from xfr.secondaries import enable_notify, launch_secondary, notify_line, wait_for_serial
 
 ZONE = "service.local"
 TIMEOUT = 10.0
@@ -83,13 +78,11 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        nsd_port, knot_port = ports(2)
         body = f"""\
             [[zone]]
             name = "{ZONE}"
             ttl = 5
             transfer_to = ["127.0.0.1"]
-            notify = ["127.0.0.1:{nsd_port}", "127.0.0.1:{knot_port}"]
             """
         primary = start(write_config(directory, body))
         secondaries: list[Referee] = []
@@ -100,16 +93,15 @@ def main() -> int:
                         f"/v1/services/svc{i % 20}/instances/i{i}",
                         json={"address": f"10.1.{i // 250}.{i % 250}", "port": 8000 + i % 100},
                     ).raise_for_status()
-                primary_addr = primary.dns[0]
-                secondaries.append(
-                    start_nsd_secondary(directory / "nsd", ZONE, primary_addr, nsd_port)
-                )
-                secondaries.append(
-                    start_knot_secondary(directory / "knot", ZONE, primary_addr, knot_port)
-                )
-                reply = primary.query(ZONE, "SOA")
+                serial = int(primary.query(ZONE, "SOA").answer[0][0].serial)
+                for kind in ("nsd", "knot"):
+                    secondaries.append(
+                        launch_secondary(kind, directory, ZONE, primary.dns[0], serial)
+                    )
+                enable_notify(primary, notify_line(secondaries))
+                serial = int(primary.query(ZONE, "SOA").answer[0][0].serial)
                 for secondary in secondaries:
-                    wait_for_serial(secondary, ZONE, int(reply.answer[0][0].serial), 30)
+                    wait_for_serial(secondary, ZONE, serial, 60)
                 results: dict[tuple[str, str], list[float]] = {}
                 for n in range(args.rounds):
                     service = f"conv{n}"

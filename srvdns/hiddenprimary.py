@@ -42,6 +42,7 @@ class HiddenPrimary:
         self.transfers: Transfers | None = None
         self._notifier: Notifier | None = None
         self._bumping: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
         registry.add_listener(self._changed)
 
     def prepare(self, config: Config) -> Prepared:
@@ -81,10 +82,14 @@ class HiddenPrimary:
             self._notifier.changed(change)
 
     def _conflict(self) -> None:
-        """The contents moved without the serial: move the serial (once at a time)."""
+        """The contents moved without the serial: move the serial (once at a time).
+        Called on whichever thread found it (a transfer is packed off the loop)."""
+        self._loop.call_soon_threadsafe(self._start_bump)
+
+    def _start_bump(self) -> None:
         if self._bumping is not None and not self._bumping.done():
             return
-        self._bumping = asyncio.get_running_loop().create_task(self._bump())
+        self._bumping = self._loop.create_task(self._bump())
 
     async def _bump(self) -> None:
         try:

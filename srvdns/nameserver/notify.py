@@ -99,13 +99,14 @@ class Notifier:
             await asyncio.sleep(self._delay)
             self._changed.clear()
             try:
-                self._round()
+                await self._round()
             except Exception:
                 log.exception("cannot start a NOTIFY round")
             await asyncio.sleep(self._interval)
 
-    def _round(self) -> None:
-        serials = self._transfers.refresh()
+    async def _round(self) -> None:
+        # building the zone's new version may take a while for a large zone: not on the loop
+        serials = await asyncio.to_thread(self._transfers.refresh)
         loop = asyncio.get_running_loop()
         for zone in self._transfers.zones:
             serial = serials[zone.name]

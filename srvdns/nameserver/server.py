@@ -166,7 +166,7 @@ class _UdpListener:
         except Exception:
             log.exception("answering a transfer or signed query from %s failed", addr[0])
             return
-        for reply in replies:
+        for reply in replies or ():
             with contextlib.suppress(OSError):
                 self._sock.sendto(reply, addr)
 
@@ -325,15 +325,22 @@ class DnsServers:
         the peer to read each as ``_tcp_exchange`` does; False when the connection is done."""
         handle = self._handler.handle
         try:
-            replies = transfers.respond(
-                wire, connection.peer, tcp=True, answer=lambda query: handle(query, tcp=True)
-            )
+            if transfers.is_transfer(wire):  # the zone is built and packed off the loop
+                replies = await asyncio.to_thread(
+                    transfers.respond, wire, connection.peer, tcp=True, answer=None
+                )
+            else:
+                replies = None
+            if replies is None:
+                replies = transfers.respond(
+                    wire, connection.peer, tcp=True, answer=lambda query: handle(query, tcp=True)
+                )
         except Exception:
             log.exception("answering a transfer or signed query from %s failed", connection.peer)
             return True
         loop = asyncio.get_running_loop()
         writer = connection.writer
-        for reply in replies:
+        for reply in replies or ():
             writer.write(struct.pack("!H", len(reply)) + reply)
             try:
                 await asyncio.wait_for(writer.drain(), self._idle_timeout)

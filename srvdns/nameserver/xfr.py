@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ class Transfers:
         self._keyring = Keyring(secrets or {})
         self._clock = clock
         self._on_conflict = on_conflict
+        self._lock = threading.Lock()
         self._states = {
             dns.name.from_text(zone.name): _ZoneState(
                 zone,
@@ -136,20 +138,35 @@ class Transfers:
         state = self._states[dns.name.from_text(zone)]
         return _soa_rrset(state.origin, self._version(state))
 
-    def wants(self, wire: bytes) -> bool:
-        """Cheap test on a query's octets: a transfer, or a TSIG-signed message, which
-        ``respond`` answers instead of the ordinary answer logic."""
+    def is_transfer(self, wire: bytes) -> bool:
+        """Whether ``wire`` asks for AXFR or IXFR (read from its octets, unchecked)."""
         if len(wire) < 12 or wire[_QDCOUNT_OFFSET : _QDCOUNT_OFFSET + 2] != b"\x00\x01":
             return False
         end = _name_end(wire, 12)
-        if end is not None and end + 2 <= len(wire):
-            (qtype,) = struct.unpack_from("!H", wire, end)
-            if qtype in _TRANSFER_TYPES:
-                return True
-        return wire[_ARCOUNT_OFFSET : _ARCOUNT_OFFSET + 2] != b"\x00\x00" and _TSIG_TAIL in wire
+        if end is None or end + 2 > len(wire):
+            return False
+        return struct.unpack_from("!H", wire, end)[0] in _TRANSFER_TYPES
 
-    def respond(self, wire: bytes, peer: str, *, tcp: bool, answer: Answerer) -> list[bytes]:
+    def wants(self, wire: bytes) -> bool:
+        """Cheap test on a query's octets: a transfer, or a TSIG-signed message, which
+        ``respond`` answers instead of the ordinary answer logic."""
+        if self.is_transfer(wire):
+            return True
+        return (
+            len(wire) >= 12
+            and wire[_ARCOUNT_OFFSET : _ARCOUNT_OFFSET + 2] != b"\x00\x00"
+            and _TSIG_TAIL in wire
+        )
+
+    def respond(
+        self, wire: bytes, peer: str, *, tcp: bool, answer: Answerer | None
+    ) -> list[bytes] | None:
         """The reply messages to ``wire`` from ``peer`` (none: no reply).
+
+        ``answer`` makes the ordinary answers (to an unsigned query that is no transfer,
+        or one that does not parse); without it, such a query gets None: the caller
+        answers it.  A transfer needs no ``answer``, so it can be made on another thread
+        (the zone is built and packed there, off the event loop).
 
         RFC 8945 §5.2: a signature that fails gets NOTAUTH with the TSIG error (BADKEY,
         BADSIG, BADTIME) and no answer.  A transfer of a name that is no zone here gets
@@ -159,8 +176,8 @@ class Transfers:
         """
         try:
             signed = self._keyring.read(wire)
-        except dns.exception.DNSException:
-            return _maybe(answer(wire))  # the ordinary path answers FORMERR and the like
+        except dns.exception.DNSException:  # the ordinary path answers FORMERR and the like
+            return None if answer is None else _maybe(answer(wire))
         query = signed.message
         if query.flags & dns.flags.QR:
             return []
@@ -170,6 +187,8 @@ class Transfers:
             return [signer.sign(_header_reply(query, dns.rcode.NOTAUTH))]
         question = query.question[0] if len(query.question) == 1 else None
         if question is None or question.rdtype not in _TRANSFER_TYPES:
+            if answer is None:
+                return None
             if signed.verdict is Verdict.UNSIGNED:
                 return _maybe(answer(wire))
             reply = answer(_strip_tsig(wire, query))
@@ -214,6 +233,11 @@ class Transfers:
         return {state.zone.name: self._version(state).serial for state in self._states.values()}
 
     def _version(self, state: _ZoneState) -> Version:
+        """The zone's version now; any thread (transfers are packed off the loop)."""
+        with self._lock:
+            return self._version_locked(state)
+
+    def _version_locked(self, state: _ZoneState) -> Version:
         catalog = self._holder.current
         now = self._clock()
         version = state.version

@@ -7,6 +7,8 @@ Each pulls its zone from srvdns (IXFR, falling back to AXFR), takes NOTIFY from
 from __future__ import annotations
 
 import contextlib
+import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ import dns.message
 import dns.query
 import dns.rcode
 from conformance.referees import Referee, find_binary, free_port
+from e2e.harness import SrvdnsProcess, wait_for
 
 
 def _soa_serial(host: str, port: int, zone: str) -> int | None:
@@ -139,11 +142,49 @@ def start_knot_secondary(
     return _run("knot", command, directory, port)
 
 
-def ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (for secondaries srvdns must notify)."""
-    found: list[int] = []
-    while len(found) < count:
-        port = free_port()
-        if port not in found:
-            found.append(port)
-    return found
+def launch_secondary(
+    kind: str,
+    directory: Path,
+    zone: str,
+    primary: tuple[str, int],
+    serial: int,
+    key: Key | None = None,
+) -> Referee:
+    """Start an NSD or Knot secondary on a free port and wait until it serves ``serial``;
+    another port if it could not bind (someone took the port meanwhile)."""
+    start = start_nsd_secondary if kind == "nsd" else start_knot_secondary
+    for attempt in range(3):
+        secondary = start(directory / f"{kind}-{attempt}", zone, primary, free_port(), key)
+        try:
+            wait_for_serial(secondary, zone, serial)
+        except AssertionError:
+            secondary.stop()
+            if secondary.process.returncode in (0, None) or attempt == 2:
+                raise
+            continue
+        return secondary
+    raise AssertionError("unreachable")
+
+
+def notify_line(secondaries: list[Referee], key: str | None = None) -> str:
+    """The ``notify = [...]`` line of a zone that notifies ``secondaries``."""
+    if key is None:
+        entries = [f'"127.0.0.1:{s.port}"' for s in secondaries]
+    else:
+        entries = [f'{{ address = "127.0.0.1:{s.port}", key = "{key}" }}' for s in secondaries]
+    return f"notify = [{', '.join(entries)}]"
+
+
+def enable_notify(primary: SrvdnsProcess, line: str) -> None:
+    """Add ``line`` (see ``notify_line``) below the zone's ``transfer_to`` and reload
+    srvdns (SIGHUP): from then on it notifies those secondaries.  The reload moves the
+    serial; returns once srvdns serves the new one."""
+    text = primary.config.read_text()
+    changed = re.sub(
+        r"^(\s*transfer_to = .*)$", lambda m: f"{m.group(1)}\n{line}", text, count=1, flags=re.M
+    )
+    assert changed != text
+    before = _soa_serial(*primary.dns[0], "service.local")
+    primary.config.write_text(changed)
+    primary.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: _soa_serial(*primary.dns[0], "service.local") != before, timeout=10)

@@ -15,7 +15,7 @@ import dns.rdatatype
 import pytest
 from conformance.referees import Referee, missing_binaries
 from e2e.harness import SrvdnsProcess, start, write_config
-from xfr.secondaries import ports, start_knot_secondary, start_nsd_secondary, wait_for_serial
+from xfr.secondaries import enable_notify, launch_secondary, notify_line, wait_for_serial
 
 pytestmark = pytest.mark.e2e
 
@@ -41,17 +41,16 @@ class Hidden:
 
 @pytest.fixture(scope="module")
 def hidden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hidden]:
+    """srvdns, then NSD and Knot pulling from it, then srvdns told to notify them."""
     missing = missing_binaries()
     if missing:
         pytest.fail(f"these secondaries are not installed: {', '.join(missing)}")
     directory = tmp_path_factory.mktemp("secondaries")
-    nsd_port, knot_port = ports(2)
     body = f"""\
         [[zone]]
         name = "{ZONE}"
         ttl = 5
         transfer_to = ["127.0.0.1"]
-        notify = ["127.0.0.1:{nsd_port}", "127.0.0.1:{knot_port}"]
 
         [[zone.service]]
         name = "postgres"
@@ -61,15 +60,17 @@ def hidden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hidden]:
         ]
         """
     primary = start(write_config(directory, body))
-    started: list[Referee] = []
+    hidden = Hidden(primary, [])
     try:
-        started.append(start_nsd_secondary(directory / "nsd", ZONE, primary.dns[0], nsd_port))
-        started.append(start_knot_secondary(directory / "knot", ZONE, primary.dns[0], knot_port))
-        hidden = Hidden(primary, started)
-        hidden.converge()
+        for kind in ("nsd", "knot"):
+            hidden.secondaries.append(
+                launch_secondary(kind, directory, ZONE, primary.dns[0], hidden.serial())
+            )
+        enable_notify(primary, notify_line(hidden.secondaries))
+        hidden.converge()  # the reload's new serial arrives by NOTIFY
         yield hidden
     finally:
-        for secondary in started:
+        for secondary in hidden.secondaries:
             secondary.stop()
         primary.stop()
 
@@ -161,7 +162,6 @@ def test_secondaries_with_a_tsig_key_transfer_and_take_notify_signed(
     srvdns must verify the one and sign the others."""
     directory = tmp_path_factory.mktemp("signed")
     secret = base64.b64encode(b"secondary-tsig-secret-32-octets!").decode()
-    nsd_port, knot_port = ports(2)
     body = f"""\
         [[tsig_key]]
         name = "xfr-key"
@@ -170,25 +170,22 @@ def test_secondaries_with_a_tsig_key_transfer_and_take_notify_signed(
         [[zone]]
         name = "{ZONE}"
         transfer_to = [{{ address = "127.0.0.1", key = "xfr-key" }}]
-        notify = [
-          {{ address = "127.0.0.1:{nsd_port}", key = "xfr-key" }},
-          {{ address = "127.0.0.1:{knot_port}", key = "xfr-key" }},
-        ]
         """
     primary = start(write_config(directory, body))
-    started: list[Referee] = []
+    hidden = Hidden(primary, [])
     try:
         key = ("xfr-key", secret)
-        address = primary.dns[0]
-        started.append(start_nsd_secondary(directory / "nsd", ZONE, address, nsd_port, key))
-        started.append(start_knot_secondary(directory / "knot", ZONE, address, knot_port, key))
-        hidden = Hidden(primary, started)
+        for kind in ("nsd", "knot"):
+            hidden.secondaries.append(
+                launch_secondary(kind, directory, ZONE, primary.dns[0], hidden.serial(), key)
+            )
+        enable_notify(primary, notify_line(hidden.secondaries, "xfr-key"))
         hidden.converge()
         register(hidden, "signed", "s1", {"address": "10.0.5.1", "port": 443})
         hidden.converge()
-        for secondary in started:
+        for secondary in hidden.secondaries:
             assert _served(secondary, f"signed.{ZONE}.")
     finally:
-        for secondary in started:
+        for secondary in hidden.secondaries:
             secondary.stop()
         primary.stop()
