@@ -11,13 +11,14 @@ which moves the serial.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import replace
 from types import MappingProxyType
 
-import dns.name
 import dns.rdata
 import dns.rdataclass
+import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 from dnslib import QTYPE, RR, DNSBuffer  # type: ignore[import-untyped]
 
@@ -26,8 +27,11 @@ from srvdns.config import ZoneConfig
 from srvdns.model import Service, Status
 from srvdns.nameserver.zonecontent import zone_rrsets
 
-Record = tuple[dns.name.Name, int, dns.rdata.Rdata]
-"""One resource record: owner (absolute), TTL, RDATA (class IN)."""
+Record = tuple[bytes, int, int, bytes]
+"""One resource record of class IN, packed: owner name (uncompressed wire form), type,
+TTL, RDATA.  Plain octets hash and compare fast, and a transfer sends them as they are.
+The RDATA of every type srvdns serves except SOA holds no compressed name (dnslib packs
+SRV targets in full, and an NS RDATA is one name); the SOA is read apart."""
 
 
 def _without_leases(view: ServiceView, now: float) -> tuple[ServiceView, float | None]:
@@ -101,8 +105,7 @@ class ZoneContent:
             for rr in rrset.records:
                 record = convert(rr)
                 if rrset.rdtype == QTYPE.SOA:
-                    assert isinstance(record[2], dns.rdtypes.ANY.SOA.SOA)
-                    soa = record[2]
+                    soa = soa_of(record)
                 else:
                     records.append(record)
         if soa is None:
@@ -118,9 +121,21 @@ def zone_records(
 
 
 def convert(rr: RR) -> Record:
-    """A dnslib record as dnspython's, through its RDATA octets."""
+    """A dnslib record as packed octets: owner, type, TTL, RDATA (names in it in full)."""
     buffer = DNSBuffer()
     rr.rdata.pack(buffer)
-    data = bytes(buffer.data)
-    rdata = dns.rdata.from_wire(dns.rdataclass.IN, rr.rtype, data, 0, len(data))
-    return dns.name.from_text(str(rr.rname)), int(rr.ttl), rdata
+    return _owner(rr.rname.label), int(rr.rtype), int(rr.ttl), bytes(buffer.data)
+
+
+@functools.lru_cache(maxsize=65536)
+def _owner(labels: tuple[bytes, ...]) -> bytes:
+    """Owner names repeat (one per record of a name): pack each once."""
+    return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+
+
+def soa_of(record: Record) -> dns.rdtypes.ANY.SOA.SOA:
+    """The SOA RDATA of a packed SOA record."""
+    _, _, _, data = record
+    soa = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.SOA, data, 0, len(data))
+    assert isinstance(soa, dns.rdtypes.ANY.SOA.SOA)
+    return soa

@@ -51,7 +51,6 @@ _TRANSFER_TYPES = (dns.rdatatype.AXFR, dns.rdatatype.IXFR)
 _TSIG_TAIL = struct.pack("!HH", dns.rdatatype.TSIG, dns.rdataclass.ANY)
 
 _Renderer: Any = dns.renderer.Renderer  # dnspython's renderer is untyped
-_TooBig: Any = dns.exception.TooBig
 
 Answerer = Callable[[bytes], "bytes | None"]
 """The ordinary answer logic for one unsigned query (``Handler.handle`` bound to a
@@ -66,13 +65,13 @@ class Version:
     soa: dns.rdtypes.ANY.SOA.SOA
     soa_ttl: int
     records: frozenset[Record]
-    _rrsets: list[dns.rrset.RRset] | None = field(default=None, repr=False)
+    _packed: list[bytes] | None = field(default=None, repr=False)
 
-    def rrsets(self) -> list[dns.rrset.RRset]:
-        """The records as RRsets in canonical order (built once per version)."""
-        if self._rrsets is None:
-            self._rrsets = _rrsets(self.records)
-        return self._rrsets
+    def packed(self) -> list[bytes]:
+        """The records packed, RRsets together, in a stable order (once per version)."""
+        if self._packed is None:
+            self._packed = _packed(self.records)
+        return self._packed
 
 
 @dataclass
@@ -136,7 +135,9 @@ class Transfers:
     def soa(self, zone: str) -> dns.rrset.RRset:
         """The SOA RRset of the zone's current version (see ``current``)."""
         state = self._states[dns.name.from_text(zone)]
-        return _soa_rrset(state.origin, self._version(state))
+        version = self._version(state)
+        soa = version.soa.replace(serial=version.serial)
+        return dns.rrset.from_rdata(state.origin, version.soa_ttl, soa)
 
     def is_transfer(self, wire: bytes) -> bool:
         """Whether ``wire`` asks for AXFR or IXFR (read from its octets, unchecked)."""
@@ -214,19 +215,19 @@ class Transfers:
             if not tcp:
                 return [signer.sign(_header_reply(query, dns.rcode.NOERROR, tc=True))]
             version = self._version(state)
-            return _render(query, signer, _axfr_rrsets(state.origin, version))
+            return _render(query, signer, _axfr(state.origin, version))
         client = _client_serial(query, state.origin)
         if client is None:
             return [signer.sign(_header_reply(query, dns.rcode.FORMERR))]
         version = self._version(state)
-        rrsets = _ixfr_rrsets(state, version, client)
+        records = _ixfr(state, version, client)
         if not tcp:  # RFC 1995 §2: the whole reply in one datagram, else the SOA alone
             udp_size = min(max(512, query.payload), UDP_SIZE) if query.edns >= 0 else 512
-            single = _render(query, signer, rrsets, limit=udp_size - 128, split=False)
+            single = _render(query, signer, records, limit=udp_size - 128, split=False)
             if not single:
-                return _render(query, signer, [_soa_rrset(state.origin, version)])
+                return _render(query, signer, [_soa(state.origin, version)])
             return single
-        return _render(query, signer, rrsets)
+        return _render(query, signer, records)
 
     def refresh(self) -> dict[str, int]:
         """Journal every zone's version now; zone name -> serial."""
@@ -293,91 +294,80 @@ def _soa_rrset(origin: dns.name.Name, version: Version) -> dns.rrset.RRset:
     return dns.rrset.from_rdata(origin, version.soa_ttl, soa)
 
 
-def _axfr_rrsets(origin: dns.name.Name, version: Version) -> list[dns.rrset.RRset]:
-    """RFC 5936 §2.2: the SOA, every other RRset, the SOA again."""
-    soa = _soa_rrset(origin, version)
-    return [soa, *version.rrsets(), soa]
+def _soa(origin: dns.name.Name, version: Version, serial: int | None = None) -> bytes:
+    """The zone's SOA record packed, with the version's serial or ``serial``."""
+    soa = version.soa.replace(serial=version.serial if serial is None else serial)
+    return _pack(origin.to_wire() or b"", dns.rdatatype.SOA, version.soa_ttl, soa.to_wire() or b"")
 
 
-def _ixfr_rrsets(state: _ZoneState, version: Version, client: int) -> list[dns.rrset.RRset]:
+def _pack(owner: bytes, rdtype: int, ttl: int, rdata: bytes) -> bytes:
+    return owner + struct.pack("!HHIH", rdtype, dns.rdataclass.IN, ttl, len(rdata)) + rdata
+
+
+def _packed(records: Iterable[Record]) -> list[bytes]:
+    """Records packed, sorted by owner, type, TTL and RDATA (so RRsets are together)."""
+    return [_pack(owner, rdtype, ttl, rdata) for owner, rdtype, ttl, rdata in sorted(records)]
+
+
+def _axfr(origin: dns.name.Name, version: Version) -> list[bytes]:
+    """RFC 5936 §2.2: the SOA, every other record, the SOA again."""
+    soa = _soa(origin, version)
+    return [soa, *version.packed(), soa]
+
+
+def _ixfr(state: _ZoneState, version: Version, client: int) -> list[bytes]:
     """RFC 1995 §4: the new SOA, then per change the old SOA, deletions, the new SOA,
     additions; the new SOA at the end.  Condensed to one change; the new SOA alone when
     the client is current; AXFR's layout when the journal does not reach its serial."""
-    soa = _soa_rrset(state.origin, version)
+    soa = _soa(state.origin, version)
     delta = state.journal.changes_since(client)
     if delta is None or state.journal.serial != version.serial:
-        return _axfr_rrsets(state.origin, version)
+        return _axfr(state.origin, version)
     if delta.old == delta.new:
         return [soa]
-    old = dns.rrset.from_rdata(state.origin, soa.ttl, version.soa.replace(serial=delta.old))
-    return [soa, old, *_rrsets(delta.deleted), soa, *_rrsets(delta.added), soa]
-
-
-def _rrsets(records: Iterable[Record]) -> list[dns.rrset.RRset]:
-    """Records grouped into RRsets (by owner, type and TTL), in canonical name order."""
-    grouped: dict[tuple[dns.name.Name, int, int], dns.rrset.RRset] = {}
-    for owner, ttl, rdata in records:
-        key = (owner, rdata.rdtype, ttl)
-        rrset = grouped.get(key)
-        if rrset is None:
-            rrset = grouped[key] = dns.rrset.RRset(owner, dns.rdataclass.IN, rdata.rdtype)
-            rrset.update_ttl(ttl)
-        rrset.add(rdata)
-    return [grouped[key] for key in sorted(grouped, key=lambda k: (k[0], k[1], k[2]))]
+    old = _soa(state.origin, version, delta.old)
+    return [soa, old, *_packed(delta.deleted), soa, *_packed(delta.added), soa]
 
 
 def _render(
     query: dns.message.Message,
     signer: Signer,
-    rrsets: Sequence[dns.rrset.RRset],
+    records: Sequence[bytes],
     *,
     limit: int | None = None,
     split: bool = True,
 ) -> list[bytes]:
-    """The answer ``rrsets`` in as many messages as they need (RFC 5936 §2.2: the
-    question in the first only), each signed in sequence.  With ``split`` False, the
-    one message, or an empty list when it does not fit; ``limit`` defaults to
-    ``MESSAGE_SIZE``."""
+    """The packed ``records`` as answers of as many messages as they need (RFC 5936
+    §2.2: the question in the first only), each signed in sequence.  With ``split``
+    False, the one message, or an empty list when it does not fit; ``limit`` defaults
+    to ``MESSAGE_SIZE``.  Names are not compressed: the records go out as stored."""
     limit = MESSAGE_SIZE if limit is None else limit
-    messages: list[bytes] = []
     flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
-    renderer = _renderer(query, flags, limit, question=True)
-    count = 0
-    pending = list(rrsets)
-    while pending:
-        rrset = pending.pop(0)
-        try:
-            renderer.add_rrset(dns.renderer.ANSWER, rrset)
-            count += 1
-            continue
-        except dns.exception.TooBig:
+    q = query.question[0]
+    question = (q.name.to_wire() or b"") + struct.pack("!HH", q.rdtype, q.rdclass)
+    messages: list[bytes] = []
+    body: list[bytes] = [question]
+    size, count, first = 12 + len(question), 0, True
+    for record in records:
+        if size + len(record) > limit and count:
             if not split:
                 return []
-        if count == 0:
-            if len(rrset) == 1:
-                raise _TooBig(f"{rrset.name} does not fit a message")
-            pending[:0] = [dns.rrset.from_rdata(rrset.name, rrset.ttl, rd) for rd in rrset]
-            continue
-        messages.append(_finish(renderer, signer))
-        renderer = _renderer(query, flags, limit, question=False)
-        count = 0
-        pending.insert(0, rrset)
-    messages.append(_finish(renderer, signer))
+            messages.append(_message(query.id, flags, first, count, body, signer))
+            body, size, count, first = [], 12, 0, False
+        if size + len(record) > limit:
+            raise ValueError("a record does not fit a message")
+        body.append(record)
+        size += len(record)
+        count += 1
+    messages.append(_message(query.id, flags, first, count, body, signer))
     return messages
 
 
-def _renderer(query: dns.message.Message, flags: int, limit: int, *, question: bool) -> Any:
-    renderer = _Renderer(query.id, flags, limit)
-    if question:
-        q = query.question[0]
-        renderer.add_question(q.name, q.rdtype, q.rdclass)
-    return renderer
-
-
-def _finish(renderer: Any, signer: Signer) -> bytes:
-    renderer.write_header()
-    wire: bytes = renderer.get_wire()
-    return signer.sign(wire)
+def _message(
+    msg_id: int, flags: int, first: bool, count: int, body: list[bytes], signer: Signer
+) -> bytes:
+    header = struct.pack("!6H", msg_id, flags, 1 if first else 0, count, 0, 0)
+    return signer.sign(header + b"".join(body))
 
 
 def _header_reply(query: dns.message.Message, rcode: int, *, tc: bool = False) -> bytes:
