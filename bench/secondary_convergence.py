@@ -3,13 +3,14 @@
     python bench/secondary_convergence.py [--rounds 40] [--instances 200]
 
 Starts ``srvdns serve`` as a hidden primary with ``--instances`` registered instances
-(so transfers carry a real zone), NSD and Knot as its secondaries on loopback, and waits
-until both serve the zone.  Then ``--rounds`` times: registers a new instance of a new
-service through the API and, from the moment the API acknowledged it, polls each
-secondary every 2 ms over UDP until it answers the service's SRV; then deregisters it and
-polls until each answers NXDOMAIN.  The path measured is commit -> NOTIFY (coalescing
-delay included) -> SOA query -> IXFR -> secondary serving.  Prints p50/p99/max per
-secondary and change.  Every round is bounded by a 10 s timeout.
+(10 per service, so transfers carry a real zone), NSD and Knot as its secondaries on
+loopback, and waits until both serve the zone.  Then ``--rounds`` times: registers a
+new instance of a new service through the API and, from the moment the API
+acknowledged it, polls each secondary every 2 ms over UDP until it answers the
+service's SRV; then deregisters it and polls until each answers NXDOMAIN.  The path
+measured is commit -> NOTIFY (coalescing delay included) -> SOA query -> IXFR ->
+secondary serving.  Prints p50/p99/max per secondary and change.  Every round is
+bounded by a 10 s timeout.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main() -> int:
             with httpx.Client(base_url=primary.api, timeout=30) as http:
                 for i in range(args.instances):
                     http.put(
-                        f"/v1/services/svc{i % 20}/instances/i{i}",
+                        f"/v1/services/svc{i // 10}/instances/i{i}",
                         json={"address": f"10.1.{i // 250}.{i % 250}", "port": 8000 + i % 100},
                     ).raise_for_status()
                 serial = int(primary.query(ZONE, "SOA").answer[0][0].serial)
