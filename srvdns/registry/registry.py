@@ -287,7 +287,9 @@ class Registry:
         a zone whose contents changed outside the registry (a reload changed its TTLs), so
         that secondaries holding the old serial transfer the zone again."""
         change = await self._write(self._repository.bump_index)
-        self.holder.patch((), index=change.index)
+        if change.index > self.holder.current.index:
+            self.holder.patch((), index=change.index)
+            self._wake_waiters()
         return change.index
 
     async def wait_for_index(self, index: int, timeout: float) -> int:
