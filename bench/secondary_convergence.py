@@ -97,7 +97,7 @@ def main() -> int:
                 serial = int(primary.query(ZONE, "SOA").answer[0][0].serial)
                 for kind in ("nsd", "knot"):
                     secondaries.append(
-                        launch_secondary(kind, directory, ZONE, primary.dns[0], serial)
+                        launch_secondary(kind, directory, ZONE, primary.dns[0], serial, None, 300)
                     )
                 enable_notify(primary, notify_line(secondaries))
                 serial = int(primary.query(ZONE, "SOA").answer[0][0].serial)

@@ -149,6 +149,7 @@ def launch_secondary(
     primary: tuple[str, int],
     serial: int,
     key: Key | None = None,
+    timeout: float = 15,
 ) -> Referee:
     """Start an NSD or Knot secondary on a free port and wait until it serves ``serial``;
     another port if it could not bind (someone took the port meanwhile)."""
@@ -156,7 +157,7 @@ def launch_secondary(
     for attempt in range(3):
         secondary = start(directory / f"{kind}-{attempt}", zone, primary, free_port(), key)
         try:
-            wait_for_serial(secondary, zone, serial)
+            wait_for_serial(secondary, zone, serial, timeout)
         except AssertionError:
             secondary.stop()
             if secondary.process.returncode in (0, None) or attempt == 2:
