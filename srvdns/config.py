@@ -21,6 +21,13 @@ from srvdns.durations import parse_duration
 from srvdns.errors import ConfigError
 from srvdns.health.definitions import MIN_INTERVAL, CheckRequest, check_ids
 from srvdns.model import Status
+from srvdns.transferconfig import (
+    NotifyTarget,
+    TransferPeer,
+    TsigKeyConfig,
+    parse_peers,
+    parse_targets,
+)
 from srvdns.validation import (
     check_instance_id,
     check_meta,
@@ -362,11 +369,23 @@ class ZoneConfig(_Strict):
     only_passing: bool = False
     panic_threshold: float | None = Field(default=None, gt=0, lt=1)
     panic_min_instances: int = Field(default=3, ge=1)
+    transfer_to: tuple[TransferPeer, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()
 
     @_field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return normalize_domain(value, "zone name")
+
+    @_field_validator("transfer_to", mode="before")
+    @classmethod
+    def _transfer_to(cls, value: object) -> object:
+        return parse_peers(value)
+
+    @_field_validator("notify", mode="before")
+    @classmethod
+    def _notify(cls, value: object) -> object:
+        return parse_targets(value)
 
     @_field_validator("service_ttl")
     @classmethod
@@ -506,6 +525,7 @@ class Config(_Strict):
     zone: tuple[ZoneConfig, ...] = Field(min_length=1)
     health: HealthConfig = HealthConfig()
     forward: ForwardConfig | None = None
+    tsig_key: tuple[TsigKeyConfig, ...] = ()
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -529,6 +549,16 @@ class Config(_Strict):
                         f"(zones {seen[service.name]!r} and {zone.name!r})",
                     )
                 seen[service.name] = zone.name
+        keys = [key.name for key in self.tsig_key]
+        if len(set(keys)) != len(keys):
+            raise ValueError("the same tsig_key name is declared twice")
+        for zone in self.zone:
+            entries: list[TransferPeer | NotifyTarget] = [*zone.transfer_to, *zone.notify]
+            for entry in entries:
+                if entry.key is not None and entry.key not in keys:
+                    raise ValueError(
+                        f"zone {zone.name!r} names tsig_key {entry.key!r}, not declared"
+                    )
         return self
 
     @property
@@ -542,6 +572,20 @@ class Config(_Strict):
     def static_services(self) -> list[StaticServiceConfig]:
         """Every ``[[zone.service]]`` block of every zone."""
         return [service for zone in self.zone for service in zone.service]
+
+    def tsig_secrets(self) -> dict[str, tuple[str, bytes]]:
+        """Key name -> (algorithm, secret), with ``secret_file`` secrets read now.
+
+        Raises ConfigError naming the key when a secret file cannot be read or decoded.
+        """
+        base = None if self.path is None else self.path.parent
+        out: dict[str, tuple[str, bytes]] = {}
+        for index, key in enumerate(self.tsig_key):
+            try:
+                out[key.name] = (key.algorithm, key.secret_bytes(base))
+            except ValueError as exc:
+                raise ConfigError(f"{self.path}: tsig_key[{index}].secret_file: {exc}") from None
+        return out
 
     def database_url(self) -> str:
         """The SQLAlchemy URL, with a relative SQLite path made relative to this file."""

@@ -25,6 +25,7 @@ from srvdns.errors import ConfigError, SrvdnsError
 if TYPE_CHECKING:
     from srvdns.catalog import CatalogHolder
     from srvdns.health.loop import HealthLoop
+    from srvdns.hiddenprimary import HiddenPrimary
     from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.handler import Handler
     from srvdns.nameserver.querylog import QueryLog
@@ -55,6 +56,7 @@ def load_for_serving(path: str) -> tuple[Config, str | None]:
     token = config.api_token()
     tokens = config.api_tokens()
     api = config.server.api_listen
+    config.tsig_secrets()  # a TSIG secret file that cannot be read stops the start
     if tokens is None and not api.is_loopback:
         raise ConfigError(
             f"{config.path}: server.api_listen: {api} is reachable from other machines; "
@@ -118,6 +120,8 @@ class _HandlerSlot:
         """Where the listeners forward queries outside every zone (None: nowhere)."""
         self.query_log: QueryLog | None = None
         """Where the listeners log each query (None: off)."""
+        self.transfers: Any = None
+        """What answers zone transfers and signed queries (None: no zone is transferred)."""
 
     def swap(self, handler: Handler, forwarder: Forwarder | None = None) -> None:
         """Answer every later query with ``handler`` (and ``forwarder``)."""
@@ -205,6 +209,7 @@ class Server:
     """``--query-log``: log queries whatever ``[server] query_log`` says."""
     _dns_stats: DnsStats | None = None
     _api: uvicorn.Server | None = None
+    _primary: HiddenPrimary | None = None
 
     def _handler(self, config: Config) -> Handler:
         assert self._registry is not None
@@ -264,6 +269,11 @@ class Server:
             settings = self.config.server
             slot = _HandlerSlot(self._handler(self.config), self._forwarder(self.config))
             slot.query_log = self._query_log(self.config)
+            from srvdns.hiddenprimary import HiddenPrimary
+
+            primary = self._primary = HiddenPrimary(registry)
+            await primary.activate(primary.prepare(self.config))
+            slot.transfers = primary.transfers
             if "dns" in activated:
                 dns = await _adopt_dns_sockets(slot, activated["dns"], settings, self._dns_stats)
             else:
@@ -353,6 +363,8 @@ class Server:
                     watchdog.cancel()
                 await dns.close()
         finally:
+            if self._primary is not None:
+                await self._primary.stop()
             if health is not None:
                 await health.stop()
             await asyncio.to_thread(registry.close)
@@ -381,6 +393,7 @@ class Server:
                 tokens = await asyncio.to_thread(config.api_tokens)
                 handler = self._handler(config)
                 forwarder = self._forwarder(config)
+                transfers = None if self._primary is None else self._primary.prepare(config)
                 await self._registry.resync_static(config.static_services(), config.health)
             except SrvdnsError as exc:
                 log.error("reload failed, still serving the previous config: %s", exc)
@@ -395,6 +408,9 @@ class Server:
                 log.warning("reload: %s change only at the next start", ", ".join(fixed))
             self._slot.swap(handler, forwarder)
             self._slot.query_log = self._query_log(config)
+            if self._primary is not None and transfers is not None:
+                await self._primary.activate(transfers)
+                self._slot.transfers = self._primary.transfers
             state = self._app.state
             state.reserved_names = frozenset(name.lower() for name in config.reserved_labels)
             state.token = token

@@ -24,6 +24,7 @@ from srvdns.nameserver.wire import FormError, parse_query
 if TYPE_CHECKING:
     from srvdns.nameserver.forward import Forwarder
     from srvdns.nameserver.querylog import QueryLog
+    from srvdns.nameserver.xfr import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,12 @@ def _qtype(wire: bytes) -> int:
 
 def _rcode(reply: bytes | None) -> int | None:
     return None if reply is None or len(reply) < 4 else reply[3] & 0x0F
+
+
+def _transfers(handler: QueryHandler) -> Transfers | None:
+    """The handler's ``transfers`` (None: no zone is transferred), read like ``_forwarder``."""
+    transfers: Transfers | None = getattr(handler, "transfers", None)
+    return transfers
 
 
 MAX_FORWARDING = 1000
@@ -178,6 +185,7 @@ class _UdpListener:
         latency, clock = stats.latency, time.perf_counter_ns
         timed, started = True, 0
         rrl, now = self.rrl, self._loop.time()
+        transfers = _transfers(self._handler)
         for _ in range(UDP_BATCH):
             try:
                 size, addr = receive(buffer)
@@ -193,6 +201,9 @@ class _UdpListener:
                 if verdict == SLIP and (slipped := truncated_reply(data)) is not None:
                     with contextlib.suppress(OSError):
                         send(slipped, addr)
+                continue
+            if transfers is not None and transfers.wants(data):
+                self._transfer(transfers, data, addr)
                 continue
             try:
                 reply = handle(data, tcp=False)
@@ -220,6 +231,20 @@ class _UdpListener:
                     stats.udp_send_dropped += 1
                 except OSError as exc:
                     log.debug("cannot send a UDP reply to %s: %s", addr[0], exc)
+
+    def _transfer(self, transfers: Transfers, data: bytes, addr: tuple[str, int]) -> None:
+        """A transfer or TSIG-signed query over UDP (see ``xfr.Transfers.respond``)."""
+        handle = self._handler.handle
+        try:
+            replies = transfers.respond(
+                data, addr[0], tcp=False, answer=lambda wire: handle(wire, tcp=False)
+            )
+        except Exception:
+            log.exception("answering a transfer or signed query from %s failed", addr[0])
+            return
+        for reply in replies or ():
+            with contextlib.suppress(OSError):
+                self._sock.sendto(reply, addr)
 
 
 def _forwarded(
@@ -390,6 +415,9 @@ class DnsServers:
         started = time.perf_counter_ns()
         loop = asyncio.get_running_loop()
         connection.last_active = loop.time()
+        transfers = _transfers(self._handler)
+        if transfers is not None and transfers.wants(wire):
+            return await self._transfer(transfers, wire, connection)
         try:
             reply = self._handler.handle(wire, tcp=True)
         except Exception:
@@ -417,6 +445,35 @@ class DnsServers:
             query_log.record("tcp", connection.peer, connection.port, wire, reply, seconds)
         if reply is not None:
             writer = connection.writer
+            writer.write(struct.pack("!H", len(reply)) + reply)
+            try:
+                await asyncio.wait_for(writer.drain(), self._idle_timeout)
+            except (TimeoutError, ConnectionError):
+                return False
+            connection.last_active = loop.time()
+        return True
+
+    async def _transfer(self, transfers: Transfers, wire: bytes, connection: _Connection) -> bool:
+        """Send every message of a transfer (or the reply to a signed query), waiting for
+        the peer to read each as ``_tcp_exchange`` does; False when the connection is done."""
+        handle = self._handler.handle
+        try:
+            if transfers.is_transfer(wire):  # the zone is built and packed off the loop
+                replies = await asyncio.to_thread(
+                    transfers.respond, wire, connection.peer, tcp=True, answer=None
+                )
+            else:
+                replies = None
+            if replies is None:
+                replies = transfers.respond(
+                    wire, connection.peer, tcp=True, answer=lambda query: handle(query, tcp=True)
+                )
+        except Exception:
+            log.exception("answering a transfer or signed query from %s failed", connection.peer)
+            return True
+        loop = asyncio.get_running_loop()
+        writer = connection.writer
+        for reply in replies or ():
             writer.write(struct.pack("!H", len(reply)) + reply)
             try:
                 await asyncio.wait_for(writer.drain(), self._idle_timeout)

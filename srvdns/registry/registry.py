@@ -459,6 +459,16 @@ class Registry:
         index = self.holder.current.index
         await self._write(lambda: Change((), index), "flush_renewals")
 
+    async def bump_index(self) -> int:
+        """Move the index (the SOA serial) with nothing else changed, and return it: for
+        a zone whose contents changed outside the registry (a reload changed its TTLs), so
+        that secondaries holding the old serial transfer the zone again."""
+        change = await self._write(self._repository.bump_index)
+        if change.index > self.holder.current.index:
+            self.holder.patch((), index=change.index)
+            self._wake_waiters()
+        return change.index
+
     async def wait_for_index(self, index: int, timeout: float) -> int:
         """Wait until the registry's index is above ``index``, or ``timeout`` seconds passed;
         return the index then.

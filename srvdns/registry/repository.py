@@ -1132,6 +1132,10 @@ class Repository:
         """The persistent change counter."""
         return self._read("read the index", read_index)
 
+    def bump_index(self) -> Change:
+        """Move the index, and nothing else (see ``Registry.bump_index``)."""
+        return self._write("move the index", lambda c: Change((), bump_index(c)))
+
     def upsert_instance(self, instance: Instance, *, exclusive_id: bool = False) -> Change:
         """See ``upsert_instance``."""
         return self._write(
