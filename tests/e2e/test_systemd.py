@@ -118,8 +118,11 @@ def test_socket_activation_tcp_dns_and_api(tmp_path: Path) -> None:
     try:
         time.sleep(0.2)  # systemd-socket-activate listens; srvdns starts on the first connection
         with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=20) as http:
-            ready = http.get("/readyz")
-            assert ready.status_code == 200, ready.text
+            # the first connection starts srvdns; it is ready once everything is bound
+            deadline = time.monotonic() + 15
+            while (ready := http.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.05)
             put = http.put(
                 "/v1/services/web/instances/w1", json={"address": "10.0.0.7", "port": 80}
             )
