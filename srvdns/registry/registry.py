@@ -494,7 +494,11 @@ class Registry:
         result.add_done_callback(cancelled)
         with self._lock:
             self._queue.append(write)
-            self._start_drain()
+            try:
+                self._start_drain()
+            except errors.StoreUnavailableError:
+                self._queue.remove(write)
+                raise
         return await result
 
     def _start_drain(self) -> None:
@@ -504,7 +508,6 @@ class Registry:
         try:
             self._executor.submit(self._drain)
         except RuntimeError:  # the executor has been shut down
-            self._queue.clear()
             raise errors.StoreUnavailableError("the registry is closed") from None
         self._draining = True
 
