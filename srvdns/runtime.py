@@ -220,7 +220,10 @@ class Server:
                     metrics=metrics,
                     node_address=_node_address(host),
                 )
-                app.state.listeners = "not bound yet"
+                # The DNS listeners serve and the API socket listens already: a request
+                # answered from here on (with httptools, even one in the socket's backlog
+                # while uvicorn starts) may call the listeners bound.
+                app.state.listeners = "ok"
                 api = _ApiServer(
                     uvicorn.Config(
                         HeartbeatFastPath(app),
@@ -242,7 +245,6 @@ class Server:
                     len(registry.holder.current.services),
                 )
                 self._slot, self._app = slot, app
-                app.state.listeners = "ok"
                 # What start-up loaded (config, catalog) lives as long as the process: keep
                 # it out of every later garbage collection, whose pauses are event loop lag
                 # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
