@@ -125,6 +125,17 @@ class ServiceView:
         new label collides.
         """
         gone = set(removed)
+        if not gone and upserts.keys() <= self.target_of.keys():  # replacements only
+            instances = tuple(upserts.get(i.id, i) for i in self.instances)
+            targets = dict(self.targets)
+            for instance_id, instance in upserts.items():
+                targets[self.target_of[instance_id]] = instance
+            return ServiceView(
+                name=self.name,
+                instances=instances,
+                targets=MappingProxyType(targets),
+                target_of=self.target_of,
+            )
         by_id = {i.id: i for i in self.instances if i.id not in gone}
         by_id.update(upserts)
         instances = tuple(sorted(by_id.values(), key=lambda i: i.id))

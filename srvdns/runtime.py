@@ -309,7 +309,10 @@ class Server:
                     metrics=metrics,
                     node_address=_node_address(host),
                 )
-                app.state.listeners = "not bound yet"
+                # The DNS listeners serve and the API socket listens already: a request
+                # answered from here on (with httptools, even one in the socket's backlog
+                # while uvicorn starts) may call the listeners bound.
+                app.state.listeners = "ok"
                 app.state.zones, app.state.dns_addresses = self.config.zone, list(dns.addresses)
                 app.state.tokens = await asyncio.to_thread(self.config.api_tokens)
                 api = _ApiServer(
@@ -337,7 +340,6 @@ class Server:
                     len(registry.holder.current.services),
                 )
                 self._slot, self._app = slot, app
-                app.state.listeners = "ok"
                 if self.worker is not None:
                     self.worker.report([p for _, p in dns.addresses], port)
                 # What start-up loaded (config, catalog) lives as long as the process: keep

@@ -576,6 +576,7 @@ class Registry:
             try:
                 self._start_drain()
             except errors.StoreUnavailableError as exc:
+                self._queue.remove(write)
                 self.stats.write(operation, time.perf_counter() - write.started, exc)
                 raise
         return await result
@@ -587,7 +588,6 @@ class Registry:
         try:
             self._executor.submit(self._drain)
         except RuntimeError:  # the executor has been shut down
-            self._queue.clear()
             raise errors.StoreUnavailableError("the registry is closed") from None
         self._draining = True
 

@@ -1,0 +1,66 @@
+"""srvdns.catalog: patching single instances gives what a full build gives."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from srvdns.catalog import Catalog, ServiceView
+from srvdns.model import Instance, Service
+
+
+def inst(service: str, id: str, port: int = 80) -> Instance:
+    return Instance(service=service, id=id, address="10.0.0.1", port=port)
+
+
+def same(view: ServiceView, built: ServiceView) -> None:
+    assert view.instances == built.instances
+    assert dict(view.targets) == dict(built.targets)
+    assert dict(view.target_of) == dict(built.target_of)
+
+
+BASE = Catalog.build(
+    [
+        # sorted by id, as the registry reads them
+        Service("web", (inst("web", "B_1"), inst("web", "a"), inst("web", "c"))),
+        Service("db", (inst("db", "x"),)),
+    ],
+    index=7,
+)
+
+
+@pytest.mark.parametrize(
+    ("upserts", "removals", "expected"),
+    [
+        ([inst("web", "B_1", port=9)], [], {"web": ["B_1", "a", "c"], "db": ["x"]}),
+        ([inst("web", "b")], [], {"web": ["B_1", "a", "b", "c"], "db": ["x"]}),
+        ([], [("web", "a")], {"web": ["B_1", "c"], "db": ["x"]}),
+        ([], [("db", "x")], {"web": ["B_1", "a", "c"]}),
+        (
+            [inst("new", "n")],
+            [("web", "zz")],
+            {"web": ["B_1", "a", "c"], "db": ["x"], "new": ["n"]},
+        ),
+    ],
+)
+def test_with_instances_equals_a_full_build(upserts, removals, expected):
+    patched, changed = BASE.with_instances(upserts, removals, index=8)
+    assert patched.index == 8
+    assert patched.generation == BASE.generation + 1
+    assert {name: [i.id for i in v.instances] for name, v in patched.services.items()} == expected
+    for name, view in patched.services.items():
+        same(view, ServiceView.build(Service(name, view.instances)))
+    assert {s.name for s in changed} == {i.service for i in upserts} | {n for n, _ in removals}
+    for service in changed:
+        found = patched.get_service(service.name)
+        assert service.instances == (() if found is None else found.instances)
+
+
+def test_a_replacement_keeps_the_other_views_and_labels():
+    renewed = replace(BASE.services["web"].targets["a"], last_heartbeat=5.0)
+    patched, _ = BASE.with_instances([renewed], index=7)
+    assert patched.services["db"] is BASE.services["db"]
+    assert patched.services["web"].target_of is BASE.services["web"].target_of
+    assert patched.services["web"].targets["a"] is renewed
+    assert patched.index == 7  # never below the current index
