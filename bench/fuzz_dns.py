@@ -1,6 +1,7 @@
 """Fuzz a live ``srvdns serve`` with random and mutated DNS messages over UDP and TCP.
 
     python bench/fuzz_dns.py [--packets 1000000] [--max-seconds 900] [--tcp-share 0.2]
+                             [--forward]
 
 Everything runs on loopback and stops by itself after ``--packets`` messages or
 ``--max-seconds``, whichever comes first.  It starts ``srvdns serve`` on free ports with
@@ -10,7 +11,9 @@ form, common types, EDNS with and without options, CHAOS) put through bit flips,
 overwrites, truncations, label and compression-pointer tricks, section counts that
 disagree with the sections, extra records, OPT variants, splices and plain garbage.
 Every 50th message of each stream is a valid query whose answer must stay the one it
-got before the fuzzing began (rcode and answer RRset, TTLs aside).
+got before the fuzzing began (rcode and answer RRset, TTLs aside).  With ``--forward``
+srvdns forwards names outside its zone to a loopback upstream (``EchoUpstream``), so
+that the fuzzed messages it can read go down the forwarding path too.
 
 Each reply must parse with dnspython and carry the query's ID, opcode and question
 (``dnsmutate.reply_problem``); every message of at least a header with QR clear must
@@ -86,11 +89,15 @@ def srvdns_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "srvdns"]
 
 
-def start_server(directory: Path) -> tuple[subprocess.Popen[bytes], int, str, Path]:
-    """``srvdns serve`` on free loopback ports; its stderr goes to ``srvdns.log``."""
+def start_server(
+    directory: Path, upstream: int | None = None
+) -> tuple[subprocess.Popen[bytes], int, str, Path]:
+    """``srvdns serve`` on free loopback ports, forwarding names outside the zone to
+    ``127.0.0.1:upstream`` when given; its stderr goes to ``srvdns.log``."""
     config = directory / "srvdns.toml"
+    forward = "" if upstream is None else f'[forward]\nupstreams = ["127.0.0.1:{upstream}"]\n'
     config.write_text(
-        "[server]\n"
+        forward + "[server]\n"
         'dns_listen = ["127.0.0.1:0"]\n'
         'api_listen = "127.0.0.1:0"\n'
         'database = "sqlite:///registry.db"\n'
@@ -118,6 +125,34 @@ def start_server(directory: Path) -> tuple[subprocess.Popen[bytes], int, str, Pa
         time.sleep(0.05)
     process.kill()
     sys.exit("srvdns did not start:\n" + log_path.read_text(errors="replace"))
+
+
+class EchoUpstream:
+    """An upstream resolver on loopback for ``--forward``: answers every query over UDP
+    with NXDOMAIN and the question as asked, without parsing it (srvdns forwards only
+    queries it could read), on a thread of its own."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.queries = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                query, addr = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            self.queries += 1
+            end = dnsmutate.question_end(query) + 4
+            flags = bytes((0x80 | (query[2] & 0x79), 0x80 | 3))  # QR, opcode, RD; RA, NXDOMAIN
+            reply = query[:2] + flags + struct.pack("!4H", 1, 0, 0, 0) + query[12:end]
+            self.sock.sendto(reply, addr)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def register(api: str) -> None:
@@ -353,10 +388,18 @@ def main() -> int:
         "--timeout", type=float, default=3.0, help="seconds to wait for a UDP reply"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--forward",
+        action="store_true",
+        help="forward names outside the zone to an upstream on loopback (the forwarding path)",
+    )
     options = parser.parse_args()
 
+    upstream = EchoUpstream() if options.forward else None
     with tempfile.TemporaryDirectory(prefix="srvdns-fuzz-") as tmp:
-        process, port, api, log_path = start_server(Path(tmp))
+        process, port, api, log_path = start_server(
+            Path(tmp), None if upstream is None else upstream.port
+        )
         try:
             register(api)
             known = baseline(port)
@@ -396,6 +439,9 @@ def main() -> int:
 
     failed = not alive or not final or status != 0 or bool(problems)
     print(f"elapsed {elapsed:.1f} s, seed {options.seed}")
+    if upstream is not None:
+        print(f"forwarded to the upstream: {upstream.queries} queries")
+        upstream.close()
     header = (
         "stream",
         "sent",

@@ -35,6 +35,8 @@ QNAMES: tuple[str, ...] = (
     ZONE,
     f"ns.{ZONE}",
     "example.org",
+    "www.Example.NET",
+    "_sip._udp.example.com",
     "version.bind",
     "id.server",
 )

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from srvdns.api.auth import permit_consul, require_consul_writer
 from srvdns.api.blocking import block, index_headers, parse_index, parse_wait
+from srvdns.api.consul import openapi
 from srvdns.api.consul.definitions import parse_registration
 from srvdns.api.consul.errors import ConsulError, ConsulRoute, bad_request, documented
 from srvdns.api.consul.keys import fields, folded, text
@@ -137,6 +138,9 @@ def _one_instance(request: Request, service_id: str, unknown: str) -> Instance:
     "/v1/agent/service/register",
     summary="Consul: register a service",
     response_class=Response,
+    openapi_extra=openapi.merged(
+        openapi.body(openapi.SERVICE), openapi.query(flags=("replace-existing-checks",))
+    ),
     responses={200: {"description": "Registered (empty body)"}, **_WRITE_ERRORS},
 )
 async def register(request: Request) -> Response:
@@ -213,7 +217,12 @@ async def deregister(service_id: str, request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.get("/v1/agent/services", summary="Consul: every service instance", responses=_READ_ERRORS)
+@router.get(
+    "/v1/agent/services",
+    summary="Consul: every service instance",
+    responses=_READ_ERRORS,
+    openapi_extra=openapi.READ,
+)
 async def agent_services(request: Request) -> JSONResponse:
     """Consul's ``GET /v1/agent/services``: ``{ID: service}`` for every instance.  An id
     that several services have (possible only through the native API) is keyed
@@ -235,6 +244,7 @@ async def agent_services(request: Request) -> JSONResponse:
     "/v1/agent/service/{service_id}",
     summary="Consul: one service instance",
     responses={**_READ_ERRORS, **documented(404, 409)},
+    openapi_extra=openapi.READ,
 )
 async def agent_service_by_id(service_id: str, request: Request) -> JSONResponse:
     """Consul's ``GET /v1/agent/service/:service_id``; 404 for an unknown id."""
@@ -271,6 +281,7 @@ async def _update_ttl(request: Request, check_id: str, status: Status, output: s
     "/v1/agent/check/pass/{check_id}",
     summary="Consul: pass a TTL check",
     response_class=Response,
+    openapi_extra=openapi.query("note"),
     responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
 )
 async def check_pass(check_id: str, request: Request) -> Response:
@@ -284,6 +295,7 @@ async def check_pass(check_id: str, request: Request) -> Response:
     "/v1/agent/check/warn/{check_id}",
     summary="Consul: warn a TTL check",
     response_class=Response,
+    openapi_extra=openapi.query("note"),
     responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
 )
 async def check_warn(check_id: str, request: Request) -> Response:
@@ -297,6 +309,7 @@ async def check_warn(check_id: str, request: Request) -> Response:
     "/v1/agent/check/fail/{check_id}",
     summary="Consul: fail a TTL check",
     response_class=Response,
+    openapi_extra=openapi.query("note"),
     responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
 )
 async def check_fail(check_id: str, request: Request) -> Response:
@@ -309,6 +322,7 @@ async def check_fail(check_id: str, request: Request) -> Response:
     "/v1/agent/check/update/{check_id}",
     summary="Consul: update a TTL check",
     response_class=Response,
+    openapi_extra=openapi.body(openapi.CHECK_UPDATE),
     responses={200: {"description": "Updated (empty body)"}, **_WRITE_ERRORS},
 )
 async def check_update(check_id: str, request: Request) -> Response:
@@ -340,7 +354,12 @@ def _instances(request: Request, service: str) -> list[Instance]:
 
 
 @router.get(
-    "/v1/health/service/{service}", summary="Consul: a service's health", responses=_READ_ERRORS
+    "/v1/health/service/{service}",
+    summary="Consul: a service's health",
+    responses=_READ_ERRORS,
+    openapi_extra=openapi.merged(
+        openapi.READ, openapi.query(flags=("passing",), repeated=("tag",))
+    ),
 )
 async def health_service(service: str, request: Request) -> JSONResponse:
     """Consul's ``GET /v1/health/service/:service``: ``[{Node, Service, Checks}]``, every
@@ -360,7 +379,10 @@ async def health_service(service: str, request: Request) -> JSONResponse:
 
 
 @router.get(
-    "/v1/catalog/services", summary="Consul: every service and its tags", responses=_READ_ERRORS
+    "/v1/catalog/services",
+    summary="Consul: every service and its tags",
+    responses=_READ_ERRORS,
+    openapi_extra=openapi.READ,
 )
 async def catalog_services(request: Request) -> JSONResponse:
     """Consul's ``GET /v1/catalog/services``: ``{name: [tags of its instances]}``."""
@@ -377,6 +399,7 @@ async def catalog_services(request: Request) -> JSONResponse:
     "/v1/catalog/service/{service}",
     summary="Consul: a service's instances",
     responses=_READ_ERRORS,
+    openapi_extra=openapi.merged(openapi.READ, openapi.query(repeated=("tag",))),
 )
 async def catalog_service(service: str, request: Request) -> JSONResponse:
     """Consul's ``GET /v1/catalog/service/:service``: every instance, healthy or not
