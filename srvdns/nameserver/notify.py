@@ -1,11 +1,11 @@
 """NOTIFY (RFC 1996): tell a zone's secondaries its serial moved, so they transfer now.
 
 Changes are coalesced: the first change after a quiet spell is announced after
-``delay``; later ones wait until ``interval`` has passed since that round, so a burst of
-registrations sends one NOTIFY per target for the whole burst.  Each NOTIFY is sent
-over UDP and retried with doubling timeouts until the secondary acknowledges it (a
-reply with the same ID, opcode and question), at most ``attempts`` times; a newer
-serial replaces a round still retrying.
+``delay``; later ones wait until ``interval`` has passed since that round and are then
+announced at once, together, so a burst of registrations sends one NOTIFY per target
+per ``interval``.  Each NOTIFY is sent over UDP and retried with doubling timeouts
+until the secondary acknowledges it (a reply with the same ID, opcode and question), at
+most ``attempts`` times; a newer serial replaces a round still retrying.
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ class Notifier:
 
     async def _run(self) -> None:
         while True:
-            await self._changed.wait()
-            await asyncio.sleep(self._delay)
-            self._changed.clear()
+            if not self._changed.is_set():  # a quiet spell: gather what follows the change
+                await self._changed.wait()
+                await asyncio.sleep(self._delay)
+            self._changed.clear()  # changes during the interval were gathered already
             try:
                 await self._round()
             except Exception:

@@ -196,13 +196,11 @@ class Transfers:
             return [] if reply is None else [signer.sign(reply)]
         if query.opcode() != dns.opcode.QUERY or question.rdclass != dns.rdataclass.IN:
             return [signer.sign(_header_reply(query, dns.rcode.REFUSED))]
-        state = self._states.get(question.name.canonicalize())
-        if state is None:
-            if not any(
-                dns.name.from_text(z.name) == question.name.canonicalize() for z in self._zones
-            ):
-                return [signer.sign(_header_reply(query, dns.rcode.NOTAUTH))]
-            state = None  # a zone without transfer_to: nobody may transfer it
+        state = self._states.get(question.name.canonicalize())  # None: no transfer_to
+        if state is None and not any(
+            dns.name.from_text(z.name) == question.name.canonicalize() for z in self._zones
+        ):
+            return [signer.sign(_header_reply(query, dns.rcode.NOTAUTH))]
         if state is None or not _allowed(state.zone, peer, signed):
             log.info(
                 "zone transfer of %s refused to %s%s",
@@ -340,34 +338,51 @@ def _render(
     """The packed ``records`` as answers of as many messages as they need (RFC 5936
     §2.2: the question in the first only), each signed in sequence.  With ``split``
     False, the one message, or an empty list when it does not fit; ``limit`` defaults
-    to ``MESSAGE_SIZE``.  Names are not compressed: the records go out as stored."""
+    to ``MESSAGE_SIZE``.  Names are not compressed: the records go out as stored.  The
+    first message carries an OPT record when the query did (RFC 6891 §7)."""
     limit = MESSAGE_SIZE if limit is None else limit
+    opt = _opt(query)
     flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
     q = query.question[0]
     question = (q.name.to_wire() or b"") + struct.pack("!HH", q.rdtype, q.rdclass)
     messages: list[bytes] = []
     body: list[bytes] = [question]
-    size, count, first = 12 + len(question), 0, True
+    size, count, first = 12 + len(question) + len(opt), 0, True
     for record in records:
         if size + len(record) > limit and count:
             if not split:
                 return []
-            messages.append(_message(query.id, flags, first, count, body, signer))
+            messages.append(_message(query.id, flags, first, count, body, opt, signer))
             body, size, count, first = [], 12, 0, False
         if size + len(record) > limit:
             raise ValueError("a record does not fit a message")
         body.append(record)
         size += len(record)
         count += 1
-    messages.append(_message(query.id, flags, first, count, body, signer))
+    messages.append(_message(query.id, flags, first, count, body, opt, signer))
     return messages
 
 
 def _message(
-    msg_id: int, flags: int, first: bool, count: int, body: list[bytes], signer: Signer
+    msg_id: int,
+    flags: int,
+    first: bool,
+    count: int,
+    body: list[bytes],
+    opt: bytes,
+    signer: Signer,
 ) -> bytes:
-    header = struct.pack("!6H", msg_id, flags, 1 if first else 0, count, 0, 0)
-    return signer.sign(header + b"".join(body))
+    if not first:
+        opt = b""
+    header = struct.pack("!6H", msg_id, flags, 1 if first else 0, count, 0, 1 if opt else 0)
+    return signer.sign(header + b"".join(body) + opt)
+
+
+def _opt(query: dns.message.Message) -> bytes:
+    """Our OPT record (payload ``UDP_SIZE``, version 0, no options) when the query had one."""
+    if query.edns < 0:
+        return b""
+    return b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, UDP_SIZE, 0, 0)
 
 
 def _header_reply(query: dns.message.Message, rcode: int, *, tc: bool = False) -> bytes:
@@ -378,6 +393,8 @@ def _header_reply(query: dns.message.Message, rcode: int, *, tc: bool = False) -
     renderer = _Renderer(query.id, flags | (rcode & 0xF), 512)
     for q in query.question[:1]:
         renderer.add_question(q.name, q.rdtype, q.rdclass)
+    if query.edns >= 0:
+        renderer.add_edns(0, 0, UDP_SIZE)
     renderer.write_header()
     wire: bytes = renderer.get_wire()
     return wire

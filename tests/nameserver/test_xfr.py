@@ -281,3 +281,15 @@ def test_content_built_service_by_service_equals_a_fresh_build() -> None:
             assert content.build(snapshot, now) == zone_records(
                 zone, snapshot, now, other_zones=config().zone
             )
+
+
+def test_an_edns_query_gets_opt_in_the_first_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xfr, "MESSAGE_SIZE", 700)
+    query = dns.message.make_query("service.local.", "AXFR", use_edns=0)
+    wires = Setup().ask(query)
+    assert len(wires) > 1
+    messages = [dns.message.from_wire(wire, xfr=True) for wire in wires]
+    assert messages[0].edns == 0
+    assert all(m.edns == -1 for m in messages[1:])
+    (refused,) = Setup().ask(query, "192.0.2.9")
+    assert dns.message.from_wire(refused).edns == 0
