@@ -545,6 +545,16 @@ def serve_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     count = getattr(args, "workers", None) or config.server.workers
     if worker is None and count > 1:
+        transferred = [z.name for z in config.zone if z.transfer_to or z.notify]
+        if transferred:
+            # One process keeps the transfer journal and sends NOTIFY; a secondary's
+            # TCP connection could reach any worker, and only that one can answer it.
+            return _fail(
+                f"{config.path}: server.workers: zone transfers ({', '.join(transferred)}: "
+                "transfer_to, notify) need a single worker; use workers = 1 on a hidden "
+                "primary and let the secondaries serve the load",
+                2,
+            )
         return launch.supervise(args, count)
     try:
         if worker is None or worker.is_primary:

@@ -280,3 +280,19 @@ def test_sighup_reloads_every_worker(tree: SrvdnsProcess) -> None:
         assert rrset.ttl == 30
 
     assert by_worker(tree, answers_with_the_new_ttl) == {"node worker 1", "node worker 2"}
+
+
+def test_zone_transfers_need_a_single_worker(tmp_path: Path) -> None:
+    config = write_config(tmp_path, server="workers = 2")
+    text = config.read_text().replace(
+        'name = "service.local"', 'name = "service.local"\ntransfer_to = ["127.0.0.1"]', 1
+    )
+    config.write_text(text)
+    done = subprocess.run(
+        [*srvdns_command(), "serve", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "server.workers: zone transfers (service.local" in done.stderr
