@@ -205,6 +205,7 @@ class Server:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
         from prometheus_client import CollectorRegistry
 
+        from srvdns import cluster
         from srvdns.api.app import create_app
         from srvdns.api.fastpath import HeartbeatFastPath
         from srvdns.health.loop import HealthLoop
@@ -221,7 +222,9 @@ class Server:
             Registry.open,
             url,
             upgrade=url.startswith("sqlite"),
-            heartbeat_flush=self.config.server.heartbeat_flush_interval,
+            heartbeat_flush=cluster.heartbeat_flush(
+                url, self.config.server.heartbeat_flush_interval
+            ),
             durability=self.config.server.durability,
         )
         self._registry = registry
@@ -230,10 +233,13 @@ class Server:
 
             kick_followers(registry, self.worker)
         health: HealthLoop | None = None
+        node: cluster.Node | None = None
         try:
             await asyncio.to_thread(
                 registry.sync_static, self.config.static_services(), self.config.health
             )
+            if cluster.is_shared(url):  # other nodes write to the same registry
+                node = cluster.Node.join(registry, url, self.config.server.follow_interval)
             metrics = CollectorRegistry()
             self._dns_stats = DnsStats()
             metrics.register(DnsCollector(self._dns_stats))
@@ -330,6 +336,8 @@ class Server:
         finally:
             if health is not None:
                 await health.stop()
+            if node is not None:
+                await node.leave()
             await asyncio.to_thread(registry.close)
 
     def stop(self) -> None:

@@ -1,0 +1,137 @@
+"""Several ``srvdns serve`` nodes sharing one PostgreSQL registry: a change made through
+any node is answered by every node, and each health check runs on one node at a time.
+
+Needs PostgreSQL (SRVDNS_TEST_POSTGRES_URL); each test gets an empty database of its own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dns.rcode
+import pytest
+from e2e.harness import SrvdnsProcess, srvdns_command, start, wait_for
+from pgdb import fresh_database, require_postgres
+
+pytestmark = pytest.mark.e2e
+
+ZONE = """\
+[[zone]]
+name = "service.local"
+ttl = 5
+"""
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """The URL of an empty PostgreSQL database, migrated with ``srvdns db upgrade``."""
+    with fresh_database(require_postgres()) as url:
+        done = subprocess.run(
+            [*srvdns_command(), "db", "upgrade", "--database", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        yield url
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, database: str) -> Iterator[Callable[..., list[SrvdnsProcess]]]:
+    """Start N nodes on ``database``, each with its own config file and free ports."""
+    started: list[SrvdnsProcess] = []
+
+    def _start(count: int, *, server: str = "", body: str = ZONE) -> list[SrvdnsProcess]:
+        for n in range(count):
+            directory = tmp_path / f"node{len(started)}"
+            directory.mkdir()
+            config = directory / "srvdns.toml"
+            config.write_text(
+                "[server]\n"
+                'dns_listen = ["127.0.0.1:0"]\n'
+                'api_listen = "127.0.0.1:0"\n'
+                f'database = "{database}"\n' + server + "\n" + body
+            )
+            started.append(start(config))
+            del n
+        return started[-count:]
+
+    yield _start
+    for node in started:
+        node.stop()
+
+
+def addresses(node: SrvdnsProcess, qname: str = "web.service.local") -> list[str] | None:
+    """The A records ``node`` answers, or None for NXDOMAIN."""
+    reply = node.query(qname, "A")
+    if reply.rcode() == dns.rcode.NXDOMAIN:
+        return None
+    assert reply.rcode() == dns.rcode.NOERROR
+    return sorted(rr.to_text() for rrset in reply.answer for rr in rrset)
+
+
+def register(node: SrvdnsProcess, instance: str, address: str, **fields: Any) -> None:
+    with node.http() as http:
+        response = http.put(
+            f"/v1/services/web/instances/{instance}",
+            json={"address": address, "port": 80, **fields},
+        )
+    assert response.status_code in (200, 201), response.text
+
+
+def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
+    with fresh_database(require_postgres()) as url:
+        config = tmp_path / "srvdns.toml"
+        config.write_text(
+            f'[server]\ndns_listen = ["127.0.0.1:0"]\napi_listen = "127.0.0.1:0"\n'
+            f'database = "{url}"\n' + ZONE
+        )
+        done = subprocess.run(
+            [*srvdns_command(), "serve", "-c", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert "run `srvdns db upgrade`" in done.stderr
+
+
+def test_a_registration_through_one_node_is_answered_by_all(nodes) -> None:
+    a, b, c = nodes(3)
+    register(a, "web-1", "10.0.0.1")
+    for node in (a, b, c):
+        wait_for(lambda node=node: addresses(node) == ["10.0.0.1"], timeout=5)
+    register(c, "web-2", "10.0.0.2")
+    for node in (a, b, c):
+        wait_for(lambda node=node: addresses(node) == ["10.0.0.1", "10.0.0.2"], timeout=5)
+    assert "10.0.0.2" in b.dig("+short", "web.service.local", "A")
+    with b.http() as http:
+        assert http.delete("/v1/services/web/instances/web-1").status_code in (200, 204)
+    for node in (a, b, c):
+        wait_for(lambda node=node: addresses(node) == ["10.0.0.2"], timeout=5)
+    with c.http() as http:
+        assert http.delete("/v1/services/web/instances/web-2").status_code in (200, 204)
+    for node in (a, b, c):
+        wait_for(lambda node=node: addresses(node) is None, timeout=5)
+
+
+def test_a_heartbeat_through_another_node_keeps_the_lease(nodes) -> None:
+    a, b = nodes(2)
+    register(a, "web-1", "10.0.0.1", ttl="1s")
+    wait_for(lambda: addresses(b) == ["10.0.0.1"], timeout=5)
+    deadline = time.monotonic() + 3  # three leases long, renewed only through node b
+    while time.monotonic() < deadline:
+        with b.http() as http:
+            assert http.put("/v1/services/web/instances/web-1/heartbeat").status_code == 200
+        for node in (a, b):
+            assert addresses(node) == ["10.0.0.1"]
+        time.sleep(0.3)
+    # without heartbeats the lease lapses on every node
+    for node in (a, b):
+        wait_for(lambda node=node: addresses(node) is None, timeout=5)
