@@ -120,6 +120,8 @@ _RESTART_ONLY = (
     "heartbeat_flush_interval",
     "workers",
     "follow_interval",
+    "node_name",
+    "check_lease",
     "durability",
 )
 """``[server]`` keys a reload cannot apply: they take effect at the next start."""
@@ -239,13 +241,17 @@ class Server:
                 registry.sync_static, self.config.static_services(), self.config.health
             )
             if cluster.is_shared(url):  # other nodes write to the same registry
-                node = cluster.Node.join(registry, url, self.config.server.follow_interval)
+                node = await cluster.Node.join(registry, url, self.config.server)
             metrics = CollectorRegistry()
             self._dns_stats = DnsStats()
             metrics.register(DnsCollector(self._dns_stats))
             metrics.register(RegistryCollector(registry.holder, registry.stats, registry.now))
             health = HealthLoop(
-                registry, self.config.health, self.config.zone, metrics=HealthMetrics(metrics)
+                registry,
+                self.config.health,
+                self.config.zone,
+                metrics=HealthMetrics(metrics),
+                owner=None if node is None else node.owns,
             )
             await health.start()
             self._health = health

@@ -6,6 +6,7 @@ Needs PostgreSQL (SRVDNS_TEST_POSTGRES_URL); each test gets an empty database of
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,9 @@ from typing import Any
 
 import dns.rcode
 import pytest
+import sqlalchemy as sa
 from e2e.harness import SrvdnsProcess, srvdns_command, start, wait_for
+from health.targets import Target, TargetPool, target_pool
 from pgdb import fresh_database, require_postgres
 
 pytestmark = pytest.mark.e2e
@@ -47,18 +50,19 @@ def nodes(tmp_path: Path, database: str) -> Iterator[Callable[..., list[SrvdnsPr
     started: list[SrvdnsProcess] = []
 
     def _start(count: int, *, server: str = "", body: str = ZONE) -> list[SrvdnsProcess]:
-        for n in range(count):
-            directory = tmp_path / f"node{len(started)}"
+        for _ in range(count):
+            name = f"node{len(started)}"
+            directory = tmp_path / name
             directory.mkdir()
             config = directory / "srvdns.toml"
             config.write_text(
                 "[server]\n"
                 'dns_listen = ["127.0.0.1:0"]\n'
                 'api_listen = "127.0.0.1:0"\n'
-                f'database = "{database}"\n' + server + "\n" + body
+                f'database = "{database}"\n'
+                f'node_name = "{name}"\n' + server + "\n" + body
             )
             started.append(start(config))
-            del n
         return started[-count:]
 
     yield _start
@@ -135,3 +139,66 @@ def test_a_heartbeat_through_another_node_keeps_the_lease(nodes) -> None:
     # without heartbeats the lease lapses on every node
     for node in (a, b):
         wait_for(lambda node=node: addresses(node) is None, timeout=5)
+
+
+LEASE = 1.5
+INTERVAL = 0.3
+CHECKED = f"""\
+{ZONE}
+[health]
+interval = "{int(INTERVAL * 1000)}ms"
+timeout = "200ms"
+"""
+
+
+@pytest.fixture
+def targets() -> Iterator[TargetPool]:
+    with target_pool() as pool:
+        yield pool
+
+
+def owners(database: str) -> dict[str, int]:
+    """How many check leases each node holds."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT node_id, count(*) FROM check_owners GROUP BY node_id")
+            ).all()
+    finally:
+        engine.dispose()
+    return {node: int(count) for node, count in rows}
+
+
+def hits_over(targets: list[Target], seconds: float) -> list[int]:
+    """How many health requests each target receives in the next ``seconds``."""
+    before = [t.hits for t in targets]
+    time.sleep(seconds)
+    return [t.hits - b for t, b in zip(targets, before, strict=True)]
+
+
+def register_checked(node: SrvdnsProcess, targets: list[Target]) -> None:
+    for n, target in enumerate(targets, 1):
+        register(node, f"web-{n}", f"10.0.0.{n}", check={"http": f"{target.url}/health"})
+
+
+def test_each_check_runs_on_one_node_and_moves_when_its_node_dies(
+    nodes, database: str, targets: TargetPool
+) -> None:
+    a, b, c = nodes(3, server=f'check_lease = "{LEASE}s"\n', body=CHECKED)
+    pool = [targets.http() for _ in range(6)]
+    register_checked(a, pool)
+    # every node soon holds its share, two checks each
+    wait_for(lambda: sorted(owners(database).values()) == [2, 2, 2], timeout=4 * LEASE)
+    window = 10 * INTERVAL  # ten intervals: about 10 requests per target, not 30
+    counts = hits_over(pool, window)
+    assert all(5 <= n <= 15 for n in counts), counts
+    # SIGKILL the node that holds node0's checks: no clean hand-over
+    assert a.stop(signal.SIGKILL) == -signal.SIGKILL
+    wait_for(lambda: "node0" not in owners(database), timeout=3 * LEASE)
+    assert sorted(owners(database).values()) == [3, 3]
+    time.sleep(INTERVAL)  # the claimed checks' next runs are due within an interval
+    counts = hits_over(pool, window)
+    assert all(5 <= n <= 15 for n in counts), counts
+    for node in (b, c):  # the survivors still answer every instance
+        wait_for(lambda node=node: len(addresses(node) or []) == 6, timeout=5)
