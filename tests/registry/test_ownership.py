@@ -52,12 +52,14 @@ def test_a_lone_node_owns_every_check(engine):
 def test_two_nodes_split_the_checks_and_never_share_one(engine):
     run(engine, "a", T0)
     b = run(engine, "b", T0 + 1)  # a holds everything still
-    assert b.owned == frozenset() and b.live_nodes == 2
+    assert b.owned == frozenset()
+    assert b.live_nodes == 2
     a = run(engine, "a", T0 + 2)  # a sees b and releases down to its share
     assert (len(a.owned), a.released) == (5, 5)
     b = run(engine, "b", T0 + 3)
     assert len(b.owned) == 5
-    assert a.owned.isdisjoint(b.owned) and a.owned | b.owned == CHECKS
+    assert a.owned.isdisjoint(b.owned)
+    assert a.owned | b.owned == CHECKS
     assert owners(engine) == {**dict.fromkeys(a.owned, "a"), **dict.fromkeys(b.owned, "b")}
 
 
