@@ -105,13 +105,20 @@ class Node:
     async def renew(self) -> None:
         """One lease round: renew, release beyond the fair share, claim free checks."""
         started = self.clock()
-        wanted = ownership.checks_of(self.registry.holder.current)
+        catalog = self.registry.holder.current  # an immutable snapshot
 
         def transaction() -> ownership.Round:
-            with store_errors("renew the check leases"), self.engine.begin() as conn:
-                return ownership.lease_round(
-                    conn, self.name, wanted, started, self.lease, self._rng
-                )
+            wanted = ownership.checks_of(catalog)
+            for attempt in (1, 2):  # once more after a conflict with another node's round
+                try:
+                    with store_errors("renew the check leases"), self.engine.begin() as conn:
+                        return ownership.lease_round(
+                            conn, self.name, wanted, started, self.lease, self._rng
+                        )
+                except StoreUnavailableError:
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
 
         try:
             result = await asyncio.to_thread(transaction)

@@ -11,9 +11,11 @@ Every node runs ``lease_round`` every third of the lease time, in one transactio
    lease expired (that node died or lost the database).
 
 A claim is an ``INSERT ... ON CONFLICT DO NOTHING`` or an ``UPDATE ... WHERE expires <
-now``, so two nodes never both win one check.  A node runs a check only while it holds
-its lease by its own clock (``Leases.owns``); a node that cannot reach the database
-stops running checks when its leases end, which is also when the others may claim them.
+now``, so two nodes never both win one check; claims go in key order, so that two
+nodes claiming at once wait for each other rather than deadlock.  A node runs a check
+only while it holds its lease by its own clock (``Leases.owns``); a node that cannot
+reach the database stops running checks when its leases end, which is also when the
+others may claim them.
 Clocks of the nodes are assumed to agree to well within a lease (NTP).
 """
 
@@ -119,7 +121,7 @@ def lease_round(
     mine = {key for key, (owner, _) in held.items() if owner == node_id}
     gone = mine - wanted  # deregistered: nobody needs the lease any more
     # leases that expired a lease ago on checks this node does not know are leftovers
-    for key, (owner, ends) in held.items():
+    for key, (owner, ends) in sorted(held.items()):
         if owner != node_id and ends < now - lease and key not in wanted:
             conn.execute(check_owners.delete().where(_key_is(key), check_owners.c.expires == ends))
     mine -= gone
@@ -132,8 +134,9 @@ def lease_round(
         conn.execute(check_owners.delete().where(_key_is(key), check_owners.c.node_id == node_id))
     claimed = 0
     if len(mine) < share:
-        free = [key for key in wanted if key not in held or held[key][1] < now]
-        rng.shuffle(free)
+        # in key order on every node: claims racing for the same rows lock them in one
+        # order, so they wait for each other instead of deadlocking
+        free = sorted(key for key in wanted if key not in held or held[key][1] < now)
         for key in free:
             if len(mine) >= share:
                 break
