@@ -7,13 +7,17 @@ Needs PostgreSQL (SRVDNS_TEST_POSTGRES_URL); each test gets an empty database of
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.message
+import dns.query
 import dns.rcode
+import dns.rdataclass
 import pytest
 import sqlalchemy as sa
 from e2e.harness import SrvdnsProcess, srvdns_command, start, wait_for
@@ -49,7 +53,9 @@ def nodes(tmp_path: Path, database: str) -> Iterator[Callable[..., list[SrvdnsPr
     """Start N nodes on ``database``, each with its own config file and free ports."""
     started: list[SrvdnsProcess] = []
 
-    def _start(count: int, *, server: str = "", body: str = ZONE) -> list[SrvdnsProcess]:
+    def _start(
+        count: int, *, server: str = "", body: str = ZONE, args: tuple[str, ...] = ()
+    ) -> list[SrvdnsProcess]:
         for _ in range(count):
             name = f"node{len(started)}"
             directory = tmp_path / name
@@ -62,7 +68,7 @@ def nodes(tmp_path: Path, database: str) -> Iterator[Callable[..., list[SrvdnsPr
                 f'database = "{database}"\n'
                 f'node_name = "{name}"\n' + server + "\n" + body
             )
-            started.append(start(config))
+            started.append(start(config, args=args))
         return started[-count:]
 
     yield _start
@@ -139,6 +145,36 @@ def test_a_heartbeat_through_another_node_keeps_the_lease(nodes) -> None:
     # without heartbeats the lease lapses on every node
     for node in (a, b):
         wait_for(lambda node=node: addresses(node) is None, timeout=5)
+
+
+def test_notify_reaches_every_worker_of_a_node_without_polling(nodes) -> None:
+    """Polling every 60 s cannot explain an answer within seconds: NOTIFY woke the
+    node's follower, which kicks its DNS workers."""
+    slow = 'follow_interval = "60s"\nidentity = "a"\n'
+    (a,) = nodes(1, server=slow, args=("--workers", "2"))
+    wait_for(lambda: any("supervising 2 workers" in line for line in a.log), timeout=30)
+    (b,) = nodes(1)
+    register(b, "web-1", "10.0.0.1")
+    seen: set[str] = set()
+    for _ in range(300):  # source ports: the kernel spreads them over both workers
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            who = dns.message.make_query("id.server", "TXT", rdclass=dns.rdataclass.CH)
+            reply = dns.query.udp(who, a.host, port=a.port, timeout=3, sock=sock)
+            worker = b"".join(next(iter(reply.answer[0])).strings).decode()
+            if worker in seen:
+                continue
+            seen.add(worker)
+            query = dns.message.make_query("web.service.local", "A")
+
+            def answered(sock: socket.socket = sock, query: dns.message.Message = query) -> bool:
+                reply = dns.query.udp(query, a.host, port=a.port, timeout=3, sock=sock)
+                return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
+
+            wait_for(answered, timeout=5)
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2, seen
 
 
 LEASE = 1.5
