@@ -10,7 +10,10 @@ it (free loopback ports), and drops it at the end.  Each sample registers a new 
 through one node (round robin) over the HTTP API and then asks every node for its A
 record over UDP until each answers with it.  Printed: p50/p99/max of the time from the
 PUT's start to the answer of the slowest node, and of each node that did not take the
-write (a follower woken by NOTIFY, or its poll).  Everything stays on loopback.
+write (a follower woken by NOTIFY, or its poll).  Then (``--checks``, 0 skips it) it
+registers HTTP checks on local targets, waits until the check leases are spread over
+the nodes, SIGKILLs the first node and prints how long after the kill each of its
+checks reaches its target again, from a survivor.  Everything stays on loopback.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dns.message
@@ -49,7 +53,15 @@ def srvdns_bin() -> list[str]:
 class Node:
     """One ``srvdns serve`` on the shared database."""
 
-    def __init__(self, directory: Path, url: str, name: str, follow_interval: float) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        url: str,
+        name: str,
+        follow_interval: float,
+        check_lease: float = 10.0,
+        check_interval: float = 1.0,
+    ) -> None:
         directory.mkdir()
         config = directory / "srvdns.toml"
         config.write_text(
@@ -59,7 +71,9 @@ class Node:
             f'database = "{url}"\n'
             f'node_name = "{name}"\n'
             f'follow_interval = "{int(follow_interval * 1000)}ms"\n'
+            f'check_lease = "{int(check_lease * 1000)}ms"\n'
             '\n[[zone]]\nname = "service.local"\nttl = 5\n'
+            f'\n[health]\ninterval = "{int(check_interval * 1000)}ms"\ntimeout = "500ms"\n'
         )
         self.process = subprocess.Popen(
             [*srvdns_bin(), "serve", "-c", str(config)],
@@ -103,6 +117,93 @@ class Node:
             self.process.wait()
 
 
+def _handler(hits: list[float]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(time.monotonic())
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+class Targets:
+    """HTTP health targets on loopback that note when each request arrives."""
+
+    def __init__(self, count: int) -> None:
+        self.hits: list[list[float]] = [[] for _ in range(count)]
+        self.servers: list[ThreadingHTTPServer] = []
+        for n in range(count):
+            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.hits[n]))
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers.append(server)
+
+    def url(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.servers[n].server_address[1]}/health"
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def owners(url: str) -> dict[str, str]:
+    """instance id -> node holding its check lease."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT instance_id, node_id FROM check_owners")).all()
+    finally:
+        engine.dispose()
+    return {str(i): str(n) for i, n in rows}
+
+
+def failover(nodes: list[Node], url: str, checks: int, interval: float) -> list[float]:
+    """SIGKILL the first node; per check it held, seconds from the kill to the next
+    health request its target receives (from a survivor)."""
+    targets = Targets(checks)
+    try:
+        with httpx.Client(base_url=nodes[1].api, timeout=10) as client:
+            for n in range(checks):
+                client.put(
+                    f"/v1/services/checked/instances/c{n}",
+                    json={"address": "127.0.0.1", "port": 80, "check": {"http": targets.url(n)}},
+                ).raise_for_status()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            held = owners(url)
+            counts = [sum(1 for o in held.values() if o == f"bench{k}") for k in range(len(nodes))]
+            if len(held) == checks and max(counts) - min(counts) <= 1:
+                break
+            time.sleep(0.2)
+        time.sleep(2 * interval)
+        orphaned = [int(i[1:]) for i, o in owners(url).items() if o == "bench0"]
+        killed = time.monotonic()
+        nodes[0].process.kill()
+        nodes[0].process.wait()
+        delays: list[float] = []
+        deadline = killed + 120
+        waiting = set(orphaned)
+        while waiting and time.monotonic() < deadline:
+            for n in sorted(waiting):
+                after = [t for t in targets.hits[n] if t > killed + interval]
+                if after:
+                    # a request within one interval of the kill may be node0's last
+                    delays.append(after[0] - killed)
+                    waiting.discard(n)
+            time.sleep(0.02)
+        if waiting:
+            raise SystemExit(f"checks {sorted(waiting)} never ran again")
+        return delays
+    finally:
+        targets.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -122,6 +223,11 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--follow-interval", type=float, default=0.15)
+    parser.add_argument("--check-lease", type=float, default=3.0)
+    parser.add_argument("--check-interval", type=float, default=1.0)
+    parser.add_argument(
+        "--checks", type=int, default=30, help="HTTP checks for the failover run (0: skip it)"
+    )
     args = parser.parse_args()
     if not args.url:
         parser.error("--url or $SRVDNS_TEST_POSTGRES_URL is required")
@@ -135,7 +241,14 @@ def main() -> int:
         subprocess.run([*srvdns_bin(), "db", "upgrade", "--database", url], check=True)
         with tempfile.TemporaryDirectory() as tmp:
             nodes = [
-                Node(Path(tmp) / f"n{n}", url, f"bench{n}", args.follow_interval)
+                Node(
+                    Path(tmp) / f"n{n}",
+                    url,
+                    f"bench{n}",
+                    args.follow_interval,
+                    args.check_lease,
+                    args.check_interval,
+                )
                 for n in range(args.nodes)
             ]
             slowest: list[float] = []
@@ -169,6 +282,15 @@ def main() -> int:
             )
             print(describe("registration -> answer on every node", slowest))
             print(describe("registration -> answer on a node that did not take it", others))
+            if args.checks and args.nodes > 1:
+                delays = failover(nodes, url, args.checks, args.check_interval)
+                print(
+                    describe(
+                        f"SIGKILL of a node -> its checks run on a survivor (check_lease "
+                        f"{args.check_lease:g}s, interval {args.check_interval:g}s)",
+                        delays,
+                    )
+                )
     finally:
         for node in nodes:
             node.stop()
