@@ -172,6 +172,12 @@ class ServerConfig(_Strict):
     before acknowledging it."""
     workers: int = Field(default=1, ge=1, le=128)
     follow_interval: Duration = Field(default=0.15, gt=0, le=60)
+    node_name: str | None = Field(default=None, min_length=1, max_length=255)
+    """This node's name among the nodes sharing a PostgreSQL registry (default: host name
+    and process id)."""
+    check_lease: Duration = Field(default=10.0, ge=0.5, le=3600)
+    """Shared registry: how long a node holds its health checks without renewing; the
+    checks of a node that died move to the others within about this long."""
     durability: Literal["process", "power"] = "process"
     """What an acknowledged write survives on SQLite: a crash of the process
     (``synchronous = NORMAL``) or also a power loss or OS crash (``FULL``)."""

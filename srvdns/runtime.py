@@ -138,6 +138,8 @@ _RESTART_ONLY = (
     "heartbeat_flush_interval",
     "workers",
     "follow_interval",
+    "node_name",
+    "check_lease",
     "durability",
     "api_tls_cert",
     "api_tls_key",
@@ -228,6 +230,7 @@ class Server:
         """Start everything, wait for SIGTERM/SIGINT, then stop in order."""
         from prometheus_client import CollectorRegistry
 
+        from srvdns import cluster
         from srvdns.api.app import create_app
         from srvdns.api.fastpath import HeartbeatFastPath
         from srvdns.health.loop import HealthLoop
@@ -244,7 +247,9 @@ class Server:
             Registry.open,
             url,
             upgrade=url.startswith("sqlite"),
-            heartbeat_flush=self.config.server.heartbeat_flush_interval,
+            heartbeat_flush=cluster.heartbeat_flush(
+                url, self.config.server.heartbeat_flush_interval
+            ),
             durability=self.config.server.durability,
         )
         self._registry = registry
@@ -253,16 +258,23 @@ class Server:
 
             kick_followers(registry, self.worker)
         health: HealthLoop | None = None
+        node: cluster.Node | None = None
         try:
             await asyncio.to_thread(
                 registry.sync_static, self.config.static_services(), self.config.health
             )
+            if cluster.is_shared(url):  # other nodes write to the same registry
+                node = await cluster.Node.join(registry, url, self.config.server)
             metrics = CollectorRegistry()
             self._dns_stats = DnsStats()
             metrics.register(DnsCollector(self._dns_stats))
             metrics.register(RegistryCollector(registry.holder, registry.stats, registry.now))
             health = HealthLoop(
-                registry, self.config.health, self.config.zone, metrics=HealthMetrics(metrics)
+                registry,
+                self.config.health,
+                self.config.zone,
+                metrics=HealthMetrics(metrics),
+                owner=None if node is None else node.owns,
             )
             await health.start()
             self._health = health
@@ -369,6 +381,8 @@ class Server:
                 await self._primary.stop()
             if health is not None:
                 await health.stop()
+            if node is not None:
+                await node.leave()
             await asyncio.to_thread(registry.close)
 
     def stop(self) -> None:

@@ -44,6 +44,14 @@ log = logging.getLogger(__name__)
 TICK = 0.005
 """The scheduler wakes at most this often; due checks are started in batches."""
 
+NOT_OWNED_RECHECK = 0.5
+"""A ttl check another node runs is looked at again this long after its due time (so
+that it is picked up soon once this node owns it)."""
+
+Owner = Callable[[tuple[str, str, str]], bool]
+"""Whether this node runs a check (service, instance id, check id) now; several nodes
+sharing a registry each run their share (``srvdns.cluster``)."""
+
 _InstanceKey = tuple[str, str]
 _CheckKey = tuple[str, str, str]
 
@@ -94,8 +102,10 @@ class HealthLoop:
         rng: random.Random | None = None,
         wall: Callable[[], float] = time.time,
         lag: LagMonitor | None = None,
+        owner: Owner | None = None,
     ) -> None:
         self._registry = registry
+        self._owner = owner
         self._config = config or HealthConfig()
         self._zones = tuple(z for z in zones if z.panic_threshold is not None)
         self.metrics = metrics or HealthMetrics()
@@ -350,6 +360,9 @@ class HealthLoop:
         if instance is None:
             self._drop(entry)
             return
+        if self._owner is not None and not self._owner(entry.key):
+            self._skip(entry, instance, loop.time())
+            return
         spec = entry.check.spec
         checker = self._checkers[spec.kind]
         started = loop.time()
@@ -387,6 +400,16 @@ class HealthLoop:
                 self._plan(entry, max(due, finished + TICK))
             return
         self._plan(entry, self._schedule.next_due(entry.due, spec.interval, finished))
+
+    def _skip(self, entry: _Entry, instance: Instance, now: float) -> None:
+        """Another node runs this check: plan to look again (at the next interval, or
+        for a ttl check no sooner than ``NOT_OWNED_RECHECK``), in case it becomes ours."""
+        if entry.check.spec.kind is not CheckKind.TTL:
+            self._reschedule(entry, instance, now)
+            return
+        due = self._ttl_due(entry, instance, now)
+        if due is not None:
+            self._plan(entry, max(due, now + NOT_OWNED_RECHECK))
 
     def _record(self, entry: _Entry, instance: Instance, result: Result) -> None:
         """Apply a result: damping, a write when the status changed, deregistration."""

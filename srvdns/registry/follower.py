@@ -86,6 +86,9 @@ def apply(holder: CatalogHolder, followed: Followed) -> Catalog:
 Listener = Callable[[Followed], None]
 """Called on the event loop thread after each poll that changed the catalog."""
 
+Prepare = Callable[[Followed, Catalog], Followed]
+"""Adjusts what a poll read against the snapshot it replaces, before it is published."""
+
 
 class ChangeFollower:
     """Polls the registry for changes and patches a catalog holder with them.
@@ -105,6 +108,7 @@ class ChangeFollower:
         interval: float = DEFAULT_INTERVAL,
         executor: ThreadPoolExecutor | None = None,
         on_change: Listener | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"follow interval must be positive, not {interval!r}")
@@ -119,6 +123,7 @@ class ChangeFollower:
             max_workers=1, thread_name_prefix="srvdns-follower"
         )
         self._on_change = on_change
+        self._prepare = prepare
         self._task: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
         self._last_error_log = -ERROR_LOG_INTERVAL
@@ -167,6 +172,8 @@ class ChangeFollower:
             kept = {service.name for service in followed.services}
             gone = [Service(name, ()) for name in self.holder.current.services if name not in kept]
             followed = replace(followed, services=(*followed.services, *gone))
+        if self._prepare is not None:
+            followed = self._prepare(followed, self.holder.current)
         apply(self.holder, followed)
         self.change_seq = followed.change_seq
         if self._on_change is not None:

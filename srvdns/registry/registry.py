@@ -505,6 +505,7 @@ class Registry:
             interval=interval,
             executor=self._executor,
             on_change=self._followed,
+            prepare=_keep_newest_leases,
         )
 
     def _followed(self, followed: Followed) -> None:
@@ -787,6 +788,13 @@ class Registry:
         for woken in waiters:
             if not woken.done():
                 woken.set_result(None)
+
+
+def _keep_newest_leases(followed: Followed, current: Catalog) -> Followed:
+    """A follower's read with each lease no older than the one the catalog holds: a
+    renewal this process acknowledged from memory may not be in the database yet."""
+    services = tuple(renew.newest_leases(s, current) for s in followed.services)
+    return replace(followed, services=services)
 
 
 def _still_there(catalog: Catalog, base: Instance) -> bool:

@@ -404,6 +404,10 @@ def _record(conn: Connection, change: Change) -> None:
         record_changes(conn, names)
 
 
+_NOTIFY_CHANGES = sa.text("SELECT pg_notify('srvdns_changes', '')")
+"""PostgreSQL: tell every node's ``notify.ChangeListener`` that a change committed."""
+
+
 def record_changes(conn: Connection, names: Iterable[str]) -> int:
     """Note in the current transaction that the services ``names`` changed: bump
     ``change_seq`` and stamp each name with it (inserting the names seen for the first
@@ -411,6 +415,8 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
     whose ``Change`` names services, so followers miss none.  Two statements for the
     usual write of one known service: it is on every write's path."""
     seq = _bump_change_seq(conn)
+    if conn.dialect.name == "postgresql":  # wakes other nodes' followers at commit
+        conn.execute(_NOTIFY_CHANGES)
     wanted = sorted(set(names))
     if len(wanted) <= _MANY_SERVICES:
         for name in wanted:

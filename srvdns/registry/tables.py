@@ -124,3 +124,25 @@ static_sync = Table(
     CheckConstraint("id = 1", name="one_row"),
 )
 """The digest of the static set last synced (since 0005); at most one row, ``id = 1``."""
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", String(255), primary_key=True),
+    Column("heartbeat", Double, nullable=False),  # Unix seconds of its last lease round
+    Column("started", Double, nullable=False),
+)
+"""Since 0006: the srvdns nodes sharing this registry (PostgreSQL); a node whose
+``heartbeat`` is older than the check lease counts as dead (``registry.ownership``)."""
+
+check_owners = Table(
+    "check_owners",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("instance_id", String(64), primary_key=True),
+    Column("check_id", String(64), primary_key=True),
+    Column("node_id", String(255), nullable=False, index=True),
+    Column("expires", Double, nullable=False),  # Unix seconds; renewed by the owner
+)
+"""Since 0006: which node runs each health check, leased until ``expires``.  A check
+without a row, or whose lease expired, is free for any live node to claim."""

@@ -273,3 +273,23 @@ async def test_wake_polls_before_the_interval_ends(registry, url):
     finally:
         await slow.stop()
         slow.close()
+
+
+async def test_a_follower_keeps_a_lease_renewed_in_memory(registry, url, clock):
+    """A node's heartbeat held in memory is not undone when its follower reloads the
+    service for another node's write made before the renewal reached the database."""
+    other = Registry.open(url, clock=clock, heartbeat_flush=60)
+    following = other.follower(interval=0.01)
+    following.load()
+    try:
+        await other.register(web(ttl=30.0))
+        clock.advance(10)
+        renewed = await other.heartbeat("web", "web-1")  # held in memory only
+        assert renewed.last_heartbeat == clock.now
+        await registry.register(web("web-2"))  # another node touches the service
+        await following.poll()
+        view = other.find_service("web")
+        assert [i.id for i in view.instances] == ["web-1", "web-2"]
+        assert view.instances[0].last_heartbeat == clock.now  # not the stored, older one
+    finally:
+        other.close()

@@ -46,7 +46,7 @@ def test_upgrade_is_idempotent_and_seeds_the_index(url):
     assert not migrate.is_up_to_date(url)
     migrate.upgrade(url)
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head() == "0005"
+    assert migrate.current(url) == migrate.head() == "0006"
     assert migrate.is_up_to_date(url)
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -67,7 +67,7 @@ def test_alembic_cli_from_the_repository_root(tmp_path):
     command = [sys.executable, "-m", "alembic", "-x", f"database={url}", "upgrade", "head"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert migrate.current(url) == "0005"
+    assert migrate.current(url) == "0006"
     assert _diffs(url) == []
 
     down = [sys.executable, "-m", "alembic", "-x", f"database={url}", "downgrade", "base"]
