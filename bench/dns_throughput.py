@@ -47,7 +47,9 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the NSD config of the tests
 from http_load import LoadResult, request, run_sync
+from nsdconf import nsd_conf
 
 SERVER_CPU = "1"
 CLIENT_CPU = "0"
@@ -293,25 +295,8 @@ def serve_other(
 
 def nsd_command(directory: Path, zone_file: Path) -> Callable[[int], list[str]]:
     def command(port: int) -> list[str]:
-        (directory / "nsd.conf").write_text(
-            "server:\n"
-            f"    port: {port}\n"
-            f"    ip-address: 127.0.0.1@{port}\n"
-            f'    zonesdir: "{directory}"\n'
-            f'    pidfile: "{directory}/nsd.pid"\n'
-            '    database: ""\n'
-            f'    zonelistfile: "{directory}/zone.list"\n'
-            f'    xfrdfile: "{directory}/xfrd.state"\n'
-            f'    xfrdir: "{directory}"\n'
-            '    chroot: ""\n'
-            '    username: ""\n'
-            "    server-count: 1\n"
-            "    rrl-ratelimit: 0\n"
-            "    rrl-whitelist-ratelimit: 0\n"
-            "remote-control:\n"
-            "    control-enable: no\n"
-            f"zone:\n    name: {ZONE}\n    zonefile: {zone_file}\n"
-        )
+        zone = f"zone:\n    name: {ZONE}\n    zonefile: {zone_file}\n"
+        (directory / "nsd.conf").write_text(nsd_conf(directory, port, rest=zone))
         return [need("nsd"), "-d", "-c", str(directory / "nsd.conf")]
 
     return command

@@ -108,6 +108,17 @@ class ListenAddress(_Strict):
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses or CIDR networks, normalised (``10.1.2.3/8`` is ``10.0.0.0/8``)."""
+    out = []
+    for cidr in value:
+        try:
+            out.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not an address or CIDR network") from None
+    return tuple(out)
+
+
 class RrlConfig(_Strict):
     """``[server.rrl]``: DNS response rate limiting over UDP, per client prefix (/24 for
     IPv4, /56 for IPv6), so that the server cannot be used to flood a spoofed address."""
@@ -133,13 +144,7 @@ class RrlConfig(_Strict):
     @_field_validator("exempt")
     @classmethod
     def _exempt(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        out = []
-        for cidr in value:
-            try:
-                out.append(str(ipaddress.ip_network(cidr, strict=False)))
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an address or CIDR network") from None
-        return tuple(out)
+        return _networks(value)
 
     def applies_to(self, host: str) -> bool:
         """True when a listener bound to ``host`` limits its UDP responses."""
@@ -515,13 +520,7 @@ class ForwardConfig(_Strict):
     @_field_validator("allow_from")
     @classmethod
     def _allow_from(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        out = []
-        for cidr in value:
-            try:
-                out.append(str(ipaddress.ip_network(cidr, strict=False)))
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an address or CIDR network") from None
-        return tuple(out)
+        return _networks(value)
 
 
 class Config(_Strict):

@@ -89,25 +89,6 @@ def static_instances(
     out = []
     for service in services:
         for instance_id, config in zip(service.instance_ids(), service.instances, strict=True):
-            if not config.checks:  # the common case at scale: one construction, no replace
-                out.append(
-                    Instance(
-                        service=service.name,
-                        id=instance_id,
-                        address=config.address,
-                        port=config.port,
-                        tags=tuple(config.tags),
-                        meta=tuple(sorted(config.meta.items())),
-                        weight=config.weight,
-                        warning_weight=config.warning_weight,
-                        priority=config.priority,
-                        last_heartbeat=now,
-                        source=Source.STATIC,
-                        registered_at=now,
-                    )
-                )
-                continue
-            specs = resolve_checks(config.checks, config.address, config.port, defaults)
             instance = Instance(
                 service=service.name,
                 id=instance_id,
@@ -118,14 +99,15 @@ def static_instances(
                 weight=config.weight,
                 warning_weight=config.warning_weight,
                 priority=config.priority,
-                ttl=None,
                 last_heartbeat=now,
-                status=Status.PASSING,
                 source=Source.STATIC,
                 registered_at=now,
-                checks=tuple(Check(spec=spec, status=spec.initial_status) for spec in specs),
             )
-            out.append(with_initial_checks(instance, now))
+            if config.checks:  # else, the common case at scale, one construction is all
+                specs = resolve_checks(config.checks, config.address, config.port, defaults)
+                checks = tuple(Check(spec=spec, status=spec.initial_status) for spec in specs)
+                instance = with_initial_checks(replace(instance, checks=checks), now)
+            out.append(instance)
     return out
 
 

@@ -17,6 +17,7 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
+from nsdconf import nsd_conf
 
 BINARIES = {
     "nsd": ("nsd", "nsd-checkzone"),
@@ -134,25 +135,7 @@ def start_nsd(directory: Path, zones: Mapping[str, Path]) -> Referee:
     )
 
     def configure(port: int) -> list[str]:
-        (directory / "nsd.conf").write_text(
-            "server:\n"
-            f"    port: {port}\n"
-            f"    ip-address: 127.0.0.1@{port}\n"
-            f'    zonesdir: "{directory}"\n'
-            f'    pidfile: "{directory}/nsd.pid"\n'
-            '    database: ""\n'
-            f'    zonelistfile: "{directory}/zone.list"\n'
-            f'    xfrdfile: "{directory}/xfrd.state"\n'
-            f'    xfrdir: "{directory}"\n'
-            '    chroot: ""\n'
-            '    username: ""\n'
-            "    server-count: 1\n"
-            # response rate limiting answers a burst of similar questions with TC=1 "slips"
-            "    rrl-ratelimit: 0\n"
-            "    rrl-whitelist-ratelimit: 0\n"
-            "remote-control:\n"
-            "    control-enable: no\n" + zone_blocks
-        )
+        (directory / "nsd.conf").write_text(nsd_conf(directory, port, rest=zone_blocks))
         return [str(find_binary("nsd")), "-d", "-c", str(directory / "nsd.conf")]
 
     return _launch("nsd", directory, zones, configure)

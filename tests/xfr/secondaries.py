@@ -19,6 +19,7 @@ import dns.query
 import dns.rcode
 from conformance.referees import Referee, find_binary, free_port
 from e2e.harness import SrvdnsProcess, wait_for
+from nsdconf import nsd_conf
 
 
 def _soa_serial(host: str, port: int, zone: str) -> int | None:
@@ -64,36 +65,24 @@ def start_nsd_secondary(
     transfers and NOTIFYs must be signed with it."""
     directory.mkdir(parents=True, exist_ok=True)
     host, primary_port = primary
+    key_clause = (
+        f"key:\n    name: {key[0]}\n    algorithm: hmac-sha256\n    secret: {key[1]}\n"
+        if key
+        else ""
+    )
+    key_name = key[0] if key else "NOKEY"
     (directory / "nsd.conf").write_text(
-        "server:\n"
-        f"    port: {port}\n"
-        f"    ip-address: 127.0.0.1@{port}\n"
-        f'    zonesdir: "{directory}"\n'
-        f'    pidfile: "{directory}/nsd.pid"\n'
-        '    database: ""\n'
-        f'    zonelistfile: "{directory}/zone.list"\n'
-        f'    xfrdfile: "{directory}/xfrd.state"\n'
-        f'    xfrdir: "{directory}"\n'
-        '    chroot: ""\n'
-        '    username: ""\n'
-        "    server-count: 1\n"
-        "    rrl-ratelimit: 0\n"
-        "    rrl-whitelist-ratelimit: 0\n"
-        "    verbosity: 2\n"
-        # NSD waits 1 s by default after a transfer before serving it
-        "    xfrd-reload-timeout: 0\n"
-        "remote-control:\n"
-        "    control-enable: no\n"
-        + (
-            f"key:\n    name: {key[0]}\n    algorithm: hmac-sha256\n    secret: {key[1]}\n"
-            if key
-            else ""
+        nsd_conf(
+            directory,
+            port,
+            # NSD waits 1 s by default after a transfer before serving it
+            server="    verbosity: 2\n    xfrd-reload-timeout: 0\n",
+            rest=key_clause + "zone:\n"
+            f"    name: {zone}\n"
+            f"    zonefile: {zone}.zone\n"
+            f"    allow-notify: 127.0.0.1 {key_name}\n"
+            f"    request-xfr: {host}@{primary_port} {key_name}\n",
         )
-        + "zone:\n"
-        f"    name: {zone}\n"
-        f"    zonefile: {zone}.zone\n"
-        f"    allow-notify: 127.0.0.1 {key[0] if key else 'NOKEY'}\n"
-        f"    request-xfr: {host}@{primary_port} {key[0] if key else 'NOKEY'}\n"
     )
     command = [str(find_binary("nsd")), "-d", "-c", str(directory / "nsd.conf")]
     return _run("nsd", command, directory, port)
