@@ -705,6 +705,34 @@ def heartbeat(
     return Change((current,), index, renewed_instance, keys=((service, instance_id),))
 
 
+_BOUND_INSTANCE_PK = (
+    sa.select(instances.c.id)
+    .select_from(_JOINED)
+    .where(
+        services.c.name == sa.bindparam("b_service"),
+        instances.c.instance_id == sa.bindparam("b_instance"),
+    )
+    .scalar_subquery()
+)
+"""The primary key of the instance named by the parameters ``b_service``, ``b_instance``."""
+
+_COUNTERS_UPDATE = (
+    checks.update()
+    .where(
+        checks.c.instance_pk == _BOUND_INSTANCE_PK,
+        checks.c.check_id == sa.bindparam("b_check"),
+        checks.c.status == sa.bindparam("b_status"),
+    )
+    .values(
+        output=sa.bindparam("b_output"),
+        successes=sa.bindparam("b_successes"),
+        failures=sa.bindparam("b_failures"),
+    )
+)
+"""A check's output and counters, only while it keeps the status ``b_status`` (for
+executemany: one row of parameters per check)."""
+
+
 def renew_leases(conn: Connection, renewals: Sequence[LeaseRenewal]) -> None:
     """Persist heartbeats acknowledged from memory, two executemany statements for all.
 
@@ -715,36 +743,17 @@ def renew_leases(conn: Connection, renewals: Sequence[LeaseRenewal]) -> None:
     """
     if not renewals:
         return
-    instance_pk = (
-        sa.select(instances.c.id)
-        .select_from(_JOINED)
-        .where(
-            services.c.name == sa.bindparam("b_service"),
-            instances.c.instance_id == sa.bindparam("b_instance"),
-        )
-        .scalar_subquery()
-    )
     conn.execute(
         instances.update()
         .where(
-            instances.c.id == instance_pk,
+            instances.c.id == _BOUND_INSTANCE_PK,
             instances.c.last_heartbeat < sa.bindparam("b_at"),
         )
         .values(last_heartbeat=sa.bindparam("b_at")),
         [{"b_service": r.service, "b_instance": r.instance_id, "b_at": r.at} for r in renewals],
     )
     conn.execute(
-        checks.update()
-        .where(
-            checks.c.instance_pk == instance_pk,
-            checks.c.check_id == sa.bindparam("b_check"),
-            checks.c.status == sa.bindparam("b_status"),
-        )
-        .values(
-            output=sa.bindparam("b_output"),
-            successes=sa.bindparam("b_successes"),
-            failures=sa.bindparam("b_failures"),
-        ),
+        _COUNTERS_UPDATE,
         [
             {
                 "b_service": r.service,
@@ -821,28 +830,7 @@ def save_counters(conn: Connection, updates: Sequence[CheckUpdate]) -> Change:
     """Store the output and counters of checks whose status did not change, in one
     statement (the health loop's state at shutdown).  A check stored with another status
     is left alone; nothing DNS answers changes, so neither does the index."""
-    instance_pk = (
-        sa.select(instances.c.id)
-        .select_from(_JOINED)
-        .where(
-            services.c.name == sa.bindparam("b_service"),
-            instances.c.instance_id == sa.bindparam("b_instance"),
-        )
-        .scalar_subquery()
-    )
-    statement = (
-        checks.update()
-        .where(
-            checks.c.instance_pk == instance_pk,
-            checks.c.check_id == sa.bindparam("b_check"),
-            checks.c.status == sa.bindparam("b_status"),
-        )
-        .values(
-            output=sa.bindparam("b_output"),
-            successes=sa.bindparam("b_successes"),
-            failures=sa.bindparam("b_failures"),
-        )
-    )
+    statement = _COUNTERS_UPDATE
     rows = [
         {
             "b_service": u.service,

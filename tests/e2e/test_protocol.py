@@ -13,27 +13,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 from e2e.harness import SrvdnsProcess, wait_for
+from e2e.zones import BIG_AND_SMALL as ZONE
 
 from srvdns import __version__
-
-INSTANCES = ",\n".join(
-    f'    {{ id = "big-{n:02}", address = "10.9.0.{n}", port = {8000 + n} }}' for n in range(1, 31)
-)
-ZONE = f"""\
-[[zone]]
-name = "service.local"
-ttl = 5
-
-[[zone.service]]
-name = "big"
-instances = [
-{INSTANCES}
-]
-
-[[zone.service]]
-name = "small"
-instances = [{{ id = "s-1", address = "10.8.0.1", port = 80 }}]
-"""
 
 
 def frame(message: dns.message.Message) -> bytes:

@@ -23,25 +23,8 @@ import dns.query
 import dns.rcode
 import pytest
 from e2e.harness import SrvdnsProcess, start, wait_for, write_config
+from e2e.zones import BIG_AND_SMALL as ZONE
 
-INSTANCES = ",\n".join(
-    f'    {{ id = "big-{n:02}", address = "10.9.0.{n}", port = {8000 + n} }}' for n in range(1, 31)
-)
-ZONE = f"""\
-[[zone]]
-name = "service.local"
-ttl = 5
-
-[[zone.service]]
-name = "big"
-instances = [
-{INSTANCES}
-]
-
-[[zone.service]]
-name = "small"
-instances = [{{ id = "s-1", address = "10.8.0.1", port = 80 }}]
-"""
 MAX_CONNECTIONS = 10
 SERVER = f'tcp_idle_timeout = "1s"\ntcp_max_connections = {MAX_CONNECTIONS}\n'
 PROMPT = 1.0
