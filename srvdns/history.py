@@ -74,13 +74,15 @@ class StatusHistory:
         self.started = clock()
         self._clock = clock
         self._events: deque[StatusEvent] = deque(maxlen=max_events)
-        self._seen: dict[str, dict[str, _Seen]] = {}
+        # per service: instance id -> (the instance object last seen, what it showed);
+        # instances are immutable, so an object seen before has not changed
+        self._seen: dict[str, dict[str, tuple[Instance, _Seen]]] = {}
 
     def seed(self, services: Iterable[Service]) -> None:
         """Remember the current state of ``services`` without recording events (what
         existed when the process started is not a change)."""
         for service in services:
-            self._seen[service.name] = {i.id: _seen(i) for i in service.instances}
+            self._seen[service.name] = {i.id: (i, _seen(i)) for i in service.instances}
 
     def observe(self, services: Iterable[Service]) -> None:
         """Record how ``services`` (each with all its instances, as they now are) differ
@@ -89,18 +91,29 @@ class StatusHistory:
         for service in services:
             name = service.name
             old = self._seen.pop(name, {})
-            new = {i.id: _seen(i) for i in service.instances}
+            new: dict[str, tuple[Instance, _Seen]] = {}
+            changed: list[tuple[Instance, _Seen | None, _Seen]] = []
+            kept = 0  # instances of ``old`` still there
+            for instance in service.instances:
+                previous = old.get(instance.id)
+                if previous is not None:
+                    kept += 1
+                    if previous[0] is instance:  # the same object: unchanged, cheaply
+                        new[instance.id] = previous
+                        continue
+                after = _seen(instance)
+                new[instance.id] = (instance, after)
+                before = None if previous is None else previous[1]
+                if before is None or before != after:
+                    changed.append((instance, before, after))
             if new:
                 self._seen[name] = new
-            for instance_id, gone in old.items():
-                if instance_id not in new:
-                    checks = tuple(CheckChange(cid, st, None, "") for cid, st in gone.checks)
-                    self._add(StatusEvent(now, name, instance_id, gone.status, None, checks))
-            for instance in service.instances:
-                before = old.get(instance.id)
-                after = new[instance.id]
-                if before is not None and before == after:
-                    continue
+            if kept < len(old):
+                for instance_id, (_, gone) in old.items():
+                    if instance_id not in new:
+                        checks = tuple(CheckChange(cid, st, None, "") for cid, st in gone.checks)
+                        self._add(StatusEvent(now, name, instance_id, gone.status, None, checks))
+            for instance, before, after in changed:
                 self._add(
                     StatusEvent(
                         now,

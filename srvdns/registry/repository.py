@@ -408,6 +408,20 @@ _NOTIFY_CHANGES = sa.text("SELECT pg_notify('srvdns_changes', '')")
 """PostgreSQL: tell every node's ``notify.ChangeListener`` that a change committed."""
 
 
+_BUMP_CHANGE_SEQ = (
+    registry_state.update()
+    .where(registry_state.c.id == STATE_ROW_ID)
+    .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
+)
+_BUMP_CHANGE_SEQ_RETURNING = _BUMP_CHANGE_SEQ.returning(_CHANGE_SEQ)
+_STAMP_CHANGE = (
+    service_changes.update()
+    .where(service_changes.c.name == sa.bindparam("b_name"))
+    .values(change_seq=sa.bindparam("b_seq"))
+)
+"""Built once: these run on every write, and building them costs more than running them."""
+
+
 def record_changes(conn: Connection, names: Iterable[str]) -> int:
     """Note in the current transaction that the services ``names`` changed: bump
     ``change_seq`` and stamp each name with it (inserting the names seen for the first
@@ -420,11 +434,7 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
     wanted = sorted(set(names))
     if len(wanted) <= _MANY_SERVICES:
         for name in wanted:
-            stamped = conn.execute(
-                service_changes.update()
-                .where(service_changes.c.name == name)
-                .values(change_seq=seq)
-            )
+            stamped = conn.execute(_STAMP_CHANGE, {"b_name": name, "b_seq": seq})
             if not stamped.rowcount:
                 conn.execute(service_changes.insert().values(name=name, change_seq=seq))
         return seq
@@ -450,19 +460,14 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
 def _bump_change_seq(conn: Connection) -> int:
     """Increment ``change_seq`` (its row lock orders concurrent writers on PostgreSQL);
     the new value, read back by RETURNING where the database has it."""
-    statement = (
-        registry_state.update()
-        .where(registry_state.c.id == STATE_ROW_ID)
-        .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
-    )
     if conn.dialect.update_returning:
-        seq = conn.execute(statement.returning(_CHANGE_SEQ)).scalar()
+        seq = conn.execute(_BUMP_CHANGE_SEQ_RETURNING).scalar()
         if seq is None:
             raise StoreUnavailableError(
                 "the registry database has no registry_state row; run `srvdns db upgrade`"
             )
         return int(seq)
-    conn.execute(statement)
+    conn.execute(_BUMP_CHANGE_SEQ)
     return read_change_seq(conn)[0]
 
 
