@@ -76,3 +76,13 @@ def test_a_replacement_keeps_the_order_whatever_it_is(order):
         upserts[i].port if i in upserts else 80 for i in order
     ]
     assert patched.targets[view.target_of["a"]].port == 1
+
+
+@pytest.mark.parametrize("order", [["a", "c", "e"], ["e", "a", "c"]])
+def test_an_addition_sorts_by_id_as_a_full_build(order):
+    view = ServiceView.build(Service("web", tuple(inst("web", i) for i in order)))
+    upserts = {"d": inst("web", "d"), "a": inst("web", "a", port=1), "0": inst("web", "0")}
+    patched = view.updated(upserts, [])
+    assert [i.id for i in patched.instances] == ["0", "a", "c", "d", "e"]
+    assert patched.instances[1].port == 1
+    assert set(patched.target_of) == {"0", "a", "c", "d", "e"}
