@@ -589,7 +589,7 @@ class Registry:
                 renewals = self._renewals.take()
             outcomes: list[Change | BaseException | None] = []
             try:
-                with self._repository.batch(renewals):
+                with self._repository.batch(renewals, writes=len(batch)):
                     for write in batch:
                         if write.cancelled:
                             outcomes.append(None)

@@ -395,6 +395,27 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Chang
     return change
 
 
+_ALONE = "srvdns_batch_alone"
+"""Connection info of a ``Repository.batch`` of one write run without a savepoint: True
+once that write failed, and the transaction must be rolled back rather than committed."""
+
+
+class _Undone(Exception):
+    """Raised inside ``Repository.batch`` to roll back the failed lone write's transaction."""
+
+
+def _alone(conn: Connection, fn: Callable[[Connection], Change]) -> Change:
+    """Run the one write of a batch straight in its transaction (see ``Repository.batch``);
+    if it fails, the transaction is marked to be rolled back."""
+    try:
+        change = fn(conn)
+        _record(conn, change)
+    except BaseException:
+        conn.info[_ALONE] = True
+        raise
+    return change
+
+
 def _record(conn: Connection, change: Change) -> None:
     """Stamp the services ``change`` touched for the change followers (see follower.py)."""
     names = {service.name for service in change.services}
@@ -1058,16 +1079,34 @@ class Repository:
         self._ambient = threading.local()
 
     @contextmanager
-    def batch(self, renewals: Sequence[LeaseRenewal] = ()) -> Iterator[None]:
+    def batch(self, renewals: Sequence[LeaseRenewal] = (), *, writes: int = 2) -> Iterator[None]:
         """One transaction for every write this thread makes inside the block (group
         commit): each write runs in a savepoint of it, so one that fails (a conflict, a
         missing instance) is rolled back alone and the others still commit together.
         ``renewals`` are persisted first, in the same transaction.
 
+        ``writes`` is how many writes the block makes at most.  A lone write on SQLite
+        with no renewals runs without a savepoint (two statements fewer on the common
+        path): the transaction holds nothing else, so when it fails the whole transaction
+        is rolled back instead, which undoes exactly the same.  (SQLite has one writer
+        at a time, so the unique-key race a retry is for cannot happen there.)
+
         A write's result is final only once the block exits without an exception: if the
         commit fails, nothing of the batch is stored.
         """
-        with store_errors("write to the registry"), self.engine.begin() as conn:
+        alone = writes <= 1 and not renewals and self.engine.dialect.name == "sqlite"
+        try:
+            with store_errors("write to the registry"), self.engine.begin() as conn:
+                yield from self._batch(conn, renewals, alone)
+        except _Undone:
+            pass
+
+    def _batch(
+        self, conn: Connection, renewals: Sequence[LeaseRenewal], alone: bool
+    ) -> Iterator[None]:
+        if alone:
+            conn.info[_ALONE] = False  # True once the write failed
+        try:
             renew_leases(conn, renewals)
             if renewals:  # followers reload these services to see the new leases
                 record_changes(conn, {renewal.service for renewal in renewals})
@@ -1076,14 +1115,18 @@ class Repository:
             self._ambient.conn = conn
             try:
                 yield
+                if conn.info.get(_ALONE):
+                    raise _Undone  # rolls the transaction back, the write's error stands
                 if conn.info[_BATCH_INDEX][1]:
                     conn.execute(_BUMP_INDEX)
             finally:
                 self._ambient.conn = None
-                # an invalidated connection (an I/O error) refuses even this; its info
-                # goes with it, and the error that invalidated it is the one to raise
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    conn.info.pop(_BATCH_INDEX, None)
+        finally:
+            # an invalidated connection (an I/O error) refuses even this; its info
+            # goes with it, and the error that invalidated it is the one to raise
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.info.pop(_BATCH_INDEX, None)
+                conn.info.pop(_ALONE, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
@@ -1095,6 +1138,9 @@ class Repository:
         ambient: Connection | None = getattr(self._ambient, "conn", None)
         for attempt in (1, 2):
             try:
+                if ambient is not None and _ALONE in ambient.info:  # a lone write of ``batch``
+                    with store_errors(action):
+                        return _alone(ambient, fn)
                 if ambient is not None:  # inside ``batch``: a savepoint of its transaction
                     with store_errors(action):
                         return _in_savepoint(ambient, fn)
@@ -1105,7 +1151,8 @@ class Repository:
             except StoreUnavailableError as exc:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise
-                if attempt == 2:
+                # a failed lone write leaves its transaction to be rolled back: no retry
+                if attempt == 2 or (ambient is not None and ambient.info.get(_ALONE)):
                     raise ConflictError(
                         f"could not {action}: a concurrent write got in the way; retry"
                     ) from exc.__cause__

@@ -343,3 +343,25 @@ def test_sync_static_bulk_and_one_by_one_store_the_same(url, monkeypatch, tmp_pa
         stored.append(Repository(engine).load())
         engine.dispose()
     assert stored[0] == stored[1]
+
+
+@pytest.mark.parametrize("writes", [1, 2])
+def test_a_batch_write_that_fails_half_way_leaves_nothing(repo: Repository, writes: int) -> None:
+    """A batch of one write runs it without a savepoint: its failure after its first
+    statements undoes them as a savepoint would, and the next batch works."""
+
+    def state() -> tuple[list[str], tuple[int, int]]:
+        with repo.engine.connect() as conn:
+            seq = repository.read_change_seq(conn)
+        return [i.id for s in repo.load_services() for i in s.instances], seq
+
+    with repo.batch(writes=writes):
+        repo.upsert_instance(api("web", "a"))
+    before = state()
+    twice = api("web", "b", checks=(http_check("x"), http_check("x")))  # the 2nd insert fails
+    with repo.batch(writes=writes), pytest.raises(ConflictError):
+        repo.upsert_instance(twice)
+    assert state() == before
+    with repo.batch(writes=writes):
+        repo.upsert_instance(api("web", "c"))
+    assert state()[0] == ["a", "c"]
