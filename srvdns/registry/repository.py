@@ -395,23 +395,18 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Chang
     return change
 
 
-_ALONE = "srvdns_batch_alone"
-"""Connection info of a ``Repository.batch`` of one write run without a savepoint: True
-once that write failed, and the transaction must be rolled back rather than committed."""
-
-
 class _Undone(Exception):
     """Raised inside ``Repository.batch`` to roll back the failed lone write's transaction."""
 
 
-def _alone(conn: Connection, fn: Callable[[Connection], Change]) -> Change:
+def _alone(conn: Connection, fn: Callable[[Connection], Change], failed: list[bool]) -> Change:
     """Run the one write of a batch straight in its transaction (see ``Repository.batch``);
-    if it fails, the transaction is marked to be rolled back."""
+    if it fails, ``failed[0]`` marks the transaction to be rolled back."""
     try:
         change = fn(conn)
         _record(conn, change)
     except BaseException:
-        conn.info[_ALONE] = True
+        failed[0] = True
         raise
     return change
 
@@ -1104,8 +1099,9 @@ class Repository:
     def _batch(
         self, conn: Connection, renewals: Sequence[LeaseRenewal], alone: bool
     ) -> Iterator[None]:
-        if alone:
-            conn.info[_ALONE] = False  # True once the write failed
+        # a lone write's flag: True once it failed (kept off the connection, whose info
+        # an I/O error makes unreadable)
+        self._ambient.alone = [False] if alone else None
         try:
             renew_leases(conn, renewals)
             if renewals:  # followers reload these services to see the new leases
@@ -1115,18 +1111,18 @@ class Repository:
             self._ambient.conn = conn
             try:
                 yield
-                if conn.info.get(_ALONE):
+                if alone and self._ambient.alone[0]:
                     raise _Undone  # rolls the transaction back, the write's error stands
                 if conn.info[_BATCH_INDEX][1]:
                     conn.execute(_BUMP_INDEX)
             finally:
                 self._ambient.conn = None
         finally:
+            self._ambient.alone = None
             # an invalidated connection (an I/O error) refuses even this; its info
             # goes with it, and the error that invalidated it is the one to raise
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.info.pop(_BATCH_INDEX, None)
-                conn.info.pop(_ALONE, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
@@ -1136,11 +1132,12 @@ class Repository:
         # A unique-key race with another node sharing the database (both inserted the same
         # service or instance row) rolls back; the retry then sees the other node's row.
         ambient: Connection | None = getattr(self._ambient, "conn", None)
+        alone: list[bool] | None = getattr(self._ambient, "alone", None)
         for attempt in (1, 2):
             try:
-                if ambient is not None and _ALONE in ambient.info:  # a lone write of ``batch``
+                if ambient is not None and alone is not None:  # a lone write of ``batch``
                     with store_errors(action):
-                        return _alone(ambient, fn)
+                        return _alone(ambient, fn, alone)
                 if ambient is not None:  # inside ``batch``: a savepoint of its transaction
                     with store_errors(action):
                         return _in_savepoint(ambient, fn)
@@ -1152,7 +1149,7 @@ class Repository:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise
                 # a failed lone write leaves its transaction to be rolled back: no retry
-                if attempt == 2 or (ambient is not None and ambient.info.get(_ALONE)):
+                if attempt == 2 or (alone is not None and alone[0]):
                     raise ConflictError(
                         f"could not {action}: a concurrent write got in the way; retry"
                     ) from exc.__cause__
