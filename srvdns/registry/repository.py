@@ -1099,9 +1099,10 @@ class Repository:
     def _batch(
         self, conn: Connection, renewals: Sequence[LeaseRenewal], alone: bool
     ) -> Iterator[None]:
-        # a lone write's flag: True once it failed (kept off the connection, whose info
-        # an I/O error makes unreadable)
-        self._ambient.alone = [False] if alone else None
+        # a lone write's [failed, ran] (kept off the connection, whose info an I/O error
+        # makes unreadable)
+        flag = [False, False]
+        self._ambient.alone = flag if alone else None
         try:
             renew_leases(conn, renewals)
             if renewals:  # followers reload these services to see the new leases
@@ -1111,7 +1112,7 @@ class Repository:
             self._ambient.conn = conn
             try:
                 yield
-                if alone and self._ambient.alone[0]:
+                if flag[0]:
                     raise _Undone  # rolls the transaction back, the write's error stands
                 if conn.info[_BATCH_INDEX][1]:
                     conn.execute(_BUMP_INDEX)
@@ -1135,9 +1136,14 @@ class Repository:
         alone: list[bool] | None = getattr(self._ambient, "alone", None)
         for attempt in (1, 2):
             try:
-                if ambient is not None and alone is not None:  # a lone write of ``batch``
+                if ambient is not None and alone is not None and not alone[1]:
+                    alone[1] = True  # the lone write of ``batch``: no savepoint
                     with store_errors(action):
                         return _alone(ambient, fn, alone)
+                if alone is not None and alone[0]:  # more writes than ``batch`` was told
+                    raise StoreUnavailableError(
+                        f"could not {action}: an earlier write of its transaction failed"
+                    )
                 if ambient is not None:  # inside ``batch``: a savepoint of its transaction
                     with store_errors(action):
                         return _in_savepoint(ambient, fn)

@@ -365,3 +365,20 @@ def test_a_batch_write_that_fails_half_way_leaves_nothing(repo: Repository, writ
     with repo.batch(writes=writes):
         repo.upsert_instance(api("web", "c"))
     assert state()[0] == ["a", "c"]
+
+
+def test_a_batch_told_one_write_that_gets_more_stays_safe(repo: Repository) -> None:
+    """After its lone write, a batch runs further writes in savepoints; after a failed
+    lone write (its transaction is to be rolled back) it refuses them."""
+    twice = api("web", "b", checks=(http_check("x"), http_check("x")))
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "a"))
+        with pytest.raises(ConflictError):
+            repo.upsert_instance(twice)
+    assert [i.id for s in repo.load_services() for i in s.instances] == ["a"]
+    with repo.batch(writes=1):
+        with pytest.raises(ConflictError):
+            repo.upsert_instance(twice)
+        with pytest.raises(StoreUnavailableError):
+            repo.upsert_instance(api("web", "c"))
+    assert [i.id for s in repo.load_services() for i in s.instances] == ["a"]
