@@ -9,9 +9,11 @@ happened ever", so it is bounded both in age and in count.
 
 from __future__ import annotations
 
+import bisect
+import operator
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from srvdns.model import Instance, Service, Status
@@ -74,43 +76,106 @@ class StatusHistory:
         self.started = clock()
         self._clock = clock
         self._events: deque[StatusEvent] = deque(maxlen=max_events)
-        self._seen: dict[str, dict[str, _Seen]] = {}
+        # per service: instance id -> (the instance object last seen, what it showed);
+        # instances are immutable, so an object seen before has not changed
+        self._seen: dict[str, dict[str, tuple[Instance, _Seen]]] = {}
 
     def seed(self, services: Iterable[Service]) -> None:
         """Remember the current state of ``services`` without recording events (what
         existed when the process started is not a change)."""
         for service in services:
-            self._seen[service.name] = {i.id: _seen(i) for i in service.instances}
+            self._seen[service.name] = {i.id: (i, _seen(i)) for i in service.instances}
 
-    def observe(self, services: Iterable[Service]) -> None:
+    def observe(
+        self, services: Iterable[Service], keys: Iterable[tuple[str, str]] | None = None
+    ) -> None:
         """Record how ``services`` (each with all its instances, as they now are) differ
-        from how they were last seen; a service without instances has been deleted."""
+        from how they were last seen; a service without instances has been deleted.
+
+        ``keys`` (service, instance id), when given, names every instance that may have
+        changed (a registry ``Change``'s keys): only those are looked at, so a heartbeat
+        or a registration costs the same in a service of ten instances or ten thousand.
+        """
         now = self._clock()
+        only: dict[str, set[str]] | None = None
+        if keys is not None:
+            only = {}
+            for name, instance_id in keys:
+                only.setdefault(name, set()).add(instance_id)
         for service in services:
-            name = service.name
-            old = self._seen.pop(name, {})
-            new = {i.id: _seen(i) for i in service.instances}
-            if new:
-                self._seen[name] = new
-            for instance_id, gone in old.items():
+            ids = None if only is None else only.get(service.name)
+            if ids is None or not service.instances:
+                self._observe_all(now, service)
+            else:
+                self._observe_some(now, service, ids)
+
+    def _observe_all(self, now: float, service: Service) -> None:
+        name = service.name
+        old = self._seen.pop(name, {})
+        new: dict[str, tuple[Instance, _Seen]] = {}
+        changed: list[tuple[Instance, _Seen | None, _Seen]] = []
+        kept = 0  # instances of ``old`` still there
+        for instance in service.instances:
+            previous = old.get(instance.id)
+            if previous is not None:
+                kept += 1
+                if previous[0] is instance:  # the same object: unchanged, cheaply
+                    new[instance.id] = previous
+                    continue
+            after = _seen(instance)
+            new[instance.id] = (instance, after)
+            before = None if previous is None else previous[1]
+            if before is None or before != after:
+                changed.append((instance, before, after))
+        if new:
+            self._seen[name] = new
+        if kept < len(old):
+            for instance_id, (_, gone) in old.items():
                 if instance_id not in new:
                     checks = tuple(CheckChange(cid, st, None, "") for cid, st in gone.checks)
                     self._add(StatusEvent(now, name, instance_id, gone.status, None, checks))
-            for instance in service.instances:
-                before = old.get(instance.id)
-                after = new[instance.id]
-                if before is not None and before == after:
-                    continue
+        for instance, before, after in changed:
+            self._add(
+                StatusEvent(
+                    now,
+                    name,
+                    instance.id,
+                    None if before is None else before.status,
+                    after.status,
+                    tuple(_check_changes(before, instance)),
+                )
+            )
+
+    def _observe_some(self, now: float, service: Service, ids: set[str]) -> None:
+        name = service.name
+        seen = self._seen.setdefault(name, {})
+        found = _find(service.instances, ids)
+        for instance_id in sorted(ids):
+            if instance_id not in found and instance_id in seen:
+                gone = seen.pop(instance_id)[1]
+                checks = tuple(CheckChange(cid, st, None, "") for cid, st in gone.checks)
+                self._add(StatusEvent(now, name, instance_id, gone.status, None, checks))
+        for instance_id in sorted(found):
+            instance = found[instance_id]
+            previous = seen.get(instance_id)
+            if previous is not None and previous[0] is instance:
+                continue
+            after = _seen(instance)
+            seen[instance_id] = (instance, after)
+            before = None if previous is None else previous[1]
+            if before is None or before != after:
                 self._add(
                     StatusEvent(
                         now,
                         name,
-                        instance.id,
+                        instance_id,
                         None if before is None else before.status,
                         after.status,
                         tuple(_check_changes(before, instance)),
                     )
                 )
+        if not seen:
+            del self._seen[name]
 
     def events(self, service: str | None = None, since: float | None = None) -> list[StatusEvent]:
         """The events kept, oldest first; only ``service``'s, only those after ``since``."""
@@ -130,6 +195,21 @@ class StatusHistory:
         horizon = self._clock() - self.retention
         while self._events and self._events[0].time < horizon:
             self._events.popleft()
+
+
+_ID = operator.attrgetter("id")
+
+
+def _find(instances: Sequence[Instance], ids: set[str]) -> dict[str, Instance]:
+    """The instances with ``ids`` (those there are), by id: binary searches when the
+    instances are in id order (as the registry holds them), a scan otherwise."""
+    found: dict[str, Instance] = {}
+    for instance_id in ids:
+        at = bisect.bisect_left(instances, instance_id, key=_ID)
+        if at == len(instances) or instances[at].id != instance_id:
+            return {i.id: i for i in instances if i.id in ids}
+        found[instance_id] = instances[at]
+    return found
 
 
 def _check_changes(before: _Seen | None, instance: Instance) -> Iterator[CheckChange]:

@@ -64,3 +64,25 @@ def test_a_replacement_keeps_the_other_views_and_labels():
     assert patched.services["web"].target_of is BASE.services["web"].target_of
     assert patched.services["web"].targets["a"] is renewed
     assert patched.index == 7  # never below the current index
+
+
+@pytest.mark.parametrize("order", [["a", "b", "c"], ["c", "a", "b"], ["b", "c", "a"]])
+def test_a_replacement_keeps_the_order_whatever_it_is(order):
+    view = ServiceView.build(Service("web", tuple(inst("web", i) for i in order)))
+    upserts = {"a": inst("web", "a", port=1), "c": inst("web", "c", port=3)}
+    patched = view.updated(upserts, [])
+    assert [i.id for i in patched.instances] == order
+    assert [i.port for i in patched.instances] == [
+        upserts[i].port if i in upserts else 80 for i in order
+    ]
+    assert patched.targets[view.target_of["a"]].port == 1
+
+
+@pytest.mark.parametrize("order", [["a", "c", "e"], ["e", "a", "c"]])
+def test_an_addition_sorts_by_id_as_a_full_build(order):
+    view = ServiceView.build(Service("web", tuple(inst("web", i) for i in order)))
+    upserts = {"d": inst("web", "d"), "a": inst("web", "a", port=1), "0": inst("web", "0")}
+    patched = view.updated(upserts, [])
+    assert [i.id for i in patched.instances] == ["0", "a", "c", "d", "e"]
+    assert patched.instances[1].port == 1
+    assert set(patched.target_of) == {"0", "a", "c", "d", "e"}

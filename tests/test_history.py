@@ -106,3 +106,44 @@ def test_the_count_is_bounded_oldest_first() -> None:
         status = Status.PASSING if n % 2 else Status.CRITICAL
         history.observe([_web(_instance("a", status))])
     assert [e.time - START for e in history.events()] == [3, 4, 5]
+
+
+def _steps() -> list[tuple[Service, list[tuple[str, str]]]]:
+    """Services as a sequence of writes left them, with the instances each write named."""
+    a, b, c = _instance("a"), _instance("b"), _instance("c")
+    b_bad = _instance("b", Status.CRITICAL)
+    return [
+        (_web(a, c), [("web", "a"), ("web", "c")]),
+        (_web(a, b, c), [("web", "b")]),
+        (_web(a, b_bad, c), [("web", "b")]),
+        (_web(a, replace(b_bad, port=81), c), [("web", "b")]),  # no status change
+        (_web(c, a), [("web", "b")]),  # out of id order, b removed
+        (_web(), [("web", "a"), ("web", "c")]),  # the service deleted
+    ]
+
+
+def test_observing_only_the_named_instances_records_what_a_full_look_does() -> None:
+    full, keyed = StatusHistory(clock=Clock()), StatusHistory(clock=Clock())
+    for service, keys in _steps():
+        full.observe([service])
+        keyed.observe([service], keys)
+    events = full.events()
+    assert [(e.instance, e.before, e.after) for e in events] == [
+        ("a", None, Status.PASSING),
+        ("c", None, Status.PASSING),
+        ("b", None, Status.PASSING),
+        ("b", Status.PASSING, Status.CRITICAL),
+        ("b", Status.CRITICAL, None),
+        ("c", Status.PASSING, None),
+        ("a", Status.PASSING, None),
+    ]
+    # the deleted service's instances may go in either order (the same instant)
+    assert keyed.events()[:5] == events[:5]
+    assert set(keyed.events()[5:]) == set(events[5:])
+
+
+def test_instances_not_named_are_not_looked_at() -> None:
+    history = StatusHistory(clock=Clock())
+    history.observe([_web(_instance("a"), _instance("b"))])
+    history.observe([_web(_instance("a", Status.CRITICAL), _instance("b"))], [("web", "b")])
+    assert len(history.events()) == 2  # a's change was not named: trusted not to be one

@@ -24,7 +24,7 @@ from srvdns.api.schemas import (
     instance_id,
     service_name,
 )
-from srvdns.errors import NotFoundError, StoreUnavailableError
+from srvdns.errors import StoreUnavailableError
 from srvdns.model import Check
 from srvdns.registry.registry import Registry
 
@@ -265,8 +265,5 @@ def _live(request: Request, service: str, instance_id: str) -> dict[str, Check] 
 
 
 def _has_instance(registry: Registry, service: str, instance: str) -> bool:
-    try:
-        found = registry.find_service(service)
-    except NotFoundError:
-        return False
-    return any(i.id == instance for i in found.instances)
+    view = registry.holder.current.get_service(service.lower())
+    return view is not None and instance in view.target_of

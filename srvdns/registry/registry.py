@@ -33,6 +33,7 @@ from srvdns.health.definitions import resolve_checks
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
 from srvdns.registry import migrate, trouble
 from srvdns.registry import renewals as renew
+from srvdns.registry.checkpoint import WalCheckpointer
 from srvdns.registry.engine import READ_ONLY, create_engine
 from srvdns.registry.follower import DEFAULT_INTERVAL as DEFAULT_FOLLOW_INTERVAL
 from srvdns.registry.follower import ChangeFollower, Followed
@@ -205,6 +206,7 @@ class Registry:
         self._staged_done: asyncio.Future[None] | None = None
         self._trouble: str | None = None
         """What the last write that the database refused said; None after a success."""
+        self._checkpointer: WalCheckpointer | None = None
 
     @classmethod
     def open(
@@ -226,6 +228,7 @@ class Registry:
         Raises StoreUnavailableError when the database cannot be reached.
         """
         repository = Repository(create_engine(url, durability))
+        checkpointer = WalCheckpointer.attach(repository.engine)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srvdns-registry")
         try:
             services, index = executor.submit(_start, repository, upgrade).result()
@@ -239,6 +242,9 @@ class Registry:
             repository, holder, executor=executor, clock=clock, heartbeat_flush=heartbeat_flush
         )
         registry.stats.snapshot("build", time.perf_counter() - started)
+        if checkpointer is not None:
+            registry._checkpointer = checkpointer
+            checkpointer.start()
         return registry
 
     def close(self) -> None:
@@ -255,6 +261,8 @@ class Registry:
                 self._draining = True
                 self._executor.submit(self._drain)
         self._executor.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._repository.engine.dispose()
 
     def sync_static(
@@ -589,7 +597,7 @@ class Registry:
                 renewals = self._renewals.take()
             outcomes: list[Change | BaseException | None] = []
             try:
-                with self._repository.batch(renewals):
+                with self._repository.batch(renewals, writes=len(batch)):
                     for write in batch:
                         if write.cancelled:
                             outcomes.append(None)

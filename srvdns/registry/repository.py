@@ -395,6 +395,22 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Chang
     return change
 
 
+class _Undone(Exception):
+    """Raised inside ``Repository.batch`` to roll back the failed lone write's transaction."""
+
+
+def _alone(conn: Connection, fn: Callable[[Connection], Change], failed: list[bool]) -> Change:
+    """Run the one write of a batch straight in its transaction (see ``Repository.batch``);
+    if it fails, ``failed[0]`` marks the transaction to be rolled back."""
+    try:
+        change = fn(conn)
+        _record(conn, change)
+    except BaseException:
+        failed[0] = True
+        raise
+    return change
+
+
 def _record(conn: Connection, change: Change) -> None:
     """Stamp the services ``change`` touched for the change followers (see follower.py)."""
     names = {service.name for service in change.services}
@@ -406,6 +422,20 @@ def _record(conn: Connection, change: Change) -> None:
 
 _NOTIFY_CHANGES = sa.text("SELECT pg_notify('srvdns_changes', '')")
 """PostgreSQL: tell every node's ``notify.ChangeListener`` that a change committed."""
+
+
+_BUMP_CHANGE_SEQ = (
+    registry_state.update()
+    .where(registry_state.c.id == STATE_ROW_ID)
+    .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
+)
+_BUMP_CHANGE_SEQ_RETURNING = _BUMP_CHANGE_SEQ.returning(_CHANGE_SEQ)
+_STAMP_CHANGE = (
+    service_changes.update()
+    .where(service_changes.c.name == sa.bindparam("b_name"))
+    .values(change_seq=sa.bindparam("b_seq"))
+)
+"""Built once: these run on every write, and building them costs more than running them."""
 
 
 def record_changes(conn: Connection, names: Iterable[str]) -> int:
@@ -420,11 +450,7 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
     wanted = sorted(set(names))
     if len(wanted) <= _MANY_SERVICES:
         for name in wanted:
-            stamped = conn.execute(
-                service_changes.update()
-                .where(service_changes.c.name == name)
-                .values(change_seq=seq)
-            )
+            stamped = conn.execute(_STAMP_CHANGE, {"b_name": name, "b_seq": seq})
             if not stamped.rowcount:
                 conn.execute(service_changes.insert().values(name=name, change_seq=seq))
         return seq
@@ -450,19 +476,14 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
 def _bump_change_seq(conn: Connection) -> int:
     """Increment ``change_seq`` (its row lock orders concurrent writers on PostgreSQL);
     the new value, read back by RETURNING where the database has it."""
-    statement = (
-        registry_state.update()
-        .where(registry_state.c.id == STATE_ROW_ID)
-        .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
-    )
     if conn.dialect.update_returning:
-        seq = conn.execute(statement.returning(_CHANGE_SEQ)).scalar()
+        seq = conn.execute(_BUMP_CHANGE_SEQ_RETURNING).scalar()
         if seq is None:
             raise StoreUnavailableError(
                 "the registry database has no registry_state row; run `srvdns db upgrade`"
             )
         return int(seq)
-    conn.execute(statement)
+    conn.execute(_BUMP_CHANGE_SEQ)
     return read_change_seq(conn)[0]
 
 
@@ -1053,16 +1074,36 @@ class Repository:
         self._ambient = threading.local()
 
     @contextmanager
-    def batch(self, renewals: Sequence[LeaseRenewal] = ()) -> Iterator[None]:
+    def batch(self, renewals: Sequence[LeaseRenewal] = (), *, writes: int = 2) -> Iterator[None]:
         """One transaction for every write this thread makes inside the block (group
         commit): each write runs in a savepoint of it, so one that fails (a conflict, a
         missing instance) is rolled back alone and the others still commit together.
         ``renewals`` are persisted first, in the same transaction.
 
+        ``writes`` is how many writes the block makes at most.  A lone write on SQLite
+        with no renewals runs without a savepoint (two statements fewer on the common
+        path): the transaction holds nothing else, so when it fails the whole transaction
+        is rolled back instead, which undoes exactly the same.  (SQLite has one writer
+        at a time, so the unique-key race a retry is for cannot happen there.)
+
         A write's result is final only once the block exits without an exception: if the
         commit fails, nothing of the batch is stored.
         """
-        with store_errors("write to the registry"), self.engine.begin() as conn:
+        alone = writes <= 1 and not renewals and self.engine.dialect.name == "sqlite"
+        try:
+            with store_errors("write to the registry"), self.engine.begin() as conn:
+                yield from self._batch(conn, renewals, alone)
+        except _Undone:
+            pass
+
+    def _batch(
+        self, conn: Connection, renewals: Sequence[LeaseRenewal], alone: bool
+    ) -> Iterator[None]:
+        # a lone write's [failed, ran] (kept off the connection, whose info an I/O error
+        # makes unreadable)
+        flag = [False, False]
+        self._ambient.alone = flag if alone else None
+        try:
             renew_leases(conn, renewals)
             if renewals:  # followers reload these services to see the new leases
                 record_changes(conn, {renewal.service for renewal in renewals})
@@ -1071,14 +1112,18 @@ class Repository:
             self._ambient.conn = conn
             try:
                 yield
+                if flag[0]:
+                    raise _Undone  # rolls the transaction back, the write's error stands
                 if conn.info[_BATCH_INDEX][1]:
                     conn.execute(_BUMP_INDEX)
             finally:
                 self._ambient.conn = None
-                # an invalidated connection (an I/O error) refuses even this; its info
-                # goes with it, and the error that invalidated it is the one to raise
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    conn.info.pop(_BATCH_INDEX, None)
+        finally:
+            self._ambient.alone = None
+            # an invalidated connection (an I/O error) refuses even this; its info
+            # goes with it, and the error that invalidated it is the one to raise
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.info.pop(_BATCH_INDEX, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
@@ -1088,8 +1133,17 @@ class Repository:
         # A unique-key race with another node sharing the database (both inserted the same
         # service or instance row) rolls back; the retry then sees the other node's row.
         ambient: Connection | None = getattr(self._ambient, "conn", None)
+        alone: list[bool] | None = getattr(self._ambient, "alone", None)
         for attempt in (1, 2):
             try:
+                if ambient is not None and alone is not None and not alone[1]:
+                    alone[1] = True  # the lone write of ``batch``: no savepoint
+                    with store_errors(action):
+                        return _alone(ambient, fn, alone)
+                if alone is not None and alone[0]:  # more writes than ``batch`` was told
+                    raise StoreUnavailableError(
+                        f"could not {action}: an earlier write of its transaction failed"
+                    )
                 if ambient is not None:  # inside ``batch``: a savepoint of its transaction
                     with store_errors(action):
                         return _in_savepoint(ambient, fn)
@@ -1100,7 +1154,8 @@ class Repository:
             except StoreUnavailableError as exc:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise
-                if attempt == 2:
+                # a failed lone write leaves its transaction to be rolled back: no retry
+                if attempt == 2 or (alone is not None and alone[0]):
                     raise ConflictError(
                         f"could not {action}: a concurrent write got in the way; retry"
                     ) from exc.__cause__

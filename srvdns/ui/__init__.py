@@ -16,7 +16,10 @@ def install(app: FastAPI, registry: Registry) -> None:
     history = StatusHistory(clock=registry.now)
     views = registry.holder.current.services
     history.seed(Service(name, view.instances) for name, view in views.items())
-    registry.add_listener(lambda change: history.observe(change.services))
+    # a health-only change's keys name only removed instances, not the status changes
+    registry.add_listener(
+        lambda change: history.observe(change.services, None if change.health_only else change.keys)
+    )
     app.state.history = history
     app.include_router(router)
     app.include_router(history_router)

@@ -236,7 +236,7 @@ async def test_a_failed_commit_fails_every_write_of_the_batch_and_keeps_renewals
     class Broken(Exception):
         pass
 
-    def broken(renewals=()):
+    def broken(renewals=(), writes=2):
         raise Broken("disk full")
 
     monkeypatch.setattr(registry._repository, "batch", broken)

@@ -343,3 +343,42 @@ def test_sync_static_bulk_and_one_by_one_store_the_same(url, monkeypatch, tmp_pa
         stored.append(Repository(engine).load())
         engine.dispose()
     assert stored[0] == stored[1]
+
+
+@pytest.mark.parametrize("writes", [1, 2])
+def test_a_batch_write_that_fails_half_way_leaves_nothing(repo: Repository, writes: int) -> None:
+    """A batch of one write runs it without a savepoint: its failure after its first
+    statements undoes them as a savepoint would, and the next batch works."""
+
+    def state() -> tuple[list[str], tuple[int, int]]:
+        with repo.engine.connect() as conn:
+            seq = repository.read_change_seq(conn)
+        return [i.id for s in repo.load_services() for i in s.instances], seq
+
+    with repo.batch(writes=writes):
+        repo.upsert_instance(api("web", "a"))
+    before = state()
+    twice = api("web", "b", checks=(http_check("x"), http_check("x")))  # the 2nd insert fails
+    with repo.batch(writes=writes), pytest.raises(ConflictError):
+        repo.upsert_instance(twice)
+    assert state() == before
+    with repo.batch(writes=writes):
+        repo.upsert_instance(api("web", "c"))
+    assert state()[0] == ["a", "c"]
+
+
+def test_a_batch_told_one_write_that_gets_more_stays_safe(repo: Repository) -> None:
+    """After its lone write, a batch runs further writes in savepoints; after a failed
+    lone write (its transaction is to be rolled back) it refuses them."""
+    twice = api("web", "b", checks=(http_check("x"), http_check("x")))
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "a"))
+        with pytest.raises(ConflictError):
+            repo.upsert_instance(twice)
+    assert [i.id for s in repo.load_services() for i in s.instances] == ["a"]
+    with repo.batch(writes=1):
+        with pytest.raises(ConflictError):
+            repo.upsert_instance(twice)
+        with pytest.raises(StoreUnavailableError):
+            repo.upsert_instance(api("web", "c"))
+    assert [i.id for s in repo.load_services() for i in s.instances] == ["a"]
