@@ -530,14 +530,14 @@ async def _serve(
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run ``main`` on uvloop when it is installed, else on asyncio's default loop."""
+    run: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
     try:
         import uvloop
     except ImportError:
-        uvloop = None  # run outside the handler, or every later traceback chains to this one
-    if uvloop is None:
-        asyncio.run(main)
+        pass  # run outside the handler, or every later traceback chains to it
     else:
-        uvloop.run(main)
+        run = uvloop.run
+    run(main)
 
 
 def serve_command(args: argparse.Namespace) -> int:
