@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -86,20 +86,32 @@ def srvdns_bin() -> list[str]:
 
 
 def start_srvdns(
-    directory: Path, *, extra: str = "", timeout: float = 600
+    directory: Path,
+    *,
+    extra: str = "",
+    server: str = "",
+    args: Sequence[str] = (),
+    pin: bool = True,
+    ready_line: str | None = None,
+    timeout: float = 600,
 ) -> tuple[subprocess.Popen[str], int, str, Path]:
-    """``srvdns serve`` on free loopback ports, pinned to the server CPU; ``extra`` is
-    appended to the config (``[[zone.service]]`` blocks)."""
+    """``srvdns serve`` on free loopback ports, pinned to the server CPU unless ``pin`` is
+    false; ``server`` adds ``[server]`` keys, ``extra`` is appended to the config
+    (``[[zone.service]]`` blocks), ``args`` to the command line.  Returns once the API
+    listens, or once a log line holds ``ready_line`` when given."""
     config = directory / "srvdns.toml"
     config.write_text(
         "[server]\n"
         'dns_listen = ["127.0.0.1:0"]\n'
         'api_listen = "127.0.0.1:0"\n'
         'database = "sqlite:///registry.db"\n'
-        f'[[zone]]\nname = "{ZONE}"\nttl = 5\n' + extra
+        + server
+        + f'[[zone]]\nname = "{ZONE}"\nttl = 5\n'
+        + extra
     )
+    pinned = ["taskset", "-c", SERVER_CPU] if pin else []
     process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *srvdns_bin(), "serve", "-c", str(config)],
+        [*pinned, *srvdns_bin(), "serve", "-c", str(config), *args],
         cwd=directory,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -113,9 +125,12 @@ def start_srvdns(
         assert process.stderr is not None
         for line in process.stderr:
             if m := _DNS_LINE.search(line):
-                found["dns"] = m.group(2)
+                found.setdefault("dns", m.group(2))
             elif m := _API_LINE.search(line):
-                found["api"] = m.group(1)
+                found.setdefault("api", m.group(1))
+                if ready_line is None:
+                    ready.set()
+            elif ready_line is not None and ready_line in line:
                 ready.set()
         ready.set()
 

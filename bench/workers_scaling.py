@@ -27,7 +27,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -42,57 +41,26 @@ from dns_throughput import (
     need,
     percentile,
     register,
-    srvdns_bin,
+    start_srvdns,
     stop,
 )
 
-_API_LINE = re.compile(r"api listening on (http://\S+)")
-_DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
 IDENTITY = "bench"
 
 
 def start(
     directory: Path, workers: int, timeout: float = 120
 ) -> tuple[subprocess.Popen[str], int, str]:
-    """``srvdns serve --workers N``; returns once every worker listens."""
-    config = directory / "srvdns.toml"
-    config.write_text(
-        "[server]\n"
-        'dns_listen = ["127.0.0.1:0"]\n'
-        'api_listen = "127.0.0.1:0"\n'
-        'database = "sqlite:///registry.db"\n'
-        f'identity = "{IDENTITY}"\n'
-        f'[[zone]]\nname = "{ZONE}"\nttl = 5\n'
+    """``srvdns serve --workers N``, not pinned; returns once every worker listens."""
+    process, port, api, _ = start_srvdns(
+        directory,
+        server=f'identity = "{IDENTITY}"\n',
+        args=("--workers", str(workers)),
+        pin=False,
+        ready_line="supervising" if workers > 1 else None,
+        timeout=timeout,
     )
-    process = subprocess.Popen(
-        [*srvdns_bin(), "serve", "-c", str(config), "--workers", str(workers)],
-        cwd=directory,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    found: dict[str, str] = {}
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if m := _DNS_LINE.search(line):
-                found.setdefault("dns", m.group(2))
-            elif m := _API_LINE.search(line):
-                found.setdefault("api", m.group(1))
-                if workers == 1:
-                    ready.set()
-            elif "supervising" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(timeout) or "api" not in found:
-        process.kill()
-        sys.exit("srvdns did not start")
-    return process, int(found["dns"]), found["api"]
+    return process, port, api
 
 
 def query(qname: str, qtype: int, ident: int, qclass: int = 1) -> bytes:
