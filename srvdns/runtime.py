@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from srvdns.nameserver.server import DnsServers
     from srvdns.nameserver.stats import DnsStats
     from srvdns.registry.registry import Registry
+    from srvdns.tokens import Tokens
     from srvdns.workers.role import WorkerRole
 
 log = logging.getLogger("srvdns")
@@ -45,8 +46,9 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
-def load_for_serving(path: str) -> tuple[Config, str | None]:
-    """Load the config and the API token, and refuse configurations that are unsafe to serve.
+def load_for_serving(path: str) -> tuple[Config, str | None, Tokens | None]:
+    """Load the config, the API token and every accepted token (both files read once, here),
+    and refuse configurations that are unsafe to serve.
 
     Raises ConfigError: an API reachable from other machines must require a token.
     """
@@ -63,7 +65,7 @@ def load_for_serving(path: str) -> tuple[Config, str | None]:
             "set server.api_tokens_file or server.api_token_file so that writes need a token"
         )
     server_context(config)
-    return config, token
+    return config, token, tokens
 
 
 def _no_delay(sock: socket.socket) -> socket.socket:
@@ -199,6 +201,8 @@ class Server:
 
     config: Config
     token: str | None
+    tokens: Tokens | None = None
+    """Every accepted API token (``load_for_serving``); None: writes are open."""
     worker: WorkerRole | None = None
     """Set when this is the primary of ``serve --workers N`` (see ``srvdns.workers``)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -326,7 +330,7 @@ class Server:
                 # while uvicorn starts) may call the listeners bound.
                 app.state.listeners = "ok"
                 app.state.zones, app.state.dns_addresses = self.config.zone, list(dns.addresses)
-                app.state.tokens = await asyncio.to_thread(self.config.api_tokens)
+                app.state.tokens = self.tokens
                 api = _ApiServer(
                     uvicorn.Config(
                         HeartbeatFastPath(app),
@@ -405,8 +409,7 @@ class Server:
             path = str(self.config.path)
             systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
             try:
-                config, token = await asyncio.to_thread(load_for_serving, path)
-                tokens = await asyncio.to_thread(config.api_tokens)
+                config, token, tokens = await asyncio.to_thread(load_for_serving, path)
                 handler = self._handler(config)
                 forwarder = self._forwarder(config)
                 transfers = None if self._primary is None else self._primary.prepare(config)
@@ -436,7 +439,7 @@ class Server:
             state.zones = config.zone
             if self._health is not None:
                 self._health.set_zones(config.zone)
-            self.config, self.token = config, token
+            self.config, self.token, self.tokens = config, token, tokens
             log.info(
                 "reloaded %s: serving %s with %d static services",
                 path,
@@ -511,9 +514,14 @@ def _start_watchdog() -> asyncio.Task[None] | None:
 
 
 async def _serve(
-    config: Config, token: str | None, worker: WorkerRole | None = None, *, query_log: bool = False
+    config: Config,
+    token: str | None,
+    tokens: Tokens | None,
+    worker: WorkerRole | None = None,
+    *,
+    query_log: bool = False,
 ) -> None:
-    server = Server(config, token, worker=worker, query_log=query_log)
+    server = Server(config, token, tokens, worker=worker, query_log=query_log)
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 
@@ -548,7 +556,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.log_level != "debug":
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
-        config, token = load_for_serving(args.config)
+        config, token, tokens = load_for_serving(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
     from srvdns.workers import launch
@@ -572,7 +580,8 @@ def serve_command(args: argparse.Namespace) -> int:
         return launch.supervise(args, count)
     try:
         if worker is None or worker.is_primary:
-            _run_loop(_serve(config, token, worker, query_log=getattr(args, "query_log", False)))
+            query_log = getattr(args, "query_log", False)
+            _run_loop(_serve(config, token, tokens, worker, query_log=query_log))
         else:
             _run_loop(launch.serve_dns_worker(config, worker))
     except OSError as exc:
@@ -585,7 +594,7 @@ def serve_command(args: argparse.Namespace) -> int:
 def check_config_command(args: argparse.Namespace) -> int:
     """``srvdns check-config -c FILE``: validate and summarise, exit 2 on any problem."""
     try:
-        config, _ = load_for_serving(args.config)
+        config, _, _ = load_for_serving(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
     services = config.static_services()

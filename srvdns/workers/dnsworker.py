@@ -99,7 +99,7 @@ class DnsWorker:
         if self._slot is None or self._follower is None:
             return
         try:
-            config, _ = await asyncio.to_thread(load_for_serving, str(self.config.path))
+            config, _, _ = await asyncio.to_thread(load_for_serving, str(self.config.path))
             handler = make_handler(config, self._follower.holder, self.role)
             forwarder = make_forwarder(config)
         except SrvdnsError as exc:
