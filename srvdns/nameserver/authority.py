@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import math
 import random
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 
 from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
 
@@ -45,6 +46,9 @@ class Answer:
     answer: tuple[RR, ...] = ()
     authority: tuple[RR, ...] = ()
     additional: tuple[RR, ...] = ()
+    reorder: Callable[[random.Random], Answer] | None = field(default=None, compare=False)
+    """For records in a random order: the same records in another order drawn the same
+    way (without building them again), e.g. to pack more orders of a cached answer."""
 
 
 NXDOMAIN = Answer(Outcome.NXDOMAIN)
@@ -236,30 +240,35 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         order = [i for i in instances if records.fits(targets[i.id])]
         if not order:
             return NODATA
-        query.rng.shuffle(order)
         rrset_ttl = capped_ttl(ttl, order, now)
-        answer = []
-        additional = []
-        for instance in order:
-            target = targets[instance.id]
-            answer.append(
+        pairs = [
+            (
                 records.srv(
-                    owner, rrset_ttl, instance.priority, instance.srv_weight, instance.port, target
-                )
+                    owner,
+                    rrset_ttl,
+                    instance.priority,
+                    instance.srv_weight,
+                    instance.port,
+                    targets[instance.id],
+                ),
+                records.address(
+                    targets[instance.id], capped_ttl(ttl, [instance], now), instance.address
+                ),
             )
-            additional.append(
-                records.address(target, capped_ttl(ttl, [instance], now), instance.address)
-            )
-        return Answer(Outcome.SUCCESS, tuple(answer), additional=tuple(additional))
+            for instance in order
+        ]
+        return _shuffled_targets(pairs, query.rng)
     if qtype in (QTYPE.A, QTYPE.AAAA):
         want_v6 = qtype == QTYPE.AAAA
-        chosen = [
-            i for i in weighted_order(instances, query.rng) if records.is_ipv6(i.address) == want_v6
-        ]
-        addresses = dict.fromkeys(i.address for i in chosen)
-        rrset_ttl = capped_ttl(ttl, chosen, now)
-        answer = _address_records(owner, rrset_ttl, addresses, qtype)
-        return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
+        eligible = [i for i in instances if records.is_ipv6(i.address) == want_v6]
+        if not eligible:
+            return NODATA
+        rrset_ttl = capped_ttl(ttl, eligible, now)
+        by_address = {
+            ip: records.address(owner, rrset_ttl, ip)
+            for ip in dict.fromkeys(i.address for i in eligible)
+        }
+        return _weighted_addresses(eligible, by_address, query.rng)
     if qtype == QTYPE.TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
@@ -267,6 +276,32 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         answer = [records.txt(owner, rrset_ttl, strings) for strings in texts]
         return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
     return NODATA
+
+
+def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:
+    """SRV records in a random order, each target's address record in the same order."""
+    rng.shuffle(pairs)
+    return Answer(
+        Outcome.SUCCESS,
+        tuple(srv for srv, _ in pairs),
+        additional=tuple(address for _, address in pairs),
+        reorder=partial(_shuffled_targets, pairs[:]),
+    )
+
+
+def _weighted_addresses(
+    instances: list[Instance], by_address: dict[str, RR], rng: random.Random
+) -> Answer:
+    """The address records of ``instances`` in ``weighted_order`` (an address several
+    instances share where it first comes).  The keys of the weighted order are drawn
+    independently per instance, so ordering the instances of one family alone is the
+    same draw as ordering all of them and keeping that family."""
+    order = dict.fromkeys(i.address for i in weighted_order(instances, rng))
+    return Answer(
+        Outcome.SUCCESS,
+        tuple(by_address[ip] for ip in order),
+        reorder=partial(_weighted_addresses, instances, by_address),
+    )
 
 
 def _meta_strings(instance: Instance) -> tuple[str, ...]:

@@ -27,13 +27,12 @@ cache costs one packing per question.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from srvdns.catalog import Catalog, ServiceView
 from srvdns.model import Instance
 from srvdns.nameserver.stats import DnsStats
-from srvdns.nameserver.wire import Query
 
 ORDERS: Final = 4
 """Replies packed per entry when an answer has more than one record to order."""
@@ -102,10 +101,10 @@ class Entry:
     """Cached replies without their two ID octets, and what they stay valid for."""
 
     __slots__ = (
+        "again",
         "catalog",
         "hits",
         "pending",
-        "query",
         "service",
         "slot",
         "tails",
@@ -129,8 +128,8 @@ class Entry:
         self.view = view
         """Set for positive answers about one service: valid while it is unchanged."""
         self.until = until
-        self.query: Query | None = None
-        """Set while hits should pack more orders: the query to pack again."""
+        self.again: Callable[[], bytes] | None = None
+        """Set while hits should pack more orders: packs the reply in another order."""
         self.pending = 0
         """How many more orders to pack."""
         self.slot = slot

@@ -144,7 +144,7 @@ class Handler:
                     entry.until == cache.FOREVER or self._clock() < entry.until
                 ):
                     entry.hits += 1
-                    if entry.query is not None:
+                    if entry.again is not None:
                         return self._another_order(entries, entry, wire, tcp=tcp)
                     tails = entry.tails
                     if len(tails) == 1:
@@ -168,10 +168,10 @@ class Handler:
                 qtype = OTHER if exc.question is None else exc.question.qtype
                 self.stats.packed(tcp, qtype, rcode)
                 return reply
-            reply, scope = self._answer(query, tcp=tcp)
+            reply, scope, again = self._answer(query, tcp=tcp)
             slot = self.stats.packed(tcp, query.question.qtype, _rcode(reply, query))
             if entries is not None and scope is not None and len(wire) <= cache.MAX_KEY:
-                self._remember(entries, wire, query, reply, scope, slot)
+                self._remember(entries, wire, reply, scope, slot, again)
             return reply
         except Exception:
             log.exception("internal error answering a DNS query")
@@ -183,68 +183,80 @@ class Handler:
         self,
         entries: cache.Store,
         wire: bytes,
-        query: Query,
         reply: bytes,
         scope: _Scope,
         slot: int,
+        again: Callable[[], bytes] | None,
     ) -> None:
-        """Cache ``reply``; when it has records to order, the next ``ORDERS - 1`` hits each
-        pack it once more with its own random order (``_another_order``), so that a miss
-        costs one packing, not ``ORDERS``.  ``slot`` is the reply's kind (see ``stats``)."""
+        """Cache ``reply``; when its records come in a random order (``again`` packs
+        another), the next ``ORDERS - 1`` hits each pack one more order
+        (``_another_order``), so that a miss costs one packing, not ``ORDERS``.  ``slot``
+        is the reply's kind (see ``stats``)."""
         catalog, service, view, until = scope
         entry = cache.Entry((reply[2:],), catalog, service, view, until, slot)
-        if reply[6:8] not in (b"\x00\x00", b"\x00\x01"):
-            entry.query, entry.pending = query, cache.ORDERS - 1
+        if again is not None:
+            entry.again, entry.pending = again, cache.ORDERS - 1
         entries.put(wire[2:], entry)
 
     def _another_order(
         self, entries: cache.Store, entry: cache.Entry, wire: bytes, *, tcp: bool
     ) -> bytes:
-        """A hit on an entry still collecting orders: pack the query again (same snapshot
-        and TTLs, see ``handle``), keep the reply as one more order, send it."""
-        assert entry.query is not None
+        """A hit on an entry still collecting orders: pack the same records (same snapshot
+        and TTLs, see ``handle``) in another order, keep it, send it."""
+        assert entry.again is not None
         try:
-            reply, scope = self._answer(entry.query, tcp=tcp)
+            reply = entry.again()
         except Exception:
             log.exception("internal error packing another order of a cached answer")
-            entry.query = None
+            entry.again = None
             return wire[:2] + entry.tails[0]
         entry.pending -= 1
-        if entry.pending <= 0 or scope is None:
-            entry.query = None
+        if entry.pending <= 0:
+            entry.again = None
         tail = reply[2:]
-        if scope is not None and tail not in entry.tails:
+        if tail not in entry.tails:
             entry.tails += (tail,)
             entries.size += len(tail)
         return wire[:2] + tail
 
-    def _answer(self, query: Query, *, tcp: bool) -> tuple[bytes, _Scope | None]:
-        """The reply, and what it depends on (None: it must not be cached)."""
+    def _answer(
+        self, query: Query, *, tcp: bool
+    ) -> tuple[bytes, _Scope | None, Callable[[], bytes] | None]:
+        """The reply; what it depends on (None: it must not be cached); and when its
+        records are in a random order, what packs the same reply in another order."""
         msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
         if _opcode(flags) != _OPCODE_QUERY:
-            return self._reply(msg_id, flags, RCODE.NOTIMP, question, edns, tcp=tcp), None
+            return self._reply(msg_id, flags, RCODE.NOTIMP, question, edns, tcp=tcp), None, None
         catalog = self._holder.current
         if edns is not None and edns.version > 0:
             reply = self._reply(msg_id, flags, BADVERS, question, edns, tcp=tcp)
-            return reply, (catalog, None, None, cache.FOREVER)
+            return reply, (catalog, None, None, cache.FOREVER), None
         answer, zone, catalog, scope = self._lookup(question)
         limit = self._udp_answer_limit
         if not tcp and limit is not None and len(answer.answer) > limit:
             scope = None  # a random subset per query spreads load beyond a few orders
         rcode, aa, authority = conclude(answer, zone, catalog)
-        reply = self._reply(
-            msg_id,
-            flags,
-            rcode,
-            question,
-            edns,
-            tcp=tcp,
-            aa=aa,
-            answer=answer.answer,
-            authority=authority,
-            additional=answer.additional,
-        )
-        return reply, scope
+
+        def pack(answer: Answer) -> bytes:
+            return self._reply(
+                msg_id,
+                flags,
+                rcode,
+                question,
+                edns,
+                tcp=tcp,
+                aa=aa,
+                answer=answer.answer,
+                authority=authority,
+                additional=answer.additional,
+            )
+
+        reply = pack(answer)
+        reorder = answer.reorder
+        if reorder is None or reply[6:8] in (b"\x00\x00", b"\x00\x01"):
+            return reply, scope, None
+        rng = self._rng
+        return reply, scope, lambda: pack(reorder(rng))
 
     def _lookup(
         self, question: Question

@@ -14,6 +14,13 @@ _MAX_POINTER = 0x3FFF
 """RFC 1035 §4.1.4: a pointer holds a 14-bit offset."""
 
 
+_A, _AAAA, _SRV = QTYPE.A, QTYPE.AAAA, QTYPE.SRV
+_FIXED = struct.Struct("!HHIH")
+"""TYPE, CLASS, TTL and RDLENGTH: what follows the owner name of every record."""
+_SRV_FIXED = struct.Struct("!HHIHHHH")
+"""The same, then an SRV record's priority, weight and port."""
+
+
 class _Buffer(DNSBuffer):  # type: ignore[misc]
     """dnslib's buffer with compression that is safe for large messages and can undo.
 
@@ -60,6 +67,29 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         self.append(b"\x00")
         self.remember(labels, start)
 
+    def pack_rr(self, rr: RR) -> None:
+        """``rr.pack(self)``, written out directly for A, AAAA and SRV records: the
+        records of every service answer, where dnslib's generic packing (a struct format
+        parsed per field, the RDLENGTH patched afterwards) is most of a cache miss."""
+        rtype = rr.rtype
+        if rtype in (_A, _AAAA):
+            rdata = bytes(rr.rdata.data)
+            if len(rdata) == (4 if rtype == _A else 16):
+                self.encode_name(rr.rname)
+                self.append(_FIXED.pack(rtype, rr.rclass, rr.ttl, len(rdata)) + rdata)
+                return
+        elif rtype == _SRV:
+            srv = rr.rdata
+            self.encode_name(rr.rname)
+            start = self.offset
+            self.append(
+                _SRV_FIXED.pack(rtype, rr.rclass, rr.ttl, 0, srv.priority, srv.weight, srv.port)
+            )
+            self.encode_name_nocompress(srv.target)
+            struct.pack_into("!H", self.data, start + 8, self.offset - start - 10)
+            return
+        rr.pack(self)
+
     def mark(self) -> tuple[int, int]:
         """A point to ``undo`` to."""
         return self.offset, len(self._added)
@@ -76,11 +106,21 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
     labels: tuple[bytes, ...] = (name if isinstance(name, DNSLabel) else DNSLabel(name)).label
+    if labels in _FITTING:
+        return labels
     if any(len(label) > MAX_LABEL for label in labels):
         raise ValueError(f"a label of {name!r} is longer than 63 octets")
     if sum(len(label) + 1 for label in labels) + 1 > MAX_NAME:
         raise ValueError(f"{name!r} is longer than 255 octets")
+    if len(_FITTING) >= _FITTING_MAX:
+        _FITTING.clear()
+    _FITTING.add(labels)
     return labels
+
+
+_FITTING: set[tuple[bytes, ...]] = set()
+"""Names seen to fit (the same few names recur in every answer about a service)."""
+_FITTING_MAX = 4096
 
 
 class Packer:
@@ -115,8 +155,9 @@ class Packer:
             raise ValueError(f"section {section} comes before records already written")
         mark = self._buffer.mark()
         try:
+            pack = self._buffer.pack_rr
             for rr in rrs:
-                rr.pack(self._buffer)
+                pack(rr)
         except BaseException:
             self._buffer.undo(mark)
             raise

@@ -305,3 +305,37 @@ def test_address_answers_follow_the_weighted_order() -> None:
         ask(handler, "web.service.local", "A").answer[0][0].address for _ in range(400)
     )
     assert firsts["10.0.0.1"] > 3 * firsts["10.0.0.2"], "web-1 has weight 10, web-2 weight 1"
+
+
+def _service_answer(qtype: int, seed: int = 3) -> authority.Answer:
+    zone = zones()[0]
+    owner = DNSLabel("Web.service.local")
+    route = names.route(("web",), ())
+    return lookup(zone, catalog(), route, qtype, owner=owner, now=NOW, rng=random.Random(seed))
+
+
+def test_srv_reorder_keeps_the_records_and_each_target_with_its_address() -> None:
+    first = _service_answer(QTYPE.SRV)
+    assert first.reorder is not None
+    rng = random.Random(5)
+    orders = set()
+    for _ in range(200):
+        again = first.reorder(rng)
+        assert sorted(map(str, again.answer)) == sorted(map(str, first.answer))
+        assert sorted(map(str, again.additional)) == sorted(map(str, first.additional))
+        assert [rr.rdata.target for rr in again.answer] == [rr.rname for rr in again.additional]
+        orders.add(tuple(str(rr.rdata.target) for rr in again.answer))
+        assert again.reorder is not None
+    assert len(orders) == 6, "every order of three targets comes up"
+
+
+def test_address_reorder_follows_the_weighted_order() -> None:
+    first = _service_answer(QTYPE.A)
+    assert first.reorder is not None
+    rng = random.Random(11)
+    firsts: Counter[str] = Counter()
+    for _ in range(400):
+        again = first.reorder(rng)
+        assert sorted(map(str, again.answer)) == sorted(map(str, first.answer))
+        firsts[str(again.answer[0].rdata)] += 1
+    assert firsts["10.0.0.1"] > 3 * firsts["10.0.0.2"], "web-1 has weight 10, web-2 weight 1"

@@ -232,16 +232,18 @@ def test_the_next_hits_pack_the_other_orders_then_the_pipeline_rests(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler = Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(1))
-    calls: list[object] = []
-    original = handler._answer
+    calls: dict[str, int] = {"_lookup": 0, "_reply": 0}
+    for name in calls:
+        original = getattr(handler, name)
 
-    def counting(*args: Any, **kw: Any) -> Any:
-        calls.append(args)
-        return original(*args, **kw)
+        def counting(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            calls[_name] += 1
+            return _original(*args, **kw)
 
-    monkeypatch.setattr(handler, "_answer", counting)
+        monkeypatch.setattr(handler, name, counting)
     replies = [handler.handle(query("web.service.local", "SRV", msg_id=n)) for n in range(50)]
-    assert len(calls) == cache.ORDERS
+    # one lookup builds the records; each order packs them once
+    assert calls == {"_lookup": 1, "_reply": cache.ORDERS}
     assert all(
         reply is not None and reply[:2] == n.to_bytes(2, "big") for n, reply in enumerate(replies)
     )
