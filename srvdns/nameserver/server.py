@@ -405,11 +405,14 @@ class DnsServers:
         connection.
         """
         try:
-            prefix = await asyncio.wait_for(reader.readexactly(2), self._idle_timeout)
+            # asyncio.timeout, not wait_for: no task per read (wait_for makes one on 3.11)
+            async with asyncio.timeout(self._idle_timeout):
+                prefix = await reader.readexactly(2)
             (length,) = struct.unpack("!H", prefix)
             if length < _MIN_MESSAGE:
                 return False
-            wire = await asyncio.wait_for(reader.readexactly(length), self._idle_timeout)
+            async with asyncio.timeout(self._idle_timeout):
+                wire = await reader.readexactly(length)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             return False
         started = time.perf_counter_ns()
@@ -447,7 +450,8 @@ class DnsServers:
             writer = connection.writer
             writer.write(struct.pack("!H", len(reply)) + reply)
             try:
-                await asyncio.wait_for(writer.drain(), self._idle_timeout)
+                async with asyncio.timeout(self._idle_timeout):
+                    await writer.drain()
             except (TimeoutError, ConnectionError):
                 return False
             connection.last_active = loop.time()
