@@ -391,24 +391,39 @@ def add_checked(api: str, count: int, target: str) -> None:
             client.put(f"/v1/services/checked/instances/c-{n}", json=body).raise_for_status()
 
 
-def churn_mode(args: argparse.Namespace, port: int, api: str, queries: Path) -> None:
-    """srvdns idle, then with checks and registrations streaming: throughput and latency."""
+def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries: Path) -> None:
+    """srvdns idle, then with checks and registrations streaming: throughput, latency, and
+    where the server's CPU goes (what writes and checks take alone, and the DNS work per
+    query idle and busy: the part of the loss the name server itself is responsible for)."""
     idle: dict[str, Result] = {}
     print("idle:")
     measure("srvdns", port, queries, args, idle)
     rate = int(idle["srvdns"].qps / 2)
     latency("srvdns idle", port, queries, args.duration, rate)
+    idle_us, _ = cost(pid, port, queries, args.duration, rate)
     add_checked(api, args.checks, CheckTarget().netloc)
     busy: dict[str, Result] = {}
     print(f"with {args.checks} checks/s and registrations at {args.churn}/s:")
     with Churn(api, args.services, args.churn) as churn:
+        before, started = cpu_seconds(pid), time.monotonic()
+        time.sleep(args.duration)
+        background = (cpu_seconds(pid) - before) / (time.monotonic() - started)
         measure("srvdns", port, queries, args, busy)
         latency("srvdns busy", port, queries, args.duration, rate)
+        before, started = cpu_seconds(pid), time.monotonic()
+        result, _ = dnsperf(port, queries, args.duration, rate=rate)
+        spent = cpu_seconds(pid) - before - background * (time.monotonic() - started)
+        busy_us = spent / max(1, result.sent - result.lost) * 1e6
     print(f"  writes meanwhile: {churn.summary()}")
     ratio = busy["srvdns"].qps / idle["srvdns"].qps
     print(
         f"\nUDP flat out: idle {idle['srvdns'].qps:.0f} qps, busy {busy['srvdns'].qps:.0f} qps "
         f"({ratio:.2f} of idle)"
+    )
+    print(
+        f"server CPU: writes and checks alone {background * 100:.1f} % of its core; "
+        f"DNS work per answered query at {rate} qps: idle {idle_us:.2f} us, "
+        f"busy {busy_us:.2f} us ({busy_us / idle_us:.2f}x)"
     )
 
 
@@ -447,7 +462,7 @@ def main() -> None:
             rate = register(api, args.services, args.instances)
             print(f"registered {args.services * args.instances} instances at {rate:.0f}/s")
             if args.churn is not None:
-                churn_mode(args, port, api, queries)
+                churn_mode(args, srvdns.pid, port, api, queries)
                 return
             zone_file = directory / f"{ZONE}.zone"
             subprocess.run(
