@@ -7,10 +7,9 @@ import contextlib
 import errno
 import logging
 import socket
-import struct
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from dnslib import RCODE  # type: ignore[import-untyped]
 
@@ -257,22 +256,278 @@ def _forwarded(
         stats.observe_ns(time.perf_counter_ns() - started)
 
 
-class _Connection:
-    """One TCP client: its stream writer and when it last sent a query or got a reply."""
+class _TcpConnection(asyncio.Protocol):
+    """One DNS-over-TCP client (RFC 7766): two-octet length framing, any number of
+    queries per connection, answered in order.
 
-    __slots__ = ("last_active", "peer", "port", "writer")
+    A protocol rather than a stream reader: each read answers every complete message it
+    holds and writes their replies at once, with no task, timeout or await per message
+    (a pipelining client sends many per read).  One watchdog timer per connection closes
+    it when it has been idle ``idle_timeout`` seconds, when a message it started has not
+    arrived whole within that time, or when it has left replies unread that long (so it
+    only loses its own connection).  Reading stops while replies wait for the peer to
+    read them, and while a query is forwarded or a transfer is sent (these take turns
+    with the rest, in order, as a task).
+    """
 
-    def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
-        self.writer = writer
-        self.last_active = now
-        peer = writer.get_extra_info("peername")
-        self.peer: str = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        self.port: int = int(peer[1]) if isinstance(peer, tuple) and len(peer) > 1 else 0
+    def __init__(self, servers: DnsServers) -> None:
+        self._servers = servers
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self.last_active = self._loop.time()
+        """When it last sent a whole query or read its replies."""
+        self._started: float | None = None
+        """When the message now partly read began to arrive."""
+        self._paused_at: float | None = None
+        """Since when the peer has left too many replies unread (writing paused)."""
+        self._resumed: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._eof = False
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.peer = ""
+        self.port = 0
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._transport = transport
+        servers = self._servers
+        servers._make_room()
+        servers._connections[self] = None
+        transport.set_write_buffer_limits(high=WRITE_BUFFER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            _no_delay(sock)
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.port = int(peer[1]) if isinstance(peer, tuple) and len(peer) > 1 else 0
+        self._timer = self._loop.call_at(self.last_active + servers._idle_timeout, self._watch)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._buffer and self._started is None:
+            self._started = self._loop.time()
+        self._buffer += data
+        if self._task is None and self._paused_at is None:
+            self._answer()
+
+    def eof_received(self) -> bool:
+        """The peer sent everything it will: answer what is pending, then close."""
+        self._eof = True
+        if self._task is None and self._paused_at is None:
+            self._finish()
+        return True
+
+    def pause_writing(self) -> None:
+        self._paused_at = self._loop.time()
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._paused_at = None
+        self.last_active = self._loop.time()
+        if self._resumed is not None:
+            self._resumed.set()
+        if self._task is None:
+            self._continue()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._servers._connections.pop(self, None)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+        if self._resumed is not None:
+            self._resumed.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _answer(self) -> None:
+        """Answer every whole message in the buffer, replies written together; stop at a
+        message that needs a task (forwarding, a transfer) or when the peer is slow to
+        read (``pause_writing``)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        servers = self._servers
+        handler, stats = servers._handler, servers.stats
+        handle, buffer = handler.handle, self._buffer
+        forwarder, query_log = _forwarder(handler), _query_log(handler)
+        transfers = _transfers(handler)
+        out: list[bytes] = []
+        pending = position = 0
+        clock = time.perf_counter_ns
+        while len(buffer) - position >= 2:
+            length = buffer[position] << 8 | buffer[position + 1]
+            end = position + 2 + length
+            if length < _MIN_MESSAGE:
+                self._write(out)
+                self.close()
+                return
+            if len(buffer) < end:
+                break
+            wire = bytes(buffer[position + 2 : end])
+            position = end
+            self.last_active = self._loop.time()
+            started = clock()
+            if transfers is not None and transfers.wants(wire):
+                self._later(out, position, self._transfer(transfers, wire))
+                return
+            try:
+                reply = handle(wire, tcp=True)
+            except Exception:
+                log.exception("DNS handler failed on a TCP query")
+                continue
+            if forwarder is not None and reply is not None and forwarder.allowed(self.peer):
+                if is_refused(reply) and forwarder.wants(wire):
+                    stats.forwarded[1] += 1
+                    self._later(out, position, self._forward(forwarder, wire, started))
+                    return
+                reply = with_ra(reply)
+            elapsed = clock() - started
+            stats.observe_ns(elapsed)
+            if query_log is not None:
+                query_log.record("tcp", self.peer, self.port, wire, reply, elapsed / 1e9)
+            if reply is not None:
+                out.append(len(reply).to_bytes(2, "big") + reply)
+                pending += len(reply) + 2
+                if pending >= WRITE_BUFFER:
+                    self._write(out)
+                    out, pending = [], 0
+                    if self._paused_at is not None:
+                        break
+        if position:  # what is left, if anything, began in this read
+            del buffer[:position]
+            self._started = self._loop.time() if buffer else None
+        self._write(out)
+        if self._eof and self._paused_at is None:
+            self._finish()  # a message still incomplete can never end now
+
+    def _write(self, out: list[bytes]) -> None:
+        if out and self._transport is not None:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _later(self, out: list[bytes], position: int, work: Coroutine[Any, Any, None]) -> None:
+        """Send what is answered, then run ``work`` (the message up to ``position``)
+        before reading on."""
+        del self._buffer[:position]
+        self._started = self._loop.time() if self._buffer else None
+        self._write(out)
+        assert self._transport is not None
+        self._transport.pause_reading()
+        self._task = self._loop.create_task(work)
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("TCP connection handler failed", exc_info=task.exception())
+            self.close()
+            return
+        if self._paused_at is None:
+            self._continue()
+
+    def _continue(self) -> None:
+        """Read on after a pause: answer what arrived meanwhile."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._answer()
+        if self._task is None and self._paused_at is None and not transport.is_closing():
+            transport.resume_reading()
+
+    def _finish(self) -> None:
+        """After the peer's end of stream: close once the replies are sent."""
+        if self._transport is not None:
+            self._transport.close()
+
+    async def _send(self, reply: bytes) -> bool:
+        """Write one reply of a task; wait, up to the idle timeout, for the peer to read
+        enough of it.  False when the connection is done."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(len(reply).to_bytes(2, "big") + reply)
+        if self._paused_at is not None:
+            self._resumed = resumed = asyncio.Event()
+            try:
+                async with asyncio.timeout(self._servers._idle_timeout):
+                    await resumed.wait()
+            except TimeoutError:
+                self.close()
+                return False
+            finally:
+                self._resumed = None
+        self.last_active = self._loop.time()
+        return not transport.is_closing()
+
+    async def _forward(self, forwarder: Forwarder, wire: bytes, started: int) -> None:
+        stats = self._servers.stats
+        reply: bytes | None = None
+        try:
+            reply = await forwarder.resolve(wire, tcp=True)
+        except Exception:
+            log.exception("forwarding a TCP query failed")
+        _forwarded(stats, wire, reply, started, tcp=True)
+        query_log = _query_log(self._servers._handler)
+        if query_log is not None:
+            seconds = (time.perf_counter_ns() - started) / 1e9
+            query_log.record("tcp", self.peer, self.port, wire, reply, seconds)
+        if reply is not None:
+            await self._send(reply)
+
+    async def _transfer(self, transfers: Transfers, wire: bytes) -> None:
+        """Send every message of a transfer (or the reply to a signed query), waiting for
+        the peer to read them as ``_send`` does."""
+        handle = self._servers._handler.handle
+        try:
+            if transfers.is_transfer(wire):  # the zone is built and packed off the loop
+                replies = await asyncio.to_thread(
+                    transfers.respond, wire, self.peer, tcp=True, answer=None
+                )
+            else:
+                replies = None
+            if replies is None:
+                replies = transfers.respond(
+                    wire, self.peer, tcp=True, answer=lambda query: handle(query, tcp=True)
+                )
+        except Exception:
+            log.exception("answering a transfer or signed query from %s failed", self.peer)
+            return
+        for reply in replies or ():
+            if not await self._send(reply):
+                return
+
+    # -- closing ------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """The watchdog: close the connection when its deadline has passed, else look
+        again at the deadline."""
+        now = self._loop.time()
+        idle = self._servers._idle_timeout
+        if self._paused_at is not None:
+            deadline = self._paused_at + idle
+        elif self._task is not None:
+            deadline = now + idle  # forwarding and transfers time themselves
+        elif self._started is not None:
+            deadline = self._started + idle
+        else:
+            deadline = self.last_active + idle
+        if now >= deadline:
+            self.close()
+            return
+        self._timer = self._loop.call_at(deadline, self._watch)
 
     def close(self) -> None:
         """Close now: with a FIN when every reply was sent, else with a reset, throwing
         away replies the peer has not read (it may have stopped reading)."""
-        transport = self.writer.transport
+        transport = self._transport
+        if transport is None:
+            return
         if transport.get_write_buffer_size():
             transport.abort()
         else:
@@ -302,7 +557,7 @@ class DnsServers:
         self._max_connections, self._accept_batch = budget.max_connections, budget.accept_batch
         self._udp: list[_UdpListener] = []
         self._tcp: list[asyncio.Server] = []
-        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        self._connections: dict[_TcpConnection, None] = {}
 
     @property
     def tcp_connections(self) -> int:
@@ -315,14 +570,11 @@ class DnsServers:
             listener.close()
         for server in self._tcp:
             server.close()
-        tasks = list(self._connections)
-        for connection in self._connections.values():
+        connections = list(self._connections)
+        for connection in connections:
             connection.close()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=2)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        if connections:
+            await asyncio.wait([c.closed for c in connections], timeout=2)
         for server in self._tcp:
             await server.wait_closed()
         self._udp.clear()
@@ -333,8 +585,8 @@ class DnsServers:
             if sock.type == socket.SOCK_DGRAM:
                 self._udp.append(_UdpListener(self._handler, sock, self.stats, self._limiter(sock)))
             else:
-                server = await asyncio.start_server(
-                    self._serve_tcp, sock=sock, backlog=self._accept_batch
+                server = await asyncio.get_running_loop().create_server(
+                    lambda: _TcpConnection(self), sock=sock, backlog=self._accept_batch
                 )
                 # asyncio listened with the batch; let the kernel queue more
                 sock.listen(max(LISTEN_BACKLOG, self._accept_batch))
@@ -368,133 +620,17 @@ class DnsServers:
         """RFC 7766 §6.2.3: at the connection cap, close the longest-idle connection,
         so that a new client is served rather than refused."""
         while len(self._connections) >= self._max_connections:
-            task, oldest = min(self._connections.items(), key=lambda item: item[1].last_active)
-            del self._connections[task]
+            oldest = min(self._connections, key=lambda connection: connection.last_active)
+            del self._connections[oldest]
             oldest.close()
 
-    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """RFC 7766: two-octet length framing, any number of queries per connection
-        (answered in order, each as soon as it is made), closed after ``idle_timeout``
-        without a query, or when the peer leaves replies unread that long."""
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        self._make_room()
-        connection = _Connection(writer, loop.time())
-        self._connections[task] = connection
-        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER)
-        _no_delay(writer)
-        try:
-            while await self._tcp_exchange(reader, connection):
-                pass
-        except Exception:
-            log.exception("TCP connection handler failed")
-        finally:
-            self._connections.pop(task, None)
-            if writer.transport.get_write_buffer_size():
-                writer.transport.abort()
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), self._idle_timeout)
 
-    async def _tcp_exchange(self, reader: asyncio.StreamReader, connection: _Connection) -> bool:
-        """Read one framed query and write its answer; False when the connection is done.
-
-        A peer has ``idle_timeout`` to send each message once it started it, and to read
-        its replies: one that stalls half-way, or stops reading, only loses its own
-        connection.
-        """
-        try:
-            # asyncio.timeout, not wait_for: no task per read (wait_for makes one on 3.11)
-            async with asyncio.timeout(self._idle_timeout):
-                prefix = await reader.readexactly(2)
-            (length,) = struct.unpack("!H", prefix)
-            if length < _MIN_MESSAGE:
-                return False
-            async with asyncio.timeout(self._idle_timeout):
-                wire = await reader.readexactly(length)
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-            return False
-        started = time.perf_counter_ns()
-        loop = asyncio.get_running_loop()
-        connection.last_active = loop.time()
-        transfers = _transfers(self._handler)
-        if transfers is not None and transfers.wants(wire):
-            return await self._transfer(transfers, wire, connection)
-        try:
-            reply = self._handler.handle(wire, tcp=True)
-        except Exception:
-            log.exception("DNS handler failed on a TCP query")
-            return True
-        forwarder = _forwarder(self._handler)
-        stats = self.stats
-        if forwarder is not None and reply is not None and forwarder.allowed(connection.peer):
-            if is_refused(reply) and forwarder.wants(wire):
-                stats.forwarded[1] += 1
-                try:
-                    reply = await forwarder.resolve(wire, tcp=True)
-                except Exception:
-                    log.exception("forwarding a TCP query failed")
-                    reply = None
-                _forwarded(stats, wire, reply, started, tcp=True)
-            else:
-                reply = with_ra(reply)
-                stats.observe_ns(time.perf_counter_ns() - started)
-        else:
-            stats.observe_ns(time.perf_counter_ns() - started)
-        query_log = _query_log(self._handler)
-        if query_log is not None:
-            seconds = (time.perf_counter_ns() - started) / 1e9
-            query_log.record("tcp", connection.peer, connection.port, wire, reply, seconds)
-        if reply is not None:
-            writer = connection.writer
-            writer.write(struct.pack("!H", len(reply)) + reply)
-            try:
-                async with asyncio.timeout(self._idle_timeout):
-                    await writer.drain()
-            except (TimeoutError, ConnectionError):
-                return False
-            connection.last_active = loop.time()
-        return True
-
-    async def _transfer(self, transfers: Transfers, wire: bytes, connection: _Connection) -> bool:
-        """Send every message of a transfer (or the reply to a signed query), waiting for
-        the peer to read each as ``_tcp_exchange`` does; False when the connection is done."""
-        handle = self._handler.handle
-        try:
-            if transfers.is_transfer(wire):  # the zone is built and packed off the loop
-                replies = await asyncio.to_thread(
-                    transfers.respond, wire, connection.peer, tcp=True, answer=None
-                )
-            else:
-                replies = None
-            if replies is None:
-                replies = transfers.respond(
-                    wire, connection.peer, tcp=True, answer=lambda query: handle(query, tcp=True)
-                )
-        except Exception:
-            log.exception("answering a transfer or signed query from %s failed", connection.peer)
-            return True
-        loop = asyncio.get_running_loop()
-        writer = connection.writer
-        for reply in replies or ():
-            writer.write(struct.pack("!H", len(reply)) + reply)
-            try:
-                await asyncio.wait_for(writer.drain(), self._idle_timeout)
-            except (TimeoutError, ConnectionError):
-                return False
-            connection.last_active = loop.time()
-        return True
-
-
-def _no_delay(writer: asyncio.StreamWriter) -> None:
+def _no_delay(sock: socket.socket) -> None:
     """Send each reply at once (TCP_NODELAY).  asyncio only does so for sockets made with
     proto IPPROTO_TCP; without it, a reply written while the previous one is unacknowledged
     waits for the client's delayed ACK (40 ms on Linux) - every pipelined query pays it."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def start(

@@ -470,3 +470,55 @@ async def test_reuse_port_lets_several_listeners_share_an_address() -> None:
             await start(make_handler(), [ListenAddress(host=host, port=port)])
     finally:
         await first.close()
+
+
+async def test_tcp_pipelined_queries_in_one_write_are_answered_in_order_then_eof(
+    dns4: DnsServers,
+) -> None:
+    """Many queries in one segment, some split across writes, then the client's end of
+    stream: every reply comes, in order, then the server closes."""
+    [(host, port)] = dns4.addresses
+    reader, writer = await asyncio.open_connection(host, port)
+    names = ["web.service.local", "api.service.local", "nope.service.local"]
+    queries = [dns.message.make_query(names[n % 3], "A", id=n) for n in range(300)]
+    stream = b"".join(frame(q.to_wire()) for q in queries)
+    for piece in (stream[:1000], stream[1000:1001], stream[1001:]):
+        writer.write(piece)
+        await writer.drain()
+    writer.write_eof()
+    replies = [
+        dns.message.from_wire(await asyncio.wait_for(read_frame(reader), 2)) for _ in queries
+    ]
+    assert [r.id for r in replies] == list(range(300))
+    assert [r.question[0].name.to_text() for r in replies] == [
+        f"{names[n % 3]}." for n in range(300)
+    ]
+    assert {r.rcode() for r in replies[2::3]} == {dns.rcode.NXDOMAIN}
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+    writer.close()
+
+
+async def test_tcp_message_started_but_never_finished_is_cut_off() -> None:
+    """A peer that keeps sending the start of a message, never the whole of it, loses the
+    connection after the idle timeout although it is never silent that long."""
+    servers = await start(make_handler(), [LOCAL4], idle_timeout=0.3)
+    try:
+        [(host, port)] = servers.addresses
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"\x00\xff")
+        cut_off = False
+        for _ in range(60):  # 3 s of an octet every 50 ms, 10 idle timeouts
+            await asyncio.sleep(0.05)
+            if reader.at_eof() or writer.is_closing():
+                cut_off = True
+                break
+            writer.write(b"\x00")
+            try:
+                await writer.drain()
+            except ConnectionError:
+                cut_off = True
+                break
+        assert cut_off or await asyncio.wait_for(reader.read(), 0.01) == b""
+        writer.close()
+    finally:
+        await servers.close()
