@@ -21,6 +21,7 @@ import uvicorn
 from srvdns import systemd
 from srvdns.config import Config, ListenAddress, ServerConfig, load
 from srvdns.errors import ConfigError, SrvdnsError
+from srvdns.nameserver.server import no_delay
 
 if TYPE_CHECKING:
     from srvdns.catalog import CatalogHolder
@@ -68,21 +69,13 @@ def load_for_serving(path: str) -> tuple[Config, str | None, Tokens | None]:
     return config, token, tokens
 
 
-def _no_delay(sock: socket.socket) -> socket.socket:
-    """``sock`` with Nagle's algorithm off (TCP only; accepted connections inherit it), so
-    that a response's body does not wait ~40 ms for the client's delayed ACK of its headers."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 def _bind_api_socket(address: ListenAddress) -> socket.socket:
     """A listening TCP socket for the API; port 0 picks a free port."""
     host = address.host or "::"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    _no_delay(sock)
+    no_delay(sock)
     if family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if not address.host else 1)
     sock.bind((host, address.port))
@@ -309,7 +302,7 @@ class Server:
                 for host, port in dns.addresses:
                     log.info("dns listening on %s (udp+tcp)", _format_hostport(host, port))
                 if "api" in activated:
-                    api_socket = _no_delay(activated["api"][0])
+                    api_socket = no_delay(activated["api"][0])
                 else:
                     api_address = self.config.server.api_listen
                     if self.worker is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 
 from srvdns.config import ListenAddress
-from srvdns.runtime import _bind_api_socket, _no_delay
+from srvdns.nameserver.server import no_delay
+from srvdns.runtime import _bind_api_socket
 
 
 def test_accepted_connections_have_nagle_off() -> None:
@@ -25,5 +26,5 @@ def test_accepted_connections_have_nagle_off() -> None:
 def test_a_socket_from_systemd_gets_it_too() -> None:
     """Socket activation hands over a listener bound elsewhere; only TCP ones are touched."""
     with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix:
-        assert _no_delay(tcp).getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-        assert _no_delay(unix) is unix
+        assert no_delay(tcp).getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert no_delay(unix) is unix

@@ -298,9 +298,6 @@ class _TcpConnection(asyncio.Protocol):
         servers._make_room()
         servers._connections[self] = None
         transport.set_write_buffer_limits(high=WRITE_BUFFER)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            _no_delay(sock)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self.port = int(peer[1]) if isinstance(peer, tuple) and len(peer) > 1 else 0
@@ -585,6 +582,7 @@ class DnsServers:
             if sock.type == socket.SOCK_DGRAM:
                 self._udp.append(_UdpListener(self._handler, sock, self.stats, self._limiter(sock)))
             else:
+                no_delay(sock)
                 server = await asyncio.get_running_loop().create_server(
                     lambda: _TcpConnection(self), sock=sock, backlog=self._accept_batch
                 )
@@ -625,12 +623,13 @@ class DnsServers:
             oldest.close()
 
 
-def _no_delay(sock: socket.socket) -> None:
-    """Send each reply at once (TCP_NODELAY).  asyncio only does so for sockets made with
-    proto IPPROTO_TCP; without it, a reply written while the previous one is unacknowledged
-    waits for the client's delayed ACK (40 ms on Linux) - every pipelined query pays it."""
-    with contextlib.suppress(OSError):
+def no_delay(sock: socket.socket) -> socket.socket:
+    """``sock`` with Nagle's algorithm off (TCP only; accepted connections inherit it from
+    the listening socket).  Without it, a reply written while the previous one is
+    unacknowledged waits for the client's delayed ACK (40 ms on Linux)."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 async def start(
