@@ -311,3 +311,33 @@ async def test_udp_forwarding_is_bounded(
             await ask(servers, "www.example.test", timeout=0.3)
     finally:
         await servers.close()
+
+
+async def test_tcp_pipeline_mixing_forwarded_and_local_queries_is_answered_in_order(
+    upstream: FakeUpstream,
+) -> None:
+    """One write with queries to forward between local ones: every reply comes, in the
+    order asked, although the forwarded ones wait for the upstream."""
+    servers = await start(Slot(forwarder(upstream.port)), [ListenAddress(host="127.0.0.1", port=0)])
+    try:
+        [(host, port)] = servers.addresses
+        reader, writer = await asyncio.open_connection(host, port)
+        names = [
+            ("web.service.local", f"www{n}.example.test", "nothing.service.local")[n % 3]
+            for n in range(12)
+        ]
+        asked = [query(name, msg_id=n) for n, name in enumerate(names)]
+        writer.write(b"".join(struct.pack("!H", len(w)) + w for w in asked))
+        replies = []
+        for _ in asked:
+            (length,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 5))
+            replies.append(dns.message.from_wire(await reader.readexactly(length)))
+        assert [r.id for r in replies] == list(range(12))
+        assert [r.question[0].name.to_text() for r in replies] == [f"{n}." for n in names]
+        assert all(r.flags & dns.flags.RA for r in replies)
+        assert not any(r.flags & dns.flags.AA for r in replies[1::3])
+        assert upstream.queries == 4
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await servers.close()
