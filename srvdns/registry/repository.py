@@ -11,6 +11,7 @@ X-Consul-Index that blocking queries wait on).
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -383,6 +384,8 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Chang
     disk, say), rolling back to the savepoint fails too; the write's own error is the one
     that says why, so that is the one raised.
     """
+    if conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite":
+        return _in_sqlite_savepoint(conn, fn)
     savepoint = conn.begin_nested()
     try:
         change = fn(conn)
@@ -393,6 +396,35 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Chang
         raise
     savepoint.commit()
     return change
+
+
+def _in_sqlite_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -> Change:
+    """``_in_savepoint`` on SQLite, with the savepoint statements sent to the driver
+    directly: through SQLAlchemy's nested transactions they cost ~40 us a write, ~20 times
+    what SQLite takes for them, on every write of a group commit.  Balanced (released or
+    rolled back and released) before it returns, so SQLAlchemy's own transaction state
+    never sees it."""
+    raw = conn.connection.driver_connection
+    _sqlite_execute(raw, "SAVEPOINT srvdns_write")
+    try:
+        change = fn(conn)
+        _record(conn, change)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute("ROLLBACK TO SAVEPOINT srvdns_write")
+            raw.execute("RELEASE SAVEPOINT srvdns_write")
+        raise
+    _sqlite_execute(raw, "RELEASE SAVEPOINT srvdns_write")
+    return change
+
+
+def _sqlite_execute(raw: Any, statement: str) -> None:
+    """Run ``statement`` on a ``sqlite3`` connection; its failure is raised as the
+    ``DBAPIError`` SQLAlchemy would raise, so ``store_errors`` reports it as usual."""
+    try:
+        raw.execute(statement)
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 class _Undone(Exception):
