@@ -404,7 +404,7 @@ def _in_sqlite_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -
     what SQLite takes for them, on every write of a group commit.  Balanced (released or
     rolled back and released) before it returns, so SQLAlchemy's own transaction state
     never sees it."""
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     _sqlite_execute(raw, "SAVEPOINT srvdns_write")
     try:
         change = fn(conn)
