@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
@@ -332,6 +334,10 @@ _INSTANCE_ROW = sa.select(instances.c.id, instances.c.source).where(
 
 _BATCH_INDEX = "srvdns_batch_index"
 """``conn.info`` key inside ``Repository.batch``: [index at the start, 1 once bumped]."""
+_BATCH_NAMES = "srvdns_batch_names"
+"""``conn.info`` key inside ``Repository.batch``: the services its committed writes
+changed, stamped for the followers once, before the commit (``record_changes``)."""
+_READ_INDEX_LOCKED = _READ_INDEX.with_for_update()
 
 
 def read_index(conn: Connection) -> int:
@@ -448,7 +454,12 @@ def _record(conn: Connection, change: Change) -> None:
     names = {service.name for service in change.services}
     names.update(instance.service for instance in change.upserts)
     names.update(service for service, _ in change.removals)
-    if names:
+    if not names:
+        return
+    pending: set[str] | None = conn.info.get(_BATCH_NAMES)
+    if pending is not None:  # inside ``Repository.batch``: recorded once, before the commit
+        pending.update(names)
+    else:
         record_changes(conn, names)
 
 
@@ -462,6 +473,13 @@ _BUMP_CHANGE_SEQ = (
     .values({_CHANGE_SEQ: _CHANGE_SEQ + 1})
 )
 _BUMP_CHANGE_SEQ_RETURNING = _BUMP_CHANGE_SEQ.returning(_CHANGE_SEQ)
+_BUMP_SEQ_AND_INDEX = (
+    registry_state.update()
+    .where(registry_state.c.id == STATE_ROW_ID)
+    .values({_CHANGE_SEQ: _CHANGE_SEQ + 1, _INDEX: _INDEX + 1})
+)
+_BUMP_SEQ_ONLY = (_BUMP_CHANGE_SEQ, _BUMP_CHANGE_SEQ_RETURNING)
+_BUMP_BOTH = (_BUMP_SEQ_AND_INDEX, _BUMP_SEQ_AND_INDEX.returning(_CHANGE_SEQ))
 _STAMP_CHANGE = (
     service_changes.update()
     .where(service_changes.c.name == sa.bindparam("b_name"))
@@ -470,16 +488,21 @@ _STAMP_CHANGE = (
 """Built once: these run on every write, and building them costs more than running them."""
 
 
-def record_changes(conn: Connection, names: Iterable[str]) -> int:
+def record_changes(conn: Connection, names: Iterable[str], *, bump_index: bool = False) -> int:
     """Note in the current transaction that the services ``names`` changed: bump
     ``change_seq`` and stamp each name with it (inserting the names seen for the first
     time).  Returns the new ``change_seq``.  ``Repository`` calls this for every write
-    whose ``Change`` names services, so followers miss none.  Two statements for the
-    usual write of one known service: it is on every write's path."""
-    seq = _bump_change_seq(conn)
+    whose ``Change`` names services (once per group commit for all of its writes), so
+    followers miss none.  With ``bump_index`` the same statement moves ``index`` too.
+    Two statements for the usual write: it is on every write's path."""
+    seq = _bump_change_seq(conn, bump_index)
     if conn.dialect.name == "postgresql":  # wakes other nodes' followers at commit
         conn.execute(_NOTIFY_CHANGES)
     wanted = sorted(set(names))
+    upsert = _stamp_upsert(conn.dialect.name)
+    if upsert is not None and len(wanted) <= _MANY_SERVICES:
+        conn.execute(upsert, [{"name": name, "change_seq": seq} for name in wanted])
+        return seq
     if len(wanted) <= _MANY_SERVICES:
         for name in wanted:
             stamped = conn.execute(_STAMP_CHANGE, {"b_name": name, "b_seq": seq})
@@ -505,17 +528,40 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
     return seq
 
 
-def _bump_change_seq(conn: Connection) -> int:
-    """Increment ``change_seq`` (its row lock orders concurrent writers on PostgreSQL);
-    the new value, read back by RETURNING where the database has it."""
+def _stamp_upsert(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (name) DO UPDATE`` of ``service_changes``: one statement
+    (an executemany for several names) stamps known and new names alike; None where the
+    database has no such upsert (the stamps are then an UPDATE, and an INSERT if needed)."""
+    return _STAMP_UPSERTS.get(dialect)
+
+
+def _build_stamp_upserts() -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert)):
+        statement = insert(service_changes)
+        built[name] = statement.on_conflict_do_update(
+            index_elements=[service_changes.c.name],
+            set_={"change_seq": statement.excluded.change_seq},
+        )
+    return built
+
+
+_STAMP_UPSERTS = _build_stamp_upserts()
+
+
+def _bump_change_seq(conn: Connection, bump_index: bool = False) -> int:
+    """Increment ``change_seq`` (its row lock orders concurrent writers on PostgreSQL),
+    and ``index`` too with ``bump_index``; the new ``change_seq``, read back by RETURNING
+    where the database has it."""
+    bump, returning = _BUMP_BOTH if bump_index else _BUMP_SEQ_ONLY
     if conn.dialect.update_returning:
-        seq = conn.execute(_BUMP_CHANGE_SEQ_RETURNING).scalar()
+        seq = conn.execute(returning).scalar()
         if seq is None:
             raise StoreUnavailableError(
                 "the registry database has no registry_state row; run `srvdns db upgrade`"
             )
         return int(seq)
-    conn.execute(_BUMP_CHANGE_SEQ)
+    conn.execute(bump)
     return read_change_seq(conn)[0]
 
 
@@ -1137,16 +1183,22 @@ class Repository:
         self._ambient.alone = flag if alone else None
         try:
             renew_leases(conn, renewals)
-            if renewals:  # followers reload these services to see the new leases
-                record_changes(conn, {renewal.service for renewal in renewals})
+            # followers reload the services of the renewals to see the new leases
+            changed = {renewal.service for renewal in renewals}
             # the state row stays locked to the commit, as the increment would lock it
-            conn.info[_BATCH_INDEX] = [conn.execute(_READ_INDEX.with_for_update()).scalar(), 0]
+            conn.info[_BATCH_INDEX] = [conn.execute(_READ_INDEX_LOCKED).scalar(), 0]
+            conn.info[_BATCH_NAMES] = changed
             self._ambient.conn = conn
             try:
                 yield
                 if flag[0]:
                     raise _Undone  # rolls the transaction back, the write's error stands
-                if conn.info[_BATCH_INDEX][1]:
+                # the writes' stamps and the index, once for the batch (one statement
+                # bumps both counters)
+                bumped = bool(conn.info[_BATCH_INDEX][1])
+                if changed:
+                    record_changes(conn, changed, bump_index=bumped)
+                elif bumped:
                     conn.execute(_BUMP_INDEX)
             finally:
                 self._ambient.conn = None
@@ -1156,6 +1208,7 @@ class Repository:
             # goes with it, and the error that invalidated it is the one to raise
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.info.pop(_BATCH_INDEX, None)
+                conn.info.pop(_BATCH_NAMES, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:
