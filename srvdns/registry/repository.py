@@ -305,9 +305,12 @@ def _find_row(conn: Connection, service: str, instance_id: str) -> _Row:
     return row
 
 
+_CHECKS_OF = sa.select(*_CHECK_COLUMNS).where(checks.c.instance_pk == sa.bindparam("b_pk"))
+
+
 def _instance_checks(conn: Connection, instance_pk: int) -> dict[str, tuple[int, Check]]:
-    query = sa.select(*_CHECK_COLUMNS).where(checks.c.instance_pk == instance_pk)
-    return {row.check_id: (row.check_pk, _to_check(row)) for row in conn.execute(query)}
+    rows = conn.execute(_CHECKS_OF, {"b_pk": instance_pk})
+    return {row.check_id: (row.check_pk, _to_check(row)) for row in rows}
 
 
 def _instance_of(service: Service, instance_id: str) -> Instance:
@@ -326,10 +329,29 @@ _BUMP_INDEX = (
     registry_state.update().where(registry_state.c.id == STATE_ROW_ID).values({_INDEX: _INDEX + 1})
 )
 _SERVICE_PK = sa.select(services.c.id).where(services.c.name == sa.bindparam("b_name"))
-_INSTANCE_ROW = sa.select(instances.c.id, instances.c.source).where(
-    instances.c.service_id == sa.bindparam("b_service_pk"),
-    instances.c.instance_id == sa.bindparam("b_instance_id"),
+_SERVICE_AND_INSTANCE = (
+    sa.select(
+        services.c.id.label("service_pk"),
+        instances.c.id.label("instance_pk"),
+        instances.c.source,
+    )
+    .select_from(
+        services.outerjoin(
+            instances,
+            sa.and_(
+                instances.c.service_id == services.c.id,
+                instances.c.instance_id == sa.bindparam("b_instance_id"),
+            ),
+        )
+    )
+    .where(services.c.name == sa.bindparam("b_name"))
 )
+"""A service's primary key and its instance's row (NULLs when it has no such instance)
+in one statement: the first read of every registration."""
+_INSERT_INSTANCE = instances.insert()
+_UPDATE_INSTANCE = instances.update().where(instances.c.id == sa.bindparam("b_pk"))
+_INSERT_CHECK = checks.insert()
+_UPDATE_CHECK = checks.update().where(checks.c.id == sa.bindparam("b_pk"))
 
 
 _BATCH_INDEX = "srvdns_batch_index"
@@ -646,27 +668,27 @@ def _write_checks(
         if check.id not in existing
     ]
     if fresh:
-        conn.execute(checks.insert(), fresh)
+        conn.execute(_INSERT_CHECK, fresh)
     for check in merged:
         old = existing.get(check.id)
         if old is not None and old[1] != check:
-            conn.execute(
-                checks.update().where(checks.c.id == old[0]).values(**_check_values(check))
-            )
+            conn.execute(_UPDATE_CHECK, {"b_pk": old[0], **_check_values(check)})
 
 
 def _put_instance(conn: Connection, instance: Instance) -> Instance:
     """Insert or replace ``instance`` with its checks; ``instance.status`` is recomputed as
     the worst of the checks' statuses (a kept check keeps its stored status).  Returns the
     instance as ``load_services`` would now read it back."""
-    service_pk = _service_pk(conn, instance.service)
-    key = {"b_service_pk": service_pk, "b_instance_id": instance.id}
-    existing = conn.execute(_INSTANCE_ROW, key).first()
-    if existing is None:
+    key = {"b_name": instance.service, "b_instance_id": instance.id}
+    existing = conn.execute(_SERVICE_AND_INSTANCE, key).first()
+    if existing is None or existing.instance_pk is None:
+        service_pk = (
+            _service_pk(conn, instance.service) if existing is None else existing.service_pk
+        )
         merged = list(instance.checks)
         stored = replace(instance, status=worst(c.status for c in merged))
         inserted = conn.execute(
-            instances.insert(),
+            _INSERT_INSTANCE,
             {"service_id": service_pk, "instance_id": instance.id, **_values(stored)},
         ).inserted_primary_key
         if not inserted:
@@ -678,11 +700,11 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
             f"instance {instance.id!r} of service {instance.service!r} is declared in "
             "the config file; change it there"
         )
-    old_checks = _instance_checks(conn, existing.id)
+    old_checks = _instance_checks(conn, existing.instance_pk)
     merged = _merged_checks(instance.checks, old_checks)
     stored = replace(instance, status=worst(c.status for c in merged))
-    conn.execute(instances.update().where(instances.c.id == existing.id).values(**_values(stored)))
-    _write_checks(conn, existing.id, merged, old_checks)
+    conn.execute(_UPDATE_INSTANCE, {"b_pk": existing.instance_pk, **_values(stored)})
+    _write_checks(conn, existing.instance_pk, merged, old_checks)
     return _as_read(stored, merged)
 
 
