@@ -48,9 +48,11 @@ class HeartbeatFastPath:
 
     async def _renew(self, scope: Scope, match: re.Match[str], send: Send) -> bool:
         """Answer the heartbeat if it is the common case; False to leave it to the app."""
-        authorization = b""
+        authorization: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
+                if authorization is not None:  # which one counts is the app's business
+                    return False
                 authorization = value
             elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
                 return False
@@ -58,7 +60,7 @@ class HeartbeatFastPath:
             service, instance = service_name(match[1]), instance_id(match[2])
         except ValueError:
             return False
-        if not self._authorized(authorization, service):
+        if not self._authorized(authorization or b"", service):
             return False
         registry = self.state.registry
         renewed = await registry.renew_lease(service, instance)

@@ -79,26 +79,32 @@ class RegistrationFastPath:
     ) -> int:
         """Answer the registration and return its status; raise _FallThrough (having
         changed nothing) to leave it to the app, with the messages read in ``received``."""
-        authorization = b""
+        authorization: bytes | None = None
+        content_type: bytes | None = None
         length = -1
-        content_type = b""
         for name, value in scope["headers"]:
             if name == b"authorization":
+                if authorization is not None:  # which one counts is the app's business
+                    raise _FallThrough
                 authorization = value
             elif name == b"content-type":
+                if content_type is not None:
+                    raise _FallThrough
                 content_type = value
             elif name == b"content-length" and value.isdigit():
                 length = int(value)
             elif name == b"transfer-encoding":
                 raise _FallThrough
-        if content_type.lower() != b"application/json" or not 0 < length <= MAX_BODY_SIZE:
+        if content_type is None or content_type.lower() != b"application/json":
+            raise _FallThrough
+        if not 0 < length <= MAX_BODY_SIZE:
             raise _FallThrough
         try:
             service, instance = service_name(match[1]), instance_id(match[2])
         except ValueError:
             raise _FallThrough from None
         state = self.state
-        if service in state.reserved_names or not authorized(state, authorization, service):
+        if service in state.reserved_names or not authorized(state, authorization or b"", service):
             raise _FallThrough
         body = await _read_body(receive, received)
         try:

@@ -37,7 +37,7 @@ class Case:
 
     path: str
     body: bytes
-    headers: dict[str, str] = field(default_factory=lambda: dict(ADMIN))
+    headers: dict[str, str] | list[tuple[str, str]] = field(default_factory=lambda: dict(ADMIN))
     fast: bool = False
     method: str = "PUT"
 
@@ -129,6 +129,22 @@ CASES = [
     ok(URL, '{"address": "10.0.0.1", "port": 8080, "ttl": "30s"}'),
     Case(URL + "/heartbeat", b"", fast=True),  # the heartbeat fast path's
     Case(URL, b"", method="DELETE"),
+    # a repeated header: which one counts is the application's business
+    Case(
+        "/v1/services/web/instances/twice",
+        b'{"address": "10.0.0.1", "port": 80}',
+        [*JSON.items(), ("authorization", "Bearer nope"), ("authorization", f"Bearer {TOKEN}")],
+    ),
+    Case(
+        "/v1/services/web/instances/twice",
+        b'{"address": "10.0.0.1", "port": 80}',
+        [*ADMIN.items(), ("content-type", "text/plain")],
+    ),
+    Case(
+        URL + "/heartbeat",
+        b"",
+        [("authorization", "Bearer nope"), ("authorization", f"Bearer {TOKEN}")],
+    ),
     Case("/v1/services/web/instances", b'{"address": "10.0.0.1", "port": 80}'),
     # a token limited to web still registers web instances on the fast path
     ok(
