@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
+from srvdns.registry.driver import DriverStatement
 from srvdns.registry.engine import READ_ONLY
 from srvdns.registry.tables import (
     STATE_ROW_ID,
@@ -329,7 +330,7 @@ _BUMP_INDEX = (
     registry_state.update().where(registry_state.c.id == STATE_ROW_ID).values({_INDEX: _INDEX + 1})
 )
 _SERVICE_PK = sa.select(services.c.id).where(services.c.name == sa.bindparam("b_name"))
-_SERVICE_AND_INSTANCE = (
+_SERVICE_AND_INSTANCE = DriverStatement(
     sa.select(
         services.c.id.label("service_pk"),
         instances.c.id.label("instance_pk"),
@@ -348,9 +349,9 @@ _SERVICE_AND_INSTANCE = (
 )
 """A service's primary key and its instance's row (NULLs when it has no such instance)
 in one statement: the first read of every registration."""
-_INSERT_INSTANCE = instances.insert()
+_INSERT_INSTANCE = DriverStatement(instances.insert())
 _UPDATE_INSTANCE = instances.update().where(instances.c.id == sa.bindparam("b_pk"))
-_INSERT_CHECK = checks.insert()
+_INSERT_CHECK = DriverStatement(checks.insert())
 _UPDATE_CHECK = checks.update().where(checks.c.id == sa.bindparam("b_pk"))
 
 
@@ -359,7 +360,7 @@ _BATCH_INDEX = "srvdns_batch_index"
 _BATCH_NAMES = "srvdns_batch_names"
 """``conn.info`` key inside ``Repository.batch``: the services its committed writes
 changed, stamped for the followers once, before the commit (``record_changes``)."""
-_READ_INDEX_LOCKED = _READ_INDEX.with_for_update()
+_READ_INDEX_LOCKED = DriverStatement(_READ_INDEX.with_for_update())
 
 
 def read_index(conn: Connection) -> int:
@@ -500,8 +501,8 @@ _BUMP_SEQ_AND_INDEX = (
     .where(registry_state.c.id == STATE_ROW_ID)
     .values({_CHANGE_SEQ: _CHANGE_SEQ + 1, _INDEX: _INDEX + 1})
 )
-_BUMP_SEQ_ONLY = (_BUMP_CHANGE_SEQ, _BUMP_CHANGE_SEQ_RETURNING)
-_BUMP_BOTH = (_BUMP_SEQ_AND_INDEX, _BUMP_SEQ_AND_INDEX.returning(_CHANGE_SEQ))
+_BUMP_SEQ_ONLY = (_BUMP_CHANGE_SEQ, DriverStatement(_BUMP_CHANGE_SEQ_RETURNING))
+_BUMP_BOTH = (_BUMP_SEQ_AND_INDEX, DriverStatement(_BUMP_SEQ_AND_INDEX.returning(_CHANGE_SEQ)))
 _STAMP_CHANGE = (
     service_changes.update()
     .where(service_changes.c.name == sa.bindparam("b_name"))
@@ -523,7 +524,7 @@ def record_changes(conn: Connection, names: Iterable[str], *, bump_index: bool =
     wanted = sorted(set(names))
     upsert = _stamp_upsert(conn.dialect.name)
     if upsert is not None and len(wanted) <= _MANY_SERVICES:
-        conn.execute(upsert, [{"name": name, "change_seq": seq} for name in wanted])
+        upsert.run_many(conn, [{"name": name, "change_seq": seq} for name in wanted])
         return seq
     if len(wanted) <= _MANY_SERVICES:
         for name in wanted:
@@ -550,20 +551,22 @@ def record_changes(conn: Connection, names: Iterable[str], *, bump_index: bool =
     return seq
 
 
-def _stamp_upsert(dialect: str) -> Any:
+def _stamp_upsert(dialect: str) -> DriverStatement | None:
     """``INSERT ... ON CONFLICT (name) DO UPDATE`` of ``service_changes``: one statement
     (an executemany for several names) stamps known and new names alike; None where the
     database has no such upsert (the stamps are then an UPDATE, and an INSERT if needed)."""
     return _STAMP_UPSERTS.get(dialect)
 
 
-def _build_stamp_upserts() -> dict[str, Any]:
-    built: dict[str, Any] = {}
+def _build_stamp_upserts() -> dict[str, DriverStatement]:
+    built: dict[str, DriverStatement] = {}
     for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert)):
         statement = insert(service_changes)
-        built[name] = statement.on_conflict_do_update(
-            index_elements=[service_changes.c.name],
-            set_={"change_seq": statement.excluded.change_seq},
+        built[name] = DriverStatement(
+            statement.on_conflict_do_update(
+                index_elements=[service_changes.c.name],
+                set_={"change_seq": statement.excluded.change_seq},
+            )
         )
     return built
 
@@ -577,7 +580,7 @@ def _bump_change_seq(conn: Connection, bump_index: bool = False) -> int:
     where the database has it."""
     bump, returning = _BUMP_BOTH if bump_index else _BUMP_SEQ_ONLY
     if conn.dialect.update_returning:
-        seq = conn.execute(returning).scalar()
+        seq = returning.scalar(conn, {})
         if seq is None:
             raise StoreUnavailableError(
                 "the registry database has no registry_state row; run `srvdns db upgrade`"
@@ -668,7 +671,7 @@ def _write_checks(
         if check.id not in existing
     ]
     if fresh:
-        conn.execute(_INSERT_CHECK, fresh)
+        _INSERT_CHECK.run_many(conn, fresh)
     for check in merged:
         old = existing.get(check.id)
         if old is not None and old[1] != check:
@@ -680,31 +683,28 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
     the worst of the checks' statuses (a kept check keeps its stored status).  Returns the
     instance as ``load_services`` would now read it back."""
     key = {"b_name": instance.service, "b_instance_id": instance.id}
-    existing = conn.execute(_SERVICE_AND_INSTANCE, key).first()
-    if existing is None or existing.instance_pk is None:
-        service_pk = (
-            _service_pk(conn, instance.service) if existing is None else existing.service_pk
-        )
+    existing = _SERVICE_AND_INSTANCE.first(conn, key)
+    service_pk, instance_pk, source = (None, None, None) if existing is None else existing
+    if instance_pk is None:
+        if service_pk is None:
+            service_pk = _service_pk(conn, instance.service)
         merged = list(instance.checks)
         stored = replace(instance, status=worst(c.status for c in merged))
-        inserted = conn.execute(
-            _INSERT_INSTANCE,
-            {"service_id": service_pk, "instance_id": instance.id, **_values(stored)},
-        ).inserted_primary_key
-        if not inserted:
-            raise AssertionError(f"inserting instance {instance.id!r} returned no primary key")
-        _write_checks(conn, int(inserted[0]), merged, {})
+        inserted = _INSERT_INSTANCE.insert(
+            conn, {"service_id": service_pk, "instance_id": instance.id, **_values(stored)}
+        )
+        _write_checks(conn, inserted, merged, {})
         return _as_read(stored, merged)
-    if existing.source == Source.STATIC and instance.source is not Source.STATIC:
+    if source == Source.STATIC and instance.source is not Source.STATIC:
         raise ConflictError(
             f"instance {instance.id!r} of service {instance.service!r} is declared in "
             "the config file; change it there"
         )
-    old_checks = _instance_checks(conn, existing.instance_pk)
+    old_checks = _instance_checks(conn, instance_pk)
     merged = _merged_checks(instance.checks, old_checks)
     stored = replace(instance, status=worst(c.status for c in merged))
-    conn.execute(_UPDATE_INSTANCE, {"b_pk": existing.instance_pk, **_values(stored)})
-    _write_checks(conn, existing.instance_pk, merged, old_checks)
+    conn.execute(_UPDATE_INSTANCE, {"b_pk": instance_pk, **_values(stored)})
+    _write_checks(conn, instance_pk, merged, old_checks)
     return _as_read(stored, merged)
 
 
@@ -1208,7 +1208,7 @@ class Repository:
             # followers reload the services of the renewals to see the new leases
             changed = {renewal.service for renewal in renewals}
             # the state row stays locked to the commit, as the increment would lock it
-            conn.info[_BATCH_INDEX] = [conn.execute(_READ_INDEX_LOCKED).scalar(), 0]
+            conn.info[_BATCH_INDEX] = [_READ_INDEX_LOCKED.scalar(conn, {}), 0]
             conn.info[_BATCH_NAMES] = changed
             self._ambient.conn = conn
             try:
