@@ -108,6 +108,12 @@ class DriverStatement:
         _run(conn, compiled.sql, [compiled.values(row) for row in rows], many=True).close()
 
 
+def execute(conn: Connection, sql: str) -> None:
+    """Run a statement without parameters on SQLite's driver (a group commit's
+    savepoints), failing as ``DriverStatement`` fails."""
+    _run(conn, sql, ()).close()
+
+
 def _direct(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
 

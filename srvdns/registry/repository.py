@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
+from srvdns.registry import driver
 from srvdns.registry.driver import DriverStatement
 from srvdns.registry.engine import READ_ONLY
 from srvdns.registry.tables import (
@@ -434,26 +435,17 @@ def _in_sqlite_savepoint(conn: Connection, fn: Callable[[Connection], Change]) -
     rolled back and released) before it returns, so SQLAlchemy's own transaction state
     never sees it."""
     raw: Any = conn.connection.driver_connection
-    _sqlite_execute(raw, "SAVEPOINT srvdns_write")
+    driver.execute(conn, "SAVEPOINT srvdns_write")
     try:
         change = fn(conn)
         _record(conn, change)
     except BaseException:
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error):  # a closed or rolled back connection
             raw.execute("ROLLBACK TO SAVEPOINT srvdns_write")
             raw.execute("RELEASE SAVEPOINT srvdns_write")
         raise
-    _sqlite_execute(raw, "RELEASE SAVEPOINT srvdns_write")
+    driver.execute(conn, "RELEASE SAVEPOINT srvdns_write")
     return change
-
-
-def _sqlite_execute(raw: Any, statement: str) -> None:
-    """Run ``statement`` on a ``sqlite3`` connection; its failure is raised as the
-    ``DBAPIError`` SQLAlchemy would raise, so ``store_errors`` reports it as usual."""
-    try:
-        raw.execute(statement)
-    except sqlite3.Error as exc:
-        raise sa.exc.DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 class _Undone(Exception):
