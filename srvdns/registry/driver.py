@@ -15,6 +15,7 @@ connection whose error means the file must be reopened is invalidated, as the en
 from __future__ import annotations
 
 import sqlite3
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from srvdns.registry import trouble
 class _Compiled:
     """One statement compiled for SQLite with a given set of parameter names."""
 
-    __slots__ = ("defaults", "order", "processors", "sql")
+    __slots__ = ("defaults", "order", "processors", "row", "row_processors", "sql")
 
     def __init__(self, statement: Any, keys: Sequence[str], dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -40,6 +41,11 @@ class _Compiled:
         self.processors: list[Callable[[Any], Any] | None] = [
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.order
+        ]
+        columns = list(getattr(statement, "selected_columns", ()))
+        self.row = _row_type([c.key for c in columns])
+        self.row_processors: list[Callable[[Any], Any] | None] = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -76,6 +82,29 @@ class DriverStatement:
             cursor.close()
         return None if found is None else tuple(found)
 
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row of a SELECT, each readable by column name (JSON columns decoded)."""
+        if not _direct(conn):
+            return list(conn.execute(self.statement, dict(params)).all())
+        compiled = self._for(conn, tuple(params))
+        cursor = _run(conn, compiled.sql, compiled.values(params))
+        try:
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        make, processors = compiled.row._make, compiled.row_processors
+        return [
+            make(
+                value if process is None or value is None else process(value)
+                for value, process in zip(raw, processors, strict=True)
+            )
+            for raw in found
+        ]
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Run the statement once (an UPDATE, a DELETE)."""
+        self.run_many(conn, [params])
+
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
         row = self.first(conn, params)
@@ -106,6 +135,11 @@ class DriverStatement:
             return
         compiled = self._for(conn, tuple(rows[0]))
         _run(conn, compiled.sql, [compiled.values(row) for row in rows], many=True).close()
+
+
+def _row_type(names: list[str]) -> Any:
+    """A SELECT's rows: read by position and by column name, as SQLAlchemy's rows are."""
+    return namedtuple("Row", names)
 
 
 def execute(conn: Connection, sql: str) -> None:

@@ -307,11 +307,13 @@ def _find_row(conn: Connection, service: str, instance_id: str) -> _Row:
     return row
 
 
-_CHECKS_OF = sa.select(*_CHECK_COLUMNS).where(checks.c.instance_pk == sa.bindparam("b_pk"))
+_CHECKS_OF = DriverStatement(
+    sa.select(*_CHECK_COLUMNS).where(checks.c.instance_pk == sa.bindparam("b_pk"))
+)
 
 
 def _instance_checks(conn: Connection, instance_pk: int) -> dict[str, tuple[int, Check]]:
-    rows = conn.execute(_CHECKS_OF, {"b_pk": instance_pk})
+    rows = _CHECKS_OF.rows(conn, {"b_pk": instance_pk})
     return {row.check_id: (row.check_pk, _to_check(row)) for row in rows}
 
 
@@ -351,9 +353,9 @@ _SERVICE_AND_INSTANCE = DriverStatement(
 """A service's primary key and its instance's row (NULLs when it has no such instance)
 in one statement: the first read of every registration."""
 _INSERT_INSTANCE = DriverStatement(instances.insert())
-_UPDATE_INSTANCE = instances.update().where(instances.c.id == sa.bindparam("b_pk"))
+_UPDATE_INSTANCE = DriverStatement(instances.update().where(instances.c.id == sa.bindparam("b_pk")))
 _INSERT_CHECK = DriverStatement(checks.insert())
-_UPDATE_CHECK = checks.update().where(checks.c.id == sa.bindparam("b_pk"))
+_UPDATE_CHECK = DriverStatement(checks.update().where(checks.c.id == sa.bindparam("b_pk")))
 
 
 _BATCH_INDEX = "srvdns_batch_index"
@@ -667,7 +669,7 @@ def _write_checks(
     for check in merged:
         old = existing.get(check.id)
         if old is not None and old[1] != check:
-            conn.execute(_UPDATE_CHECK, {"b_pk": old[0], **_check_values(check)})
+            _UPDATE_CHECK.run(conn, {"b_pk": old[0], **_check_values(check)})
 
 
 def _put_instance(conn: Connection, instance: Instance) -> Instance:
@@ -695,7 +697,7 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
     old_checks = _instance_checks(conn, instance_pk)
     merged = _merged_checks(instance.checks, old_checks)
     stored = replace(instance, status=worst(c.status for c in merged))
-    conn.execute(_UPDATE_INSTANCE, {"b_pk": instance_pk, **_values(stored)})
+    _UPDATE_INSTANCE.run(conn, {"b_pk": instance_pk, **_values(stored)})
     _write_checks(conn, instance_pk, merged, old_checks)
     return _as_read(stored, merged)
 

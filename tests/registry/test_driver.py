@@ -27,6 +27,11 @@ def _written(url: str) -> object:
         repo.upsert_instance(api("web", "b", checks=(http_check("h", Status.PASSING),)))
     with repo.batch(writes=1):
         repo.upsert_instance(api("web", "a", port=81, checks=(http_check("h"),)))
+    changed = http_check("h", Status.WARNING, interval=2.0)  # the check row is updated
+    with repo.batch(writes=2):
+        repo.upsert_instance(api("web", "b", port=82, checks=(changed,)))
+        repo.upsert_instance(api("web", "a", port=83, ttl=9.0, checks=(http_check("h"),)))
+    repo.heartbeat("web", "a", 1_700_000_001.0)  # reads the checks back on its own
     with engine.connect() as conn:
         stamps = sorted(conn.execute(sa.select(service_changes)).all())
     held = (repo.load(), stamps)
