@@ -230,6 +230,7 @@ class Server:
         from srvdns import cluster
         from srvdns.api.app import create_app
         from srvdns.api.fastpath import HeartbeatFastPath
+        from srvdns.api.fastregister import RegistrationFastPath
         from srvdns.health.loop import HealthLoop
         from srvdns.health.metrics import HealthMetrics
         from srvdns.nameserver import server as dns_server
@@ -326,7 +327,7 @@ class Server:
                 app.state.tokens = self.tokens
                 api = _ApiServer(
                     uvicorn.Config(
-                        HeartbeatFastPath(app),
+                        RegistrationFastPath(HeartbeatFastPath(app)),
                         log_config=None,
                         access_log=False,
                         lifespan="off",

@@ -92,7 +92,7 @@ async def register(
         wanted = body.to_instance(service, instance, request.app.state.health_defaults)
     except InvalidField as exc:
         raise _invalid(exc.field, exc.message, None) from None
-    existed = _has_instance(registry, service, instance)
+    existed = has_instance(registry, service, instance)
     stored = await registry.register(wanted)
     if not existed:
         response.status_code = status.HTTP_201_CREATED
@@ -264,6 +264,7 @@ def _live(request: Request, service: str, instance_id: str) -> dict[str, Check] 
     return None if health is None else health.states(service, instance_id)
 
 
-def _has_instance(registry: Registry, service: str, instance: str) -> bool:
+def has_instance(registry: Registry, service: str, instance: str) -> bool:
+    """Whether the catalog holds the instance (a registration of it answers 200, else 201)."""
     view = registry.holder.current.get_service(service.lower())
     return view is not None and instance in view.target_of

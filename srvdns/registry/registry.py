@@ -625,11 +625,7 @@ class Registry:
         """Loop thread: publish a committed batch in commit order, then hand each outcome
         to its caller."""
         before = self.holder.current.index
-        published: list[Change | BaseException | None] = []
-        for outcome in outcomes:
-            if isinstance(outcome, Change):
-                outcome = self._publish(outcome)
-            published.append(outcome)
+        published = self._publish_all(outcomes)
         if self.holder.current.index > before:
             self._wake_waiters()
         for outcome in published:
@@ -660,6 +656,62 @@ class Registry:
         elif isinstance(error, errors.StoreUnavailableError):
             cause = error.__cause__
             self._trouble = str(getattr(cause, "orig", None) or cause or error)
+
+    def _publish_all(
+        self, outcomes: list[Change | BaseException | None]
+    ) -> list[Change | BaseException | None]:
+        """Loop thread: ``_publish`` each committed change of a batch, in commit order,
+        except that consecutive changes that only write instances (registrations,
+        deregistrations) are patched in together while none of them writes an instance
+        another one wrote: one catalog copy for all of them instead of one each, which
+        costs a copy of the service map per write.  They committed together, so each
+        gets its services as they are after all of them."""
+        published = list(outcomes)
+        run: list[int] = []
+        written: set[tuple[str, str]] = set()
+        for at, outcome in enumerate(outcomes):
+            if not isinstance(outcome, Change):  # failed or cancelled: nothing to publish
+                continue
+            keys = {(i.service, i.id) for i in outcome.upserts} | set(outcome.removals)
+            if keys and not outcome.services:
+                if not keys.isdisjoint(written):
+                    self._publish_run(run, published)
+                    written.clear()
+                run.append(at)
+                written |= keys
+                continue
+            self._publish_run(run, published)
+            written.clear()
+            published[at] = self._publish(outcome)
+        self._publish_run(run, published)
+        return published
+
+    def _publish_run(self, run: list[int], published: list[Change | BaseException | None]) -> None:
+        """Patch the instance writes of the changes at ``run`` (positions in
+        ``published``) into the catalog at once, replace each with its services as they
+        now are, and empty ``run``."""
+        if not run:
+            return
+        if len(run) == 1:
+            change = published[run[0]]
+            assert isinstance(change, Change)
+            published[run[0]] = self._publish(change)
+            run.clear()
+            return
+        started = time.perf_counter()
+        together = [change for at in run if isinstance(change := published[at], Change)]
+        catalog, services = self.holder.current.with_instances(
+            [instance for change in together for instance in change.upserts],
+            [key for change in together for key in change.removals],
+            index=max(change.index for change in together),
+        )
+        self.holder.swap(catalog)
+        by_name = {service.name: service for service in services}
+        for at, change in zip(run, together, strict=True):
+            names = {i.service for i in change.upserts} | {name for name, _ in change.removals}
+            published[at] = replace(change, services=tuple(by_name[n] for n in sorted(names)))
+        self.stats.snapshot("patch", time.perf_counter() - started)
+        run.clear()
 
     def _publish(self, change: Change) -> Change:
         """Loop thread: patch the catalog with one committed change, timed in ``stats``;

@@ -210,3 +210,24 @@ def test_heartbeats_answered_by_the_fast_path_are_counted(serve: Callable[..., S
     assert samples[("srvdns_api_requests_total", missing)] == 1
     seconds = (("method", "PUT"), ("route", route))
     assert samples[("srvdns_api_request_seconds_count", seconds)] == 4
+
+
+def test_registrations_answered_by_the_fast_path_are_counted(serve: Callable[..., SrvdnsProcess]):
+    srvdns = serve()
+    route = "/v1/services/{service}/instances/{id}"
+    with srvdns.http() as http:
+        body = {"address": "10.0.0.1", "port": 80}
+        assert http.put("/v1/services/web/instances/w1", json=body).status_code == 201
+        replaced = http.put("/v1/services/WEB/instances/w1", json={**body, "port": 81})
+        assert replaced.status_code == 200
+        assert replaced.json()["port"] == 81
+        invalid = http.put("/v1/services/web/instances/w2", json={"port": 80})
+        assert invalid.status_code == 422  # the application's answer, as before
+        assert invalid.json()["errors"] == [{"field": "address", "message": "required"}]
+    assert srvdns.dig("w1.instance.web.service.local", "A", "+short").split() == ["10.0.0.1"]
+    samples = scrape(srvdns)
+    for code, count in (("201", 1), ("200", 1), ("422", 1)):
+        labels = (("code", code), ("method", "PUT"), ("route", route))
+        assert samples[("srvdns_api_requests_total", labels)] == count
+    seconds = (("method", "PUT"), ("route", route))
+    assert samples[("srvdns_api_request_seconds_count", seconds)] == 3

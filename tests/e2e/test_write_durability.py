@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,36 @@ def test_a_registration_acknowledged_survives_sigkill(launch: Callable[..., Srvd
         assert sorted(i["id"] for i in found) == sorted(f"w{n}" for n in range(20))
         answer = again.query("web.service.local", "A")
         assert len(answer.answer[0]) == 20
+    finally:
+        again.stop()
+
+
+def test_concurrent_registrations_acknowledged_survive_sigkill(
+    launch: Callable[..., SrvdnsProcess],
+):
+    """Sixteen clients at once: their registrations share group commits (one stamp and
+    one index bump per batch), and every one acknowledged is there after a SIGKILL."""
+    proc = launch(server=f'heartbeat_flush_interval = "{FLUSH}s"')
+
+    def register(n: int) -> int:
+        body = {"address": f"10.0.{n // 200}.{n % 200 + 1}", "port": 80, "ttl": "60s"}
+        with proc.http() as client:
+            return client.put(f"/v1/services/s{n % 3}/instances/i{n}", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(register, range(240)))
+    assert statuses == [201] * 240
+    assert proc.stop(signal.SIGKILL) == -signal.SIGKILL
+    again = start(proc.config)
+    try:
+        with again.http() as client:
+            for service in range(3):
+                found = client.get(f"/v1/services/s{service}").json()["instances"]
+                assert sorted(i["id"] for i in found) == sorted(
+                    f"i{n}" for n in range(240) if n % 3 == service
+                )
+                answer = again.query(f"s{service}.service.local", "SRV", tcp=True)
+                assert len(answer.answer[0]) == 80
     finally:
         again.stop()
 
