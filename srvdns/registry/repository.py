@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
+from srvdns.registry import bulk
 from srvdns.registry.engine import READ_ONLY
 from srvdns.registry.tables import (
     STATE_ROW_ID,
@@ -253,8 +254,8 @@ def load_services(conn: Connection) -> list[Service]:
         .select_from(_JOINED)
         .order_by(services.c.name, instances.c.instance_id)
     )
-    rows = conn.execute(query).all()
-    return _group(rows, _checks_by_instance(conn))
+    # every row, at every start: plain tuples (bulk), not Row objects
+    return bulk.instances_by_service(conn, bulk.select_rows(conn, query), _checks_by_instance(conn))
 
 
 def get_service(conn: Connection, name: str) -> Service | None:
@@ -467,9 +468,8 @@ def record_changes(conn: Connection, names: Iterable[str]) -> int:
             .values(change_seq=seq),
             [{"b_name": name} for name in sorted(known)],
         )
-    fresh = [{"name": name, "change_seq": seq} for name in wanted if name not in known]
-    if fresh:
-        conn.execute(service_changes.insert(), fresh)
+    fresh = [(name, seq) for name in wanted if name not in known]
+    bulk.insert_many(conn, service_changes, ("name", "change_seq"), fresh)
     return seq
 
 
@@ -990,10 +990,24 @@ def _current_services(conn: Connection, names: Sequence[str]) -> tuple[Service, 
     return tuple(found.get(name) or Service(name=name, instances=()) for name in names)
 
 
+def _reads_back_as_is(instance: Instance) -> bool:
+    """Whether reading ``instance`` back gives an equal one (``_as_stored`` would copy it
+    unchanged): tags already a tuple, no meta to sort, no checks, so passing."""
+    return (
+        instance.checks == ()
+        and instance.meta == ()
+        and instance.status is Status.PASSING
+        and type(instance.tags) is tuple
+    )
+
+
 def _as_stored(inserted: Sequence[Instance]) -> dict[str, Service]:
     """The services made of just ``inserted``, as ``load_services`` would read them back."""
     grouped: dict[str, list[Instance]] = {}
     for instance in inserted:
+        if _reads_back_as_is(instance):  # most static instances: no copy to make
+            grouped.setdefault(instance.service, []).append(instance)
+            continue
         stored = replace(
             instance,
             tags=tuple(instance.tags),
@@ -1006,6 +1020,25 @@ def _as_stored(inserted: Sequence[Instance]) -> dict[str, Service]:
         name: Service(name=name, instances=tuple(sorted(items, key=lambda i: i.id)))
         for name, items in grouped.items()
     }
+
+
+_INSERT_COLUMNS = (
+    "service_id",
+    "instance_id",
+    "address",
+    "port",
+    "weight",
+    "warning_weight",
+    "priority",
+    "tags",
+    "meta",
+    "ttl",
+    "last_heartbeat",
+    "registered_at",
+    "status",
+    "source",
+)
+"""The columns ``_insert_new`` writes, in the order of its tuples (those of ``_values``)."""
 
 
 def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
@@ -1022,19 +1055,31 @@ def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
     }
     missing = sorted({i.service for i in fresh} - service_pks.keys())
     if missing:
-        conn.execute(services.insert(), [{"name": name} for name in missing])
+        bulk.insert_many(conn, services, ("name",), [(name,) for name in missing])
         service_pks = {
             row.name: row.id for row in conn.execute(sa.select(services.c.name, services.c.id))
         }
-    conn.execute(
-        instances.insert(),
+    bulk.insert_many(  # 100,000 rows at a first start: plain tuples (bulk), not dicts
+        conn,
+        instances,
+        _INSERT_COLUMNS,
         [
-            {
-                "service_id": service_pks[i.service],
-                "instance_id": i.id,
-                **_values(i),
-                "status": worst(c.status for c in i.checks).value,
-            }
+            (
+                service_pks[i.service],
+                i.id,
+                i.address,
+                i.port,
+                i.weight,
+                i.warning_weight,
+                i.priority,
+                list(i.tags),
+                dict(i.meta),
+                i.ttl,
+                i.last_heartbeat,
+                i.registered_at,
+                worst(c.status for c in i.checks).value,
+                i.source.value,
+            )
             for i in fresh
         ],
     )
