@@ -93,7 +93,8 @@ def insert_many(
 def select_rows(conn: Connection, query: sa.Select[Any]) -> Sequence[Sequence[Any]]:
     """Every row of ``query`` as a plain sequence of driver values: no type processing,
     so a JSON column may come as text (SQLite) or already decoded (PostgreSQL)."""
-    compiled = query.compile(dialect=conn.dialect)
+    # IN lists rendered into the text, their values bound one by one
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     bound = compiled.construct_params()
     params: Any
     if compiled.positional:

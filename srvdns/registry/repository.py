@@ -937,23 +937,24 @@ def sync_static(conn: Connection, desired: Sequence[Instance], digest: str | Non
             services.c.name.in_(sorted({name for name, _ in wanted})),
         )
     )
-    rows = conn.execute(query).all()
-    stored_checks = _checks_by_instance(conn)
-    existing = {(row.service, row.instance_id): row for row in rows}
-    for key, row in existing.items():
-        if row.source == Source.STATIC and key not in wanted:
-            conn.execute(checks.delete().where(checks.c.instance_pk == row.pk))
-            conn.execute(instances.delete().where(instances.c.id == row.pk))
-            changed.add(row.service)
-            emptied.add(row.service)
+    # every static row at a start whose config changed: plain tuples (bulk)
+    rows = bulk.select_rows(conn, query)
+    stored = bulk.instances_by_service(conn, rows, _checks_by_instance(conn))
+    existing = {(i.service, i.id): i for service in stored for i in service.instances}
+    for row in rows:
+        key = (row[0], row[2])  # bulk.INSTANCE_ROW: service, pk, instance_id
+        if existing[key].source is Source.STATIC and key not in wanted:
+            conn.execute(checks.delete().where(checks.c.instance_pk == row[1]))
+            conn.execute(instances.delete().where(instances.c.id == row[1]))
+            changed.add(key[0])
+            emptied.add(key[0])
     fresh: list[Instance] = []
     for key, instance in wanted.items():
-        found = existing.get(key)
-        if found is None:
+        current = existing.get(key)
+        if current is None:
             fresh.append(instance)
             changed.add(instance.service)
             continue
-        current = _to_instance(found, stored_checks.get(found.pk, ()))
         if _definition(current) == _definition(instance):
             continue
         if current.source is Source.STATIC:  # keep the times of an edited instance
@@ -971,7 +972,7 @@ def sync_static(conn: Connection, desired: Sequence[Instance], digest: str | Non
         return Change((), read_index(conn))
     index = bump_index(conn)
     # a service whose rows were all inserted just now is what was inserted: no read back
-    before = {row.service for row in rows}
+    before = {name for name, _ in existing}
     built = _as_stored([i for i in fresh if i.service not in before])
     reread = _current_services(conn, sorted(changed - built.keys()))
     by_name = {service.name: service for service in (*reread, *built.values())}

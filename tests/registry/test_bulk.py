@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -128,3 +129,40 @@ def test_insert_many_of_nothing_runs_nothing(repo):
     with repo.engine.connect() as conn:
         bulk.insert_many(conn, service_changes, ("name", "change_seq"), [])
     assert statements == []
+
+
+def test_select_rows_binds_values_and_in_lists(repo):
+    with repo.engine.begin() as conn:
+        bulk.insert_many(conn, services, ("name",), [("a",), ("b",), ("c",), ("d",)])
+        query = (
+            sa.select(services.c.name)
+            .where(sa.or_(services.c.name.in_(["a", "c"]), services.c.name == "d"))
+            .order_by(services.c.name)
+        )
+        assert [tuple(row) for row in bulk.select_rows(conn, query)] == [("a",), ("c",), ("d",)]
+
+
+def test_an_edited_static_set_syncs_in_bulk(repo):
+    """A changed config over many stored static instances: the edited one changes, the
+    dropped one goes, an API instance under a static id becomes static, the rest stay."""
+    desired = [
+        instance(f"svc-{s}", f"svc-{s}-{i}", source=Source.STATIC, tags=("t",))
+        for s in range(80)
+        for i in range(2)
+    ]
+    repo.upsert_instance(instance("svc-1", "api-1"))
+    repo.sync_static(desired, "one")
+    before = {s.name: s for s in repo.load_services()}
+    edited = [
+        replace(i, port=9999) if i.id == "svc-3-0" else i for i in desired if i.id != "svc-4-1"
+    ] + [instance("svc-1", "api-1", source=Source.STATIC, port=7)]
+    change = repo.sync_static(edited, "two")
+    after = {s.name: s for s in repo.load_services()}
+    assert sorted(s.name for s in change.services) == ["svc-1", "svc-3", "svc-4"]
+    assert list(change.services) == [after["svc-1"], after["svc-3"], after["svc-4"]]
+    assert next(i for i in after["svc-3"].instances if i.id == "svc-3-0").port == 9999
+    assert [i.id for i in after["svc-4"].instances] == ["svc-4-0"]
+    assert next(i for i in after["svc-1"].instances if i.id == "api-1").source is Source.STATIC
+    assert {k: v for k, v in after.items() if k not in ("svc-1", "svc-3", "svc-4")} == {
+        k: v for k, v in before.items() if k not in ("svc-1", "svc-3", "svc-4")
+    }
