@@ -1087,13 +1087,12 @@ def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
     if not any(i.checks for i in fresh):
         return
     query = sa.select(services.c.name, instances.c.instance_id, instances.c.id).select_from(_JOINED)
-    instance_pks = {(row.name, row.instance_id): row.id for row in conn.execute(query)}
+    instance_pks = {(name, key): pk for name, key, pk in bulk.select_rows(conn, query)}
     rows = [
-        {"instance_pk": instance_pks[(i.service, i.id)], **_check_values(check)}
-        for i in fresh
-        for check in i.checks
+        (instance_pks[(i.service, i.id)], _check_values(check)) for i in fresh for check in i.checks
     ]
-    conn.execute(checks.insert(), rows)
+    columns = ("instance_pk", *rows[0][1])
+    bulk.insert_many(conn, checks, columns, [(pk, *values.values()) for pk, values in rows])
 
 
 # -- transactions -----------------------------------------------------------------------
