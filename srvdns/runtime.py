@@ -290,6 +290,14 @@ class Server:
             primary = self._primary = HiddenPrimary(registry)
             await primary.activate(primary.prepare(self.config))
             slot.transfers = primary.transfers
+            # What start-up loaded (config, catalog) lives as long as the process: keep
+            # it out of every later garbage collection, whose pauses are event loop lag
+            # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
+            # Done before DNS listens, so that the first query does not wait for it
+            # (~0.4 s with 100,000 static instances).
+            gc.collect()
+            gc.freeze()
+            gc.enable()  # serve_command paused it for the start-up
             if "dns" in activated:
                 dns = await _adopt_dns_sockets(slot, activated["dns"], settings, self._dns_stats)
             else:
@@ -358,14 +366,6 @@ class Server:
                 self._slot, self._app = slot, app
                 if self.worker is not None:
                     self.worker.report([p for _, p in dns.addresses], port)
-                # What start-up loaded (config, catalog) lives as long as the process: keep
-                # it out of every later garbage collection, whose pauses are event loop lag
-                # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
-                # No collection first: start-up leaves ~2,000 unreachable objects among
-                # ~820,000 (100,000 static instances), and collecting them would hold the
-                # loop, and so DNS, for ~0.5 s; frozen, they cost a few hundred KB once.
-                gc.freeze()
-                gc.enable()  # serve_command paused it for the start-up
                 systemd.notify(
                     f"READY=1\nSTATUS=serving {len(registry.holder.current.services)} services"
                 )
