@@ -366,6 +366,7 @@ class Server:
                 self._slot, self._app = slot, app
                 if self.worker is not None:
                     self.worker.report([p for _, p in dns.addresses], port)
+                gc.freeze()  # and what the listeners and the API added since (no collection)
                 systemd.notify(
                     f"READY=1\nSTATUS=serving {len(registry.holder.current.services)} services"
                 )
