@@ -79,12 +79,25 @@ class StatusHistory:
         # per service: instance id -> (the instance object last seen, what it showed);
         # instances are immutable, so an object seen before has not changed
         self._seen: dict[str, dict[str, tuple[Instance, _Seen]]] = {}
+        self._seeded: dict[str, tuple[Instance, ...]] = {}
+        """Seeded services not indexed into ``_seen`` yet (see ``seed``)."""
 
     def seed(self, services: Iterable[Service]) -> None:
         """Remember the current state of ``services`` without recording events (what
-        existed when the process started is not a change)."""
+        existed when the process started is not a change).
+
+        A service is indexed when a change first touches it: indexing 100,000 static
+        instances at start-up held the API back ~0.2 s, for services that may never change.
+        """
         for service in services:
-            self._seen[service.name] = {i.id: (i, _seen(i)) for i in service.instances}
+            self._seeded[service.name] = service.instances
+            self._seen.pop(service.name, None)
+
+    def _index_seeded(self, name: str) -> None:
+        """Index the seeded state of service ``name`` before a change to it is compared."""
+        instances = self._seeded.pop(name, None)
+        if instances is not None:
+            self._seen[name] = {i.id: (i, _seen(i)) for i in instances}
 
     def observe(
         self, services: Iterable[Service], keys: Iterable[tuple[str, str]] | None = None
@@ -111,6 +124,7 @@ class StatusHistory:
 
     def _observe_all(self, now: float, service: Service) -> None:
         name = service.name
+        self._index_seeded(name)
         old = self._seen.pop(name, {})
         new: dict[str, tuple[Instance, _Seen]] = {}
         changed: list[tuple[Instance, _Seen | None, _Seen]] = []
@@ -148,6 +162,7 @@ class StatusHistory:
 
     def _observe_some(self, now: float, service: Service, ids: set[str]) -> None:
         name = service.name
+        self._index_seeded(name)
         seen = self._seen.setdefault(name, {})
         found = _find(service.instances, ids)
         for instance_id in sorted(ids):

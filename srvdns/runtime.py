@@ -284,6 +284,14 @@ class Server:
             primary = self._primary = HiddenPrimary(registry)
             await primary.activate(primary.prepare(self.config))
             slot.transfers = primary.transfers
+            # What start-up loaded (config, catalog) lives as long as the process: keep
+            # it out of every later garbage collection, whose pauses are event loop lag
+            # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
+            # Done before DNS listens, so that the first query does not wait for it
+            # (~0.4 s with 100,000 static instances).
+            gc.collect()
+            gc.freeze()
+            gc.enable()  # serve_command paused it for the start-up
             if "dns" in activated:
                 dns = await _adopt_dns_sockets(slot, activated["dns"], settings, self._dns_stats)
             else:
@@ -352,11 +360,7 @@ class Server:
                 self._slot, self._app = slot, app
                 if self.worker is not None:
                     self.worker.report([p for _, p in dns.addresses], port)
-                # What start-up loaded (config, catalog) lives as long as the process: keep
-                # it out of every later garbage collection, whose pauses are event loop lag
-                # (~100 ms per full collection with 6,000 checked instances, ~5 ms without).
-                gc.collect()
-                gc.freeze()
+                gc.freeze()  # and what the listeners and the API added since (no collection)
                 systemd.notify(
                     f"READY=1\nSTATUS=serving {len(registry.holder.current.services)} services"
                 )
@@ -549,6 +553,11 @@ def serve_command(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, getattr(args, "log_format", "text"))
     if args.log_level != "debug":
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Start-up builds millions of objects that live as long as the process (config,
+    # static set, catalog): automatic collections would walk them again and again, ~40%
+    # of the start-up's time with 100,000 static instances.  Server.run collects once,
+    # freezes what is left and turns collection back on when it serves.
+    gc.disable()
     try:
         config, token, tokens = load_for_serving(args.config)
     except ConfigError as exc:
@@ -571,12 +580,14 @@ def serve_command(args: argparse.Namespace) -> int:
                 "primary and let the secondaries serve the load",
                 2,
             )
+        gc.enable()
         return launch.supervise(args, count)
     try:
         if worker is None or worker.is_primary:
             query_log = getattr(args, "query_log", False)
             _run_loop(_serve(config, token, tokens, worker, query_log=query_log))
         else:
+            gc.enable()
             _run_loop(launch.serve_dns_worker(config, worker))
     except OSError as exc:
         return _fail(f"cannot start: {exc}", 1)

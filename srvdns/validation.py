@@ -47,8 +47,16 @@ def check_instance_id(value: str) -> str:
     return value
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+"""Dotted-quad IPv4 in canonical text: each octet 0-255 in decimal without leading zeros."""
+
+
 def normalize_address(value: str) -> str:
     """The canonical text of an IPv4 or IPv6 literal (no host names, no scope ids)."""
+    if _CANONICAL_IPV4.fullmatch(value):
+        # already what ipaddress would print: 100,000 static instances skip ~0.4 s of it
+        return value
     if "%" in value:
         raise ValueError(f"{shown(value)}: scoped IPv6 addresses (with %zone) cannot be published")
     try:

@@ -147,3 +147,24 @@ def test_instances_not_named_are_not_looked_at() -> None:
     history.observe([_web(_instance("a"), _instance("b"))])
     history.observe([_web(_instance("a", Status.CRITICAL), _instance("b"))], [("web", "b")])
     assert len(history.events()) == 2  # a's change was not named: trusted not to be one
+
+
+def test_a_seeded_service_is_compared_when_a_change_names_its_instances() -> None:
+    """Seeded state is indexed when a change first touches the service, by keys or not."""
+    history = StatusHistory(clock=Clock())
+    history.seed([_web(_instance("a"), _instance("b")), Service("db", ())])
+    history.observe([_web(_instance("a"), _instance("b"))], keys=[("web", "a")])
+    assert history.events() == []  # equal to what was seeded: no event
+    history.observe([_web(_instance("b", Status.CRITICAL))], keys=[("web", "a"), ("web", "b")])
+    assert [(e.instance, e.before, e.after) for e in history.events()] == [
+        ("a", Status.PASSING, None),
+        ("b", Status.PASSING, Status.CRITICAL),
+    ]
+
+
+def test_seeding_again_replaces_what_was_seen() -> None:
+    history = StatusHistory(clock=Clock())
+    history.observe([_web(_instance("a"))])
+    history.seed([_web(_instance("a", Status.CRITICAL))])
+    history.observe([_web(_instance("a", Status.CRITICAL))])
+    assert [(e.before, e.after) for e in history.events()] == [(None, Status.PASSING)]

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from srvdns.errors import ConflictError, NotFoundError, StoreUnavailableError
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Service, Source, Status, worst
-from srvdns.registry import driver
+from srvdns.registry import bulk, driver
 from srvdns.registry.driver import DriverStatement
 from srvdns.registry.engine import READ_ONLY
 from srvdns.registry.tables import (
@@ -258,8 +258,8 @@ def load_services(conn: Connection) -> list[Service]:
         .select_from(_JOINED)
         .order_by(services.c.name, instances.c.instance_id)
     )
-    rows = conn.execute(query).all()
-    return _group(rows, _checks_by_instance(conn))
+    # every row, at every start: plain tuples (bulk), not Row objects
+    return bulk.instances_by_service(conn, bulk.select_rows(conn, query), _checks_by_instance(conn))
 
 
 def get_service(conn: Connection, name: str) -> Service | None:
@@ -539,9 +539,8 @@ def record_changes(conn: Connection, names: Iterable[str], *, bump_index: bool =
             .values(change_seq=seq),
             [{"b_name": name} for name in sorted(known)],
         )
-    fresh = [{"name": name, "change_seq": seq} for name in wanted if name not in known]
-    if fresh:
-        conn.execute(service_changes.insert(), fresh)
+    fresh = [(name, seq) for name in wanted if name not in known]
+    bulk.insert_many(conn, service_changes, ("name", "change_seq"), fresh)
     return seq
 
 
@@ -1031,23 +1030,24 @@ def sync_static(conn: Connection, desired: Sequence[Instance], digest: str | Non
             services.c.name.in_(sorted({name for name, _ in wanted})),
         )
     )
-    rows = conn.execute(query).all()
-    stored_checks = _checks_by_instance(conn)
-    existing = {(row.service, row.instance_id): row for row in rows}
-    for key, row in existing.items():
-        if row.source == Source.STATIC and key not in wanted:
-            conn.execute(checks.delete().where(checks.c.instance_pk == row.pk))
-            conn.execute(instances.delete().where(instances.c.id == row.pk))
-            changed.add(row.service)
-            emptied.add(row.service)
+    # every static row at a start whose config changed: plain tuples (bulk)
+    rows = bulk.select_rows(conn, query)
+    stored = bulk.instances_by_service(conn, rows, _checks_by_instance(conn))
+    existing = {(i.service, i.id): i for service in stored for i in service.instances}
+    for row in rows:
+        key = (row[0], row[2])  # bulk.INSTANCE_ROW: service, pk, instance_id
+        if existing[key].source is Source.STATIC and key not in wanted:
+            conn.execute(checks.delete().where(checks.c.instance_pk == row[1]))
+            conn.execute(instances.delete().where(instances.c.id == row[1]))
+            changed.add(key[0])
+            emptied.add(key[0])
     fresh: list[Instance] = []
     for key, instance in wanted.items():
-        found = existing.get(key)
-        if found is None:
+        current = existing.get(key)
+        if current is None:
             fresh.append(instance)
             changed.add(instance.service)
             continue
-        current = _to_instance(found, stored_checks.get(found.pk, ()))
         if _definition(current) == _definition(instance):
             continue
         if current.source is Source.STATIC:  # keep the times of an edited instance
@@ -1065,7 +1065,7 @@ def sync_static(conn: Connection, desired: Sequence[Instance], digest: str | Non
         return Change((), read_index(conn))
     index = bump_index(conn)
     # a service whose rows were all inserted just now is what was inserted: no read back
-    before = {row.service for row in rows}
+    before = {name for name, _ in existing}
     built = _as_stored([i for i in fresh if i.service not in before])
     reread = _current_services(conn, sorted(changed - built.keys()))
     by_name = {service.name: service for service in (*reread, *built.values())}
@@ -1084,10 +1084,24 @@ def _current_services(conn: Connection, names: Sequence[str]) -> tuple[Service, 
     return tuple(found.get(name) or Service(name=name, instances=()) for name in names)
 
 
+def _reads_back_as_is(instance: Instance) -> bool:
+    """Whether reading ``instance`` back gives an equal one (``_as_stored`` would copy it
+    unchanged): tags already a tuple, no meta to sort, no checks, so passing."""
+    return (
+        instance.checks == ()
+        and instance.meta == ()
+        and instance.status is Status.PASSING
+        and type(instance.tags) is tuple
+    )
+
+
 def _as_stored(inserted: Sequence[Instance]) -> dict[str, Service]:
     """The services made of just ``inserted``, as ``load_services`` would read them back."""
     grouped: dict[str, list[Instance]] = {}
     for instance in inserted:
+        if _reads_back_as_is(instance):  # most static instances: no copy to make
+            grouped.setdefault(instance.service, []).append(instance)
+            continue
         stored = replace(
             instance,
             tags=tuple(instance.tags),
@@ -1100,6 +1114,25 @@ def _as_stored(inserted: Sequence[Instance]) -> dict[str, Service]:
         name: Service(name=name, instances=tuple(sorted(items, key=lambda i: i.id)))
         for name, items in grouped.items()
     }
+
+
+_INSERT_COLUMNS = (
+    "service_id",
+    "instance_id",
+    "address",
+    "port",
+    "weight",
+    "warning_weight",
+    "priority",
+    "tags",
+    "meta",
+    "ttl",
+    "last_heartbeat",
+    "registered_at",
+    "status",
+    "source",
+)
+"""The columns ``_insert_new`` writes, in the order of its tuples (those of ``_values``)."""
 
 
 def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
@@ -1116,32 +1149,43 @@ def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
     }
     missing = sorted({i.service for i in fresh} - service_pks.keys())
     if missing:
-        conn.execute(services.insert(), [{"name": name} for name in missing])
+        bulk.insert_many(conn, services, ("name",), [(name,) for name in missing])
         service_pks = {
             row.name: row.id for row in conn.execute(sa.select(services.c.name, services.c.id))
         }
-    conn.execute(
-        instances.insert(),
+    bulk.insert_many(  # 100,000 rows at a first start: plain tuples (bulk), not dicts
+        conn,
+        instances,
+        _INSERT_COLUMNS,
         [
-            {
-                "service_id": service_pks[i.service],
-                "instance_id": i.id,
-                **_values(i),
-                "status": worst(c.status for c in i.checks).value,
-            }
+            (
+                service_pks[i.service],
+                i.id,
+                i.address,
+                i.port,
+                i.weight,
+                i.warning_weight,
+                i.priority,
+                list(i.tags),
+                dict(i.meta),
+                i.ttl,
+                i.last_heartbeat,
+                i.registered_at,
+                worst(c.status for c in i.checks).value,
+                i.source.value,
+            )
             for i in fresh
         ],
     )
     if not any(i.checks for i in fresh):
         return
     query = sa.select(services.c.name, instances.c.instance_id, instances.c.id).select_from(_JOINED)
-    instance_pks = {(row.name, row.instance_id): row.id for row in conn.execute(query)}
+    instance_pks = {(name, key): pk for name, key, pk in bulk.select_rows(conn, query)}
     rows = [
-        {"instance_pk": instance_pks[(i.service, i.id)], **_check_values(check)}
-        for i in fresh
-        for check in i.checks
+        (instance_pks[(i.service, i.id)], _check_values(check)) for i in fresh for check in i.checks
     ]
-    conn.execute(checks.insert(), rows)
+    columns = ("instance_pk", *rows[0][1])
+    bulk.insert_many(conn, checks, columns, [(pk, *values.values()) for pk, values in rows])
 
 
 # -- transactions -----------------------------------------------------------------------
