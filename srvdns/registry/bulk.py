@@ -25,10 +25,7 @@ from srvdns.model import Check, Instance, Service, Source, Status
 _STATUS: Mapping[str, Status] = {status.value: status for status in Status}
 _SOURCE: Mapping[str, Source] = {source.value: source for source in Source}
 
-INSTANCE_ROW = (
-    "service",
-    "pk",
-    "instance_id",
+INSTANCE_FIELDS = (
     "address",
     "port",
     "weight",
@@ -42,6 +39,9 @@ INSTANCE_ROW = (
     "status",
     "source",
 )
+"""An instance row's own columns, in the order the bulk paths read and write them."""
+
+INSTANCE_ROW = ("service", "pk", "instance_id", *INSTANCE_FIELDS)
 """The columns ``instances_by_service`` reads, in order (``repository._ROW_COLUMNS``)."""
 
 

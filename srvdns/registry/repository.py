@@ -1116,22 +1116,7 @@ def _as_stored(inserted: Sequence[Instance]) -> dict[str, Service]:
     }
 
 
-_INSERT_COLUMNS = (
-    "service_id",
-    "instance_id",
-    "address",
-    "port",
-    "weight",
-    "warning_weight",
-    "priority",
-    "tags",
-    "meta",
-    "ttl",
-    "last_heartbeat",
-    "registered_at",
-    "status",
-    "source",
-)
+_INSERT_COLUMNS = ("service_id", "instance_id", *bulk.INSTANCE_FIELDS)
 """The columns ``_insert_new`` writes, in the order of its tuples (those of ``_values``)."""
 
 

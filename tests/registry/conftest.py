@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from srvdns.registry import migrate
 from srvdns.registry.engine import create_engine
 from srvdns.registry.registry import Registry
+from srvdns.registry.repository import Repository
 from srvdns.registry.tables import metadata
 
 POSTGRES_URL = os.environ.get("SRVDNS_TEST_POSTGRES_URL")
@@ -60,6 +62,15 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A URL of an empty SQLite file."""
     return f"sqlite:///{tmp_path / 'registry.db'}"
+
+
+@pytest.fixture
+def repo(url: str) -> Iterator[Repository]:
+    """A repository over a migrated, empty database."""
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    yield Repository(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Source, Status
-from srvdns.registry import bulk, migrate, repository
-from srvdns.registry.engine import create_engine
-from srvdns.registry.repository import Repository
+from srvdns.registry import bulk, repository
 from srvdns.registry.tables import service_changes, services
 
 T = 1_700_000_000.0
-
-
-@pytest.fixture
-def repo(url: str) -> Iterator[Repository]:
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    yield Repository(engine)
-    engine.dispose()
 
 
 def instance(service: str, id: str, **kw) -> Instance:

@@ -3,29 +3,18 @@ the batch stamps its changed services and moves the index once, before its commi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from registry.test_repository import api, http_check
 
 from srvdns.errors import ConflictError, NotFoundError
 from srvdns.model import Status
-from srvdns.registry import migrate, repository
-from srvdns.registry.engine import create_engine
+from srvdns.registry import repository
 from srvdns.registry.repository import LeaseRenewal, Repository
 from srvdns.registry.tables import service_changes
 
 TWICE = api("web", "b", checks=(http_check("x"), http_check("x")))
 """A registration whose second check insert fails, after its instance row went in."""
-
-
-@pytest.fixture
-def repo(url: str) -> Iterator[Repository]:
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    yield Repository(engine)
-    engine.dispose()
 
 
 def counters(repo: Repository) -> tuple[int, int]:

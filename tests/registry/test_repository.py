@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,14 +16,6 @@ from srvdns.registry.repository import CheckUpdate, Repository
 from srvdns.registry.tables import checks, instances, services
 
 T = 1_700_000_000.0
-
-
-@pytest.fixture
-def repo(url: str) -> Iterator[Repository]:
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    yield Repository(engine)
-    engine.dispose()
 
 
 def api(service: str, id: str, **kw) -> Instance:
