@@ -46,6 +46,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import dnsmutate
+from dnsframing import read_frame
 
 _DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
 _API_LINE = re.compile(r"api listening on (http://\S+)")
@@ -296,20 +297,6 @@ def fuzz_udp(
                 counts.problem("lost", wire, "no reply")
     sock.close()
     return counts
-
-
-def read_frame(sock: socket.socket) -> bytes | None:
-    def exactly(size: int) -> bytes | None:
-        data = b""
-        while len(data) < size:
-            chunk = sock.recv(size - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return data
-
-    prefix = exactly(2)
-    return None if prefix is None else exactly(struct.unpack("!H", prefix)[0])
 
 
 def fuzz_tcp(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import socket
-import struct
 import time
 
 import dns.flags
@@ -12,36 +11,19 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import pytest
+from dnsframing import closed_by_server, frame, read_frame
 from e2e.harness import SrvdnsProcess, wait_for
 from e2e.zones import BIG_AND_SMALL as ZONE
 
 from srvdns import __version__
 
 
-def frame(message: dns.message.Message) -> bytes:
-    wire = message.to_wire()
-    return struct.pack("!H", len(wire)) + wire
-
-
-def read_frame(sock: socket.socket) -> dns.message.Message | None:
-    """The next framed reply, or None when the server closed the connection."""
-
-    def exactly(count: int) -> bytes | None:
-        data = b""
-        while len(data) < count:
-            try:
-                chunk = sock.recv(count - len(data))
-            except ConnectionResetError:
-                return None
-            if not chunk:
-                return None
-            data += chunk
-        return data
-
-    prefix = exactly(2)
-    if prefix is None:
+def read_reply(sock: socket.socket) -> dns.message.Message | None:
+    """The next framed reply, or None when the server closed or reset the connection."""
+    try:
+        body = read_frame(sock)
+    except ConnectionResetError:
         return None
-    body = exactly(struct.unpack("!H", prefix)[0])
     return None if body is None else dns.message.from_wire(body)
 
 
@@ -52,20 +34,8 @@ def connect(server: SrvdnsProcess) -> socket.socket:
 def ask(sock: socket.socket, qname: str, msg_id: int) -> dns.message.Message | None:
     query = dns.message.make_query(qname, "SRV")
     query.id = msg_id
-    sock.sendall(frame(query))
-    return read_frame(sock)
-
-
-def closed_by_server(sock: socket.socket, timeout: float = 3) -> bool:
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(4096):
-            pass
-    except ConnectionResetError:
-        pass
-    except TimeoutError:
-        return False
-    return True
+    sock.sendall(frame(query.to_wire()))
+    return read_reply(sock)
 
 
 @pytest.fixture
@@ -82,10 +52,10 @@ def test_rfc7766_6_2_1_1_pipelined_queries_matched_by_id(server: SrvdnsProcess) 
         for msg_id, qname in asked.items():
             query = dns.message.make_query(qname, "SRV")
             query.id = msg_id
-            batch += frame(query)
+            batch += frame(query.to_wire())
         sock.sendall(batch)
         for _ in range(len(asked)):
-            reply = read_frame(sock)
+            reply = read_reply(sock)
             assert reply is not None
             qname = asked.pop(reply.id)
             assert reply.question[0].name.to_text() == f"{qname}."
@@ -129,7 +99,7 @@ def test_stalled_clients_do_not_block_others(launch) -> None:  # type: ignore[no
     stalled = [connect(proc) for _ in range(2)]
     try:
         stalled[0].sendall(b"\x00")  # half a length prefix
-        stalled[1].sendall(frame(dns.message.make_query("small.service.local", "A"))[:10])
+        stalled[1].sendall(frame(dns.message.make_query("small.service.local", "A").to_wire())[:10])
         for tcp in (False, True, False, True):
             reply = proc.query("small.service.local", "A", tcp=tcp)
             assert reply.rcode() == dns.rcode.NOERROR

@@ -22,6 +22,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+from dnsframing import closed_by_server, frame
 from e2e.harness import SrvdnsProcess, start, wait_for, write_config
 from e2e.zones import BIG_AND_SMALL as ZONE
 
@@ -33,10 +34,6 @@ PROMPT = 1.0
 
 def query(qname: str = "small.service.local", rdtype: str = "A") -> dns.message.Message:
     return dns.message.make_query(qname, rdtype)
-
-
-def frame(wire: bytes) -> bytes:
-    return struct.pack("!H", len(wire)) + wire
 
 
 def read_reply(stream: socket.SocketIO | object) -> dns.message.Message | None:
@@ -54,20 +51,6 @@ def read_reply(stream: socket.SocketIO | object) -> dns.message.Message | None:
 
 def connect(proc: SrvdnsProcess) -> socket.socket:
     return socket.create_connection((proc.host, proc.port), timeout=3)
-
-
-def closed_by_server(sock: socket.socket, timeout: float = 3) -> bool:
-    """Whether the server closes ``sock`` (FIN or reset) within ``timeout``; reads and
-    throws away whatever replies are still queued."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(65536):
-            pass
-    except ConnectionResetError:
-        pass
-    except TimeoutError:
-        return False
-    return True
 
 
 def bystander(proc: SrvdnsProcess) -> None:

@@ -18,6 +18,7 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import pytest
+from dnsframing import frame, read_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,24 +81,6 @@ class LiveServer:
         if self.tcp is not None:
             self.tcp.close()
         self.tcp = None
-
-
-def frame(wire: bytes) -> bytes:
-    return struct.pack("!H", len(wire)) + wire
-
-
-def read_frame(sock: socket.socket) -> bytes | None:
-    def exactly(count: int) -> bytes | None:
-        data = b""
-        while len(data) < count:
-            chunk = sock.recv(count - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return data
-
-    prefix = exactly(2)
-    return None if prefix is None else exactly(struct.unpack("!H", prefix)[0])
 
 
 SENTINEL_NAME = b"\x08sentinel\x07example\x00"

@@ -16,6 +16,7 @@ import dns.exception
 import dns.message
 import dns.rcode
 import pytest
+from dnsframing import frame
 
 from srvdns.config import ListenAddress
 from srvdns.nameserver import server
@@ -41,10 +42,6 @@ async def dns4() -> AsyncIterator[DnsServers]:
     servers = await start(make_handler(), [LOCAL4], idle_timeout=2)
     yield servers
     await servers.close()
-
-
-def frame(wire: bytes) -> bytes:
-    return struct.pack("!H", len(wire)) + wire
 
 
 async def read_frame(reader: asyncio.StreamReader) -> bytes:
