@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
-from api.support import RESERVED, ClientFactory, Clock
+from api.support import RESERVED, ClientFactory
 from starlette.types import ASGIApp
 
 from srvdns.api.app import create_app
 from srvdns.api.fastpath import HeartbeatFastPath
 from srvdns.api.fastregister import RegistrationFastPath
 from srvdns.registry.registry import Registry
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def registry(tmp_path: Path, clock: Clock) -> Iterator[Registry]:
-    opened = Registry.open(f"sqlite:///{tmp_path}/r.db", clock=clock)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture(params=["app", "fast-paths"])

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from api.support import Clock
 from fastapi import FastAPI
 
 from srvdns.api.app import create_app
 from srvdns.config import parse
 from srvdns.registry.registry import Registry
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def registry(tmp_path: Path, clock: Clock) -> Iterator[Registry]:
-    opened = Registry.open(f"sqlite:///{tmp_path}/r.db", clock=clock)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture
