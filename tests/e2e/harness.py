@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import httpx
+import pytest
 
 _DNS_LINE = re.compile(r"dns listening on \[?([0-9a-f.:]+?)\]?:(\d+) ")
 _API_LINE = re.compile(r"api listening on (https?://[^\s\"]+)")
@@ -30,6 +32,43 @@ def srvdns_command() -> list[str]:
         return [str(script)]
     found = shutil.which("srvdns")
     return [found] if found else [sys.executable, "-m", "srvdns"]
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A loopback port nothing is bound to right now."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def socket_activate() -> str:
+    """The path of systemd-socket-activate (the test fails without it)."""
+    path = shutil.which("systemd-socket-activate")
+    if path is None:
+        pytest.fail("systemd-socket-activate is not installed (Debian package systemd)")
+    return path
+
+
+def socket_activated(dns_port: int, api_port: int, serve: list[str]) -> list[str]:
+    """``srvdns`` + ``serve`` run as srvdns.socket and srvdns-api.socket hand over UDP and
+    TCP DNS on ``dns_port`` and the API on ``api_port``.  One systemd-socket-activate
+    listens on stream or (--datagram) on datagram sockets only, but it passes on the
+    sockets it was handed itself: an outer one with the UDP socket runs an inner one with
+    the TCP sockets, which runs srvdns."""
+    activate = socket_activate()
+    return [
+        activate,
+        "--datagram",
+        f"--listen=127.0.0.1:{dns_port}",
+        "--fdname=dns",
+        activate,
+        f"--listen=127.0.0.1:{dns_port}",
+        f"--listen=127.0.0.1:{api_port}",
+        "--fdname=dns:dns:api",  # the inherited UDP socket first
+        *srvdns_command(),
+        *serve,
+    ]
 
 
 def write_config(

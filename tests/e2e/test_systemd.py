@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,15 @@ import dns.rcode
 import dns.rdatatype
 import httpx
 import pytest
-from e2e.harness import srvdns_command, start, wait_for, write_config
+from e2e.harness import (
+    free_port,
+    socket_activate,
+    socket_activated,
+    srvdns_command,
+    start,
+    wait_for,
+    write_config,
+)
 
 
 def _receive(sock: socket.socket, timeout: float) -> list[str]:
@@ -79,28 +86,14 @@ def test_sd_notify_ready_watchdog_stopping(tmp_path: Path, abstract: bool) -> No
             assert server.stop() == 0
 
 
-def _free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _activate() -> str:
-    path = shutil.which("systemd-socket-activate")
-    if path is None:
-        pytest.fail("systemd-socket-activate is not installed (Debian package systemd)")
-    return path
-
-
 def test_socket_activation_tcp_dns_and_api(tmp_path: Path) -> None:
     """One systemd-socket-activate hands over a TCP socket for DNS and one for the API
     (it listens on stream sockets only, or with --datagram on datagram sockets only)."""
-    dns_port, api_port = _free_port(), _free_port()
+    dns_port, api_port = free_port(), free_port()
     config = write_config(tmp_path)  # its port-0 listen addresses are not used
     process = subprocess.Popen(
         [
-            _activate(),
+            socket_activate(),
             f"--listen=127.0.0.1:{dns_port}",
             f"--listen=127.0.0.1:{api_port}",
             "--fdname=dns:api",
@@ -145,24 +138,10 @@ def test_socket_activation_udp_tcp_and_api(tmp_path: Path) -> None:
     hand them over.  One systemd-socket-activate listens on stream or (--datagram) on
     datagram sockets only, but it passes on the sockets it was handed itself: an outer
     one with the UDP socket runs an inner one with the TCP sockets, which runs srvdns."""
-    dns_port = _free_port()
-    api_port = _free_port()
-    activate = _activate()
+    dns_port = free_port()
+    api_port = free_port()
     process = subprocess.Popen(
-        [
-            activate,
-            "--datagram",
-            f"--listen=127.0.0.1:{dns_port}",
-            "--fdname=dns",
-            activate,
-            f"--listen=127.0.0.1:{dns_port}",
-            f"--listen=127.0.0.1:{api_port}",
-            "--fdname=dns:dns:api",  # the inherited UDP socket first
-            *srvdns_command(),
-            "serve",
-            "-c",
-            str(write_config(tmp_path)),
-        ],
+        socket_activated(dns_port, api_port, ["serve", "-c", str(write_config(tmp_path))]),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -198,10 +177,10 @@ def test_socket_activation_udp_tcp_and_api(tmp_path: Path) -> None:
 
 
 def test_socket_activation_rejects_an_unnamed_socket(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = str(write_config(tmp_path))
     process = subprocess.Popen(
-        [_activate(), f"--listen=127.0.0.1:{port}", *srvdns_command(), "serve", "-c", config],
+        [socket_activate(), f"--listen=127.0.0.1:{port}", *srvdns_command(), "serve", "-c", config],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +18,15 @@ import dns.rdataclass
 import dns.rdatatype
 import httpx
 import pytest
-from e2e.harness import SrvdnsProcess, srvdns_command, start, wait_for, write_config
+from e2e.harness import (
+    SrvdnsProcess,
+    free_port,
+    socket_activated,
+    srvdns_command,
+    start,
+    wait_for,
+    write_config,
+)
 
 _STARTED = re.compile(r"started worker (\d+) \(pid (\d+)\)")
 SPREAD_TRIES = 300
@@ -180,33 +187,10 @@ def test_systemd_hears_from_the_supervisor_only(tmp_path: Path) -> None:
 def test_workers_share_the_sockets_of_socket_activation(tmp_path: Path) -> None:
     """As srvdns.socket and srvdns-api.socket hand them over (see test_systemd.py): the
     supervisor takes the sockets and every worker serves the same DNS sockets."""
-    activate = shutil.which("systemd-socket-activate")
-    if activate is None:
-        pytest.fail("systemd-socket-activate is not installed (Debian package systemd)")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        dns_port = probe.getsockname()[1]
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        api_port = probe.getsockname()[1]
+    dns_port, api_port = free_port(), free_port()
     config = write_config(tmp_path, server='identity = "node"\n')
     process = subprocess.Popen(
-        [
-            activate,
-            "--datagram",
-            f"--listen=127.0.0.1:{dns_port}",
-            "--fdname=dns",
-            activate,
-            f"--listen=127.0.0.1:{dns_port}",
-            f"--listen=127.0.0.1:{api_port}",
-            "--fdname=dns:dns:api",
-            *srvdns_command(),
-            "serve",
-            "-c",
-            str(config),
-            "--workers",
-            "2",
-        ],
+        socket_activated(dns_port, api_port, ["serve", "-c", str(config), "--workers", "2"]),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
