@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from srvdns.api.auth import accepted_tokens
 from srvdns.api.schemas import InstanceOut, instance_id, service_name
+from srvdns.model import Instance
 
 ROUTE = "/v1/services/{service}/instances/{id}/heartbeat"
 """The heartbeat route's template, the label its requests are counted under."""
@@ -62,28 +63,34 @@ class HeartbeatFastPath:
             return False
         if not self._authorized(authorization or b"", service):
             return False
-        registry = self.state.registry
-        renewed = await registry.renew_lease(service, instance)
+        renewed = await self.state.registry.renew_lease(service, instance)
         if renewed is None:
             return False
-        health = self.state.health
-        live = None if health is None else health.states(renewed.service, renewed.id)
-        body = InstanceOut.of(renewed, registry.now(), live).model_dump_json().encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_instance(self.state, renewed, 200, send)
         return True
 
     def _authorized(self, authorization: bytes, service: str) -> bool:
         return authorized(self.state, authorization, service)
+
+
+async def send_instance(state: State, instance: Instance, status: int, send: Send) -> None:
+    """Answer ``status`` with the route's ``InstanceOut`` JSON of ``instance`` (with the
+    health loop's live check states), as the fast paths (this one and
+    ``api.fastregister``) answer."""
+    health = state.health
+    live = None if health is None else health.states(instance.service, instance.id)
+    body = InstanceOut.of(instance, state.registry.now(), live).model_dump_json().encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", b"application/json"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def authorized(state: State, authorization: bytes, service: str) -> bool:

@@ -26,9 +26,9 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from srvdns.api.app import MAX_BODY_SIZE, error_response, registry_error_response
-from srvdns.api.fastpath import authorized
+from srvdns.api.fastpath import authorized, send_instance
 from srvdns.api.routes import has_instance
-from srvdns.api.schemas import InstanceOut, InvalidField, RegisterRequest, instance_id, service_name
+from srvdns.api.schemas import InvalidField, RegisterRequest, instance_id, service_name
 from srvdns.errors import RegistryError
 
 ROUTE = "/v1/services/{service}/instances/{id}"
@@ -124,21 +124,8 @@ class RegistrationFastPath:
         except Exception:  # a bug: answer as the app's error handler does, then raise it
             await error_response(500, "internal server error")(scope, receive, send)
             raise
-        health = state.health
-        live = None if health is None else health.states(stored.service, stored.id)
-        out = InstanceOut.of(stored, registry.now(), live).model_dump_json().encode()
         status = 200 if existed else 201
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-length", str(len(out)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": out})
+        await send_instance(state, stored, status, send)
         return status
 
 
