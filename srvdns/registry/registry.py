@@ -692,12 +692,6 @@ class Registry:
         now are, and empty ``run``."""
         if not run:
             return
-        if len(run) == 1:
-            change = published[run[0]]
-            assert isinstance(change, Change)
-            published[run[0]] = self._publish(change)
-            run.clear()
-            return
         started = time.perf_counter()
         together = [change for at in run if isinstance(change := published[at], Change)]
         catalog, services = self.holder.current.with_instances(
