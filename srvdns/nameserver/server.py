@@ -357,7 +357,7 @@ class _TcpConnection(asyncio.Protocol):
         transfers = _transfers(handler)
         out: list[bytes] = []
         pending = position = 0
-        clock = time.perf_counter_ns
+        clock, now = time.perf_counter_ns, self._loop.time()
         while len(buffer) - position >= 2:
             length = buffer[position] << 8 | buffer[position + 1]
             end = position + 2 + length
@@ -369,10 +369,10 @@ class _TcpConnection(asyncio.Protocol):
                 break
             wire = bytes(buffer[position + 2 : end])
             position = end
-            self.last_active = self._loop.time()
+            self.last_active = now
             started = clock()
             if transfers is not None and transfers.wants(wire):
-                self._later(out, position, self._transfer(transfers, wire))
+                self._later(out, position, now, self._transfer(transfers, wire))
                 return
             try:
                 reply = handle(wire, tcp=True)
@@ -382,7 +382,7 @@ class _TcpConnection(asyncio.Protocol):
             if forwarder is not None and reply is not None and forwarder.allowed(self.peer):
                 if is_refused(reply) and forwarder.wants(wire):
                     stats.forwarded[1] += 1
-                    self._later(out, position, self._forward(forwarder, wire, started))
+                    self._later(out, position, now, self._forward(forwarder, wire, started))
                     return
                 reply = with_ra(reply)
             elapsed = clock() - started
@@ -397,9 +397,8 @@ class _TcpConnection(asyncio.Protocol):
                     out, pending = [], 0
                     if self._paused_at is not None:
                         break
-        if position:  # what is left, if anything, began in this read
-            del buffer[:position]
-            self._started = self._loop.time() if buffer else None
+        if position:
+            self._consume(position, now)
         self._write(out)
         if self._eof and self._paused_at is None:
             self._finish()  # a message still incomplete can never end now
@@ -408,11 +407,18 @@ class _TcpConnection(asyncio.Protocol):
         if out and self._transport is not None:
             self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
-    def _later(self, out: list[bytes], position: int, work: Coroutine[Any, Any, None]) -> None:
+    def _consume(self, position: int, now: float) -> None:
+        """Drop the first ``position`` octets, whole messages read ``now``: what is left,
+        if anything, is a message that began in that read."""
+        del self._buffer[:position]
+        self._started = now if self._buffer else None
+
+    def _later(
+        self, out: list[bytes], position: int, now: float, work: Coroutine[Any, Any, None]
+    ) -> None:
         """Send what is answered, then run ``work`` (the message up to ``position``)
         before reading on."""
-        del self._buffer[:position]
-        self._started = self._loop.time() if self._buffer else None
+        self._consume(position, now)
         self._write(out)
         assert self._transport is not None
         self._transport.pause_reading()
