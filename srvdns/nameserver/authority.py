@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -211,9 +212,18 @@ def _name_server(query: _Query, host: str) -> Answer:
     return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
 
 
-def _target_name(query: _Query, view: ServiceView, instance: Instance) -> DNSLabel:
-    label = view.target_of[instance.id]
-    return records.name(f"{label}.{TARGET_PARENT_LABEL}.{view.name}.{query.zone.name}")
+def _target_name(query: _Query, view: ServiceView, instance: Instance) -> DNSLabel | None:
+    """The SRV target name of ``instance``; None if it cannot exist (see ``_target_label``)."""
+    return _target_label(view.target_of[instance.id], view.name, query.zone.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _target_label(label: str, service: str, zone: str) -> DNSLabel | None:
+    """``label.instance.service.zone``, or None over 255 octets (RFC 1035 §3.1).  Worked
+    out once: the same targets are in every answer about a service, and a name is never
+    changed once built."""
+    name = records.name(f"{label}.{TARGET_PARENT_LABEL}.{service}.{zone}")
+    return name if records.fits(name) else None
 
 
 def _answerable(query: _Query, service: str) -> tuple[ServiceView | None, list[Instance]]:
@@ -236,26 +246,19 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
     if qtype in (QTYPE.SRV, QTYPE.ANY):
         # RFC 1035 §3.1: a target name over 255 octets (possible only under a zone name of
         # more than 116 characters) cannot exist, so that instance cannot be an SRV target.
-        targets = {i.id: _target_name(query, view, i) for i in instances}
-        order = [i for i in instances if records.fits(targets[i.id])]
+        targets = [(i, _target_name(query, view, i)) for i in instances]
+        order = [(i, target) for i, target in targets if target is not None]
         if not order:
             return NODATA
-        rrset_ttl = capped_ttl(ttl, order, now)
+        rrset_ttl = capped_ttl(ttl, (i for i, _ in order), now)
         pairs = [
             (
                 records.srv(
-                    owner,
-                    rrset_ttl,
-                    instance.priority,
-                    instance.srv_weight,
-                    instance.port,
-                    targets[instance.id],
+                    owner, rrset_ttl, instance.priority, instance.srv_weight, instance.port, target
                 ),
-                records.address(
-                    targets[instance.id], capped_ttl(ttl, [instance], now), instance.address
-                ),
+                records.address(target, capped_ttl(ttl, (instance,), now), instance.address),
             )
-            for instance in order
+            for instance, target in order
         ]
         return _shuffled_targets(pairs, query.rng)
     if qtype in (QTYPE.A, QTYPE.AAAA):

@@ -329,9 +329,7 @@ class Handler:
         opt = b"" if edns is None else opt_record(self._edns_udp_size, edns, rcode)
         reply_flags = _reply_flags(flags, rcode, aa=aa)
         packer = Packer(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
-        if all(packer.add(_ANSWER, rr) for rr in answer) and all(
-            packer.add(_AUTHORITY, rr) for rr in authority
-        ):
+        if packer.add_all(_ANSWER, answer) and packer.add_all(_AUTHORITY, authority):
             for rrset in rrsets(additional):
                 if not packer.add_all(_ADDITIONAL, rrset):
                     break

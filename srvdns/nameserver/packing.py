@@ -6,19 +6,39 @@ import random
 import struct
 from collections.abc import Sequence
 
-from dnslib import QTYPE, RR, DNSBuffer, DNSLabel  # type: ignore[import-untyped]
+from dnslib import AAAA, QTYPE, RR, SRV, TXT, A, DNSBuffer, DNSLabel  # type: ignore[import-untyped]
 
+from srvdns.nameserver.records import TXT_STRING_MAX, PlainA, PlainAAAA, PlainSRV
 from srvdns.nameserver.wire import HEADER_SIZE, MAX_LABEL, MAX_NAME, Question
 
 _MAX_POINTER = 0x3FFF
 """RFC 1035 §4.1.4: a pointer holds a 14-bit offset."""
 
 
-_A, _AAAA, _SRV = QTYPE.A, QTYPE.AAAA, QTYPE.SRV
 _FIXED = struct.Struct("!HHIH")
 """TYPE, CLASS, TTL and RDLENGTH: what follows the owner name of every record."""
 _SRV_FIXED = struct.Struct("!HHIHHHH")
 """The same, then an SRV record's priority, weight and port."""
+_POINTER = struct.Struct("!H")
+
+
+class _Name:
+    """A name as written out, worked out once: the uncompressed wire form, each suffix
+    (the keys of compression) and where in the wire form each suffix starts."""
+
+    __slots__ = ("starts", "suffixes", "wire")
+
+    def __init__(self, labels: tuple[bytes, ...]) -> None:
+        self.suffixes = tuple(labels[i:] for i in range(len(labels)))
+        starts = []
+        wire = bytearray()
+        for label in labels:
+            starts.append(len(wire))
+            wire.append(len(label))
+            wire += label
+        wire.append(0)
+        self.starts = tuple(starts)
+        self.wire = bytes(wire)
 
 
 class _Buffer(DNSBuffer):  # type: ignore[misc]
@@ -28,6 +48,8 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
     would also remember offsets past 16383, which a pointer cannot hold, and never
     remembers names written uncompressed (SRV targets, RFC 2782), so the owner of each
     SRV target's address record could not point back at the target.
+
+    Writing only ever appends, so ``offset`` is always the length of ``data``.
     """
 
     def __init__(self) -> None:
@@ -37,58 +59,87 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
     def remember(self, labels: Sequence[bytes], offset: int, count: int | None = None) -> None:
         """Record that the name ``labels`` is written out at ``offset``: its first
         ``count`` suffixes (all by default) can be pointed to from now on."""
-        for i in range(len(labels) if count is None else count):
-            suffix = tuple(labels[i:])
-            if offset <= _MAX_POINTER and suffix not in self.names:
-                self.names[suffix] = offset
-                self._added.append(suffix)
-            offset += 1 + len(labels[i])
+        self._remember(_name(tuple(labels)), offset, count)
+
+    def _remember(self, name: _Name, offset: int, count: int | None = None) -> None:
+        names, added = self.names, self._added
+        suffixes, starts = name.suffixes, name.starts
+        for i in range(len(suffixes) if count is None else count):
+            at = offset + starts[i]
+            if at > _MAX_POINTER:
+                return
+            suffix = suffixes[i]
+            if suffix not in names:
+                names[suffix] = at
+                added.append(suffix)
 
     def encode_name(self, name: DNSLabel | str | bytes) -> None:
-        labels = _labels(name)
-        start = self.offset
-        for i in range(len(labels)):
-            pointer = self.names.get(tuple(labels[i:]))
+        self._encode(_name(_labels(name)))
+
+    def _encode(self, name: _Name) -> None:
+        """Write ``name``, its longest suffix already written out as a pointer."""
+        data, names = self.data, self.names
+        start = len(data)
+        for i, suffix in enumerate(name.suffixes):
+            pointer = names.get(suffix)
             if pointer is not None:
-                self.pack("!H", 0xC000 | pointer)
-                self.remember(labels, start, i)
+                cut = name.starts[i]
+                data += name.wire[:cut]
+                data += _POINTER.pack(0xC000 | pointer)
+                self.offset = len(data)
+                self._remember(name, start, i)
                 return
-            self.pack("!B", len(labels[i]))
-            self.append(labels[i])
-        self.append(b"\x00")
-        self.remember(labels, start)
+        data += name.wire
+        self.offset = len(data)
+        self._remember(name, start)
 
     def encode_name_nocompress(self, name: DNSLabel | str | bytes) -> None:
-        labels = _labels(name)
-        start = self.offset
-        for label in labels:
-            self.pack("!B", len(label))
-            self.append(label)
-        self.append(b"\x00")
-        self.remember(labels, start)
+        encoded = _name(_labels(name))
+        start = len(self.data)
+        self.data += encoded.wire
+        self.offset = len(self.data)
+        self._remember(encoded, start)
 
     def pack_rr(self, rr: RR) -> None:
-        """``rr.pack(self)``, written out directly for A, AAAA and SRV records: the
+        """``rr.pack(self)``, written out directly for A, AAAA, SRV and TXT records: the
         records of every service answer, where dnslib's generic packing (a struct format
         parsed per field, the RDLENGTH patched afterwards) is most of a cache miss."""
-        rtype = rr.rtype
-        if rtype in (_A, _AAAA):
-            rdata = bytes(rr.rdata.data)
-            if len(rdata) == (4 if rtype == _A else 16):
-                self.encode_name(rr.rname)
-                self.append(_FIXED.pack(rtype, rr.rclass, rr.ttl, len(rdata)) + rdata)
-                return
-        elif rtype == _SRV:
-            srv = rr.rdata
-            self.encode_name(rr.rname)
-            start = self.offset
-            self.append(
-                _SRV_FIXED.pack(rtype, rr.rclass, rr.ttl, 0, srv.priority, srv.weight, srv.port)
+        rdata = rr.rdata
+        kind = type(rdata)
+        if kind is PlainA or kind is PlainAAAA:
+            raw = rdata.wire
+        elif kind is PlainSRV or kind is SRV:
+            self._encode(_name(_labels(rr.rname)))
+            target = _name(_labels(rdata.target))
+            self.data += _SRV_FIXED.pack(
+                rr.rtype,
+                rr.rclass,
+                rr.ttl,
+                6 + len(target.wire),
+                rdata.priority,
+                rdata.weight,
+                rdata.port,
             )
-            self.encode_name_nocompress(srv.target)
-            struct.pack_into("!H", self.data, start + 8, self.offset - start - 10)
+            start = len(self.data)
+            self.data += target.wire
+            self.offset = len(self.data)
+            self._remember(target, start)
             return
-        rr.pack(self)
+        elif kind is TXT:
+            strings = rdata.data
+            if any(len(text) > TXT_STRING_MAX for text in strings):
+                rr.pack(self)  # dnslib's own error
+                return
+            raw = b"".join(bytes((len(text),)) + text for text in strings)
+        elif kind is A or kind is AAAA:
+            raw = bytes(rdata.data)
+        else:
+            rr.pack(self)
+            return
+        self._encode(_name(_labels(rr.rname)))
+        self.data += _FIXED.pack(rr.rtype, rr.rclass, rr.ttl, len(raw))
+        self.data += raw
+        self.offset = len(self.data)
 
     def mark(self) -> tuple[int, int]:
         """A point to ``undo`` to."""
@@ -106,21 +157,27 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
     labels: tuple[bytes, ...] = (name if isinstance(name, DNSLabel) else DNSLabel(name)).label
-    if labels in _FITTING:
-        return labels
-    if any(len(label) > MAX_LABEL for label in labels):
-        raise ValueError(f"a label of {name!r} is longer than 63 octets")
-    if sum(len(label) + 1 for label in labels) + 1 > MAX_NAME:
-        raise ValueError(f"{name!r} is longer than 255 octets")
-    if len(_FITTING) >= _FITTING_MAX:
-        _FITTING.clear()
-    _FITTING.add(labels)
     return labels
 
 
-_FITTING: set[tuple[bytes, ...]] = set()
-"""Names seen to fit (the same few names recur in every answer about a service)."""
-_FITTING_MAX = 4096
+def _name(labels: tuple[bytes, ...]) -> _Name:
+    """The ``_Name`` of ``labels``; ValueError if they cannot be a name (RFC 1035 §3.1)."""
+    name = _NAMES.get(labels)
+    if name is not None:
+        return name
+    if any(len(label) > MAX_LABEL for label in labels):
+        raise ValueError(f"a label of {labels!r} is longer than 63 octets")
+    if sum(len(label) + 1 for label in labels) + 1 > MAX_NAME:
+        raise ValueError(f"{labels!r} is longer than 255 octets")
+    if len(_NAMES) >= _NAMES_MAX:
+        _NAMES.clear()
+    name = _NAMES[labels] = _Name(labels)
+    return name
+
+
+_NAMES: dict[tuple[bytes, ...], _Name] = {}
+"""Names seen, worked out (the same few names recur in every answer about a service)."""
+_NAMES_MAX = 4096
 
 
 class Packer:

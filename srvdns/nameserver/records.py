@@ -1,4 +1,13 @@
-"""Record builders: one tiny pure function per record type, dnslib objects out."""
+"""Record builders: one tiny pure function per record type, dnslib objects out.
+
+The records of service answers (A, AAAA, SRV, TXT) are built on every answer-cache
+miss, and dnslib checks each field of each record through a property as it is set and
+again reads it through one.  So these are built as ``PlainRR`` and the ``Plain*`` rdata
+classes below: subclasses of dnslib's own whose ``__slots__`` shadow those properties.
+They are still ``RR``/``A``/``AAAA``/``SRV`` instances (every dnslib path - packing,
+printing, comparing, transfers - works on them), but their values are checked once,
+here, with the same errors dnslib would raise.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +26,12 @@ from dnslib import (  # type: ignore[import-untyped]
     A,
     DNSLabel,
 )
+
+_IN = 1
+"""CLASS IN."""
+_A, _AAAA, _SRV, _TXT = QTYPE.A, QTYPE.AAAA, QTYPE.SRV, QTYPE.TXT
+_U16_MAX = 0xFFFF
+_U32_MAX = 0xFFFFFFFF
 
 TXT_STRING_MAX = 255
 """RFC 1035 §3.3: a <character-string> holds at most 255 octets."""
@@ -41,9 +56,89 @@ def is_ipv6(ip: str) -> bool:
     return ":" in ip
 
 
+def _out_of_range(attr: str, value: object, maximum: int) -> ValueError:
+    """The error of dnslib's own check (``ranges.range_property``)."""
+    return ValueError(f"Attribute '{attr}' must be between 0-{maximum} [{value}]")
+
+
+def _same(self: object, other: object, base: type, attrs: tuple[str, ...]) -> bool:
+    """dnslib's equality (the fields of ``attrs``), with any ``base`` instance - a
+    dnslib-built one included - as a peer, not only objects of the very same type."""
+    return isinstance(other, base) and all(
+        getattr(self, attr) == getattr(other, attr) for attr in attrs
+    )
+
+
+class PlainRR(RR):  # type: ignore[misc]
+    """An ``RR`` whose fields are plain slots: no check on each set and get."""
+
+    __slots__ = ("rname", "rtype", "rclass", "ttl", "rdata")
+
+    def __init__(self, rname: DNSLabel, rtype: int, ttl: int, rdata: object) -> None:
+        self.rname = rname
+        self.rtype = rtype
+        self.rclass = _IN
+        self.ttl = ttl
+        self.rdata = rdata
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other, RR, ("rname", "rclass", "rtype", "rdata"))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PlainA(A):  # type: ignore[misc]
+    """A's RDATA; ``wire`` holds the four octets as sent."""
+
+    __slots__ = ("data", "wire")
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+        self.data = tuple(wire)
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other, A, ("data",))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PlainAAAA(AAAA):  # type: ignore[misc]
+    """AAAA's RDATA; ``wire`` holds the sixteen octets as sent."""
+
+    __slots__ = ("data", "wire")
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+        self.data = tuple(wire)
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other, AAAA, ("data",))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PlainSRV(SRV):  # type: ignore[misc]
+    """SRV's RDATA (RFC 2782) with plain fields."""
+
+    __slots__ = ("priority", "weight", "port", "target")
+
+    def __init__(self, priority: int, weight: int, port: int, target: DNSLabel) -> None:
+        self.priority = priority
+        self.weight = weight
+        self.port = port
+        self.target = target
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other, SRV, ("priority", "weight", "port", "target"))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def a(owner: DNSLabel, ttl: int, ip: str) -> RR:
     """``owner TTL IN A ip``."""
-    return RR(owner, QTYPE.A, ttl=ttl, rdata=A(tuple(_packed(socket.AF_INET, ip))))
+    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
+        raise _out_of_range("ttl", ttl, _U32_MAX)
+    return PlainRR(owner, _A, ttl, PlainA(_packed(socket.AF_INET, ip)))
 
 
 def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
@@ -52,7 +147,9 @@ def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
     dnslib's own parser rejects the dotted form of IPv4-mapped addresses
     (``::ffff:10.0.0.1``), which is how Python 3.13 writes them; ``inet_pton`` does not.
     """
-    return RR(owner, QTYPE.AAAA, ttl=ttl, rdata=AAAA(tuple(_packed(socket.AF_INET6, ip))))
+    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
+        raise _out_of_range("ttl", ttl, _U32_MAX)
+    return PlainRR(owner, _AAAA, ttl, PlainAAAA(_packed(socket.AF_INET6, ip)))
 
 
 def _packed(family: int, ip: str) -> bytes:
@@ -73,7 +170,14 @@ def address(owner: DNSLabel, ttl: int, ip: str) -> RR:
 
 def srv(owner: DNSLabel, ttl: int, priority: int, weight: int, port: int, target: DNSLabel) -> RR:
     """``owner TTL IN SRV priority weight port target`` (RFC 2782)."""
-    return RR(owner, QTYPE.SRV, ttl=ttl, rdata=SRV(priority, weight, port, target))
+    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
+        raise _out_of_range("ttl", ttl, _U32_MAX)
+    for attr, value in (("priority", priority), ("weight", weight), ("port", port)):
+        if not (isinstance(value, int) and 0 <= value <= _U16_MAX):
+            raise _out_of_range(attr, value, _U16_MAX)
+    if not isinstance(target, DNSLabel):
+        target = DNSLabel(target)
+    return PlainRR(owner, _SRV, ttl, PlainSRV(priority, weight, port, target))
 
 
 def txt(owner: DNSLabel, ttl: int, strings: Iterable[str]) -> RR:
@@ -82,7 +186,9 @@ def txt(owner: DNSLabel, ttl: int, strings: Iterable[str]) -> RR:
     for text in strings:
         raw = text.encode()
         data.extend(raw[i : i + TXT_STRING_MAX] for i in range(0, len(raw), TXT_STRING_MAX))
-    return RR(owner, QTYPE.TXT, ttl=ttl, rdata=TXT(data or [b""]))
+    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
+        raise _out_of_range("ttl", ttl, _U32_MAX)
+    return PlainRR(owner, _TXT, ttl, TXT(data or [b""]))
 
 
 def ns(owner: DNSLabel, ttl: int, host: DNSLabel) -> RR:
