@@ -6,7 +6,8 @@ Under write churn every registration drops the cached answers of one service, an
 next queries about it are misses: the records are built from the snapshot and packed,
 then packed again in a few more record orders (``cache.ORDERS``) by the hits that
 follow.  For SRV, A, AAAA and TXT questions (with EDNS, 1232 octets: no answer here is
-truncated) about a service of 1, 4 and 16 instances this prints the median over ``--repeat`` runs of the process CPU microseconds
+truncated) about a service of 1, 4 and 16 instances this prints the median over
+``--repeat`` runs of the process CPU microseconds
 
 - per miss (a handler without answer cache: every query is built and packed), and
 - per miss plus its further orders (a handler with the cache, emptied before each

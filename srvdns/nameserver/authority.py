@@ -52,6 +52,9 @@ class Answer:
     way (without building them again), e.g. to pack more orders of a cached answer."""
 
 
+_A, _AAAA, _SRV, _TXT, _ANY = QTYPE.A, QTYPE.AAAA, QTYPE.SRV, QTYPE.TXT, QTYPE.ANY
+"""The types of service answers, looked up once (``QTYPE.X`` is a method call)."""
+
 NXDOMAIN = Answer(Outcome.NXDOMAIN)
 NODATA = Answer(Outcome.NODATA)
 REFUSED = Answer(Outcome.REFUSED)
@@ -243,7 +246,7 @@ def _service(query: _Query, service: str, tag: str | None) -> Answer:
 def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> Answer:
     ttl = query.zone.ttl_for(view.name)
     now, owner, qtype = query.now, query.owner, query.qtype
-    if qtype in (QTYPE.SRV, QTYPE.ANY):
+    if qtype in (_SRV, _ANY):
         # RFC 1035 §3.1: a target name over 255 octets (possible only under a zone name of
         # more than 116 characters) cannot exist, so that instance cannot be an SRV target.
         targets = [(i, _target_name(query, view, i)) for i in instances]
@@ -261,8 +264,8 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
             for instance, target in order
         ]
         return _shuffled_targets(pairs, query.rng)
-    if qtype in (QTYPE.A, QTYPE.AAAA):
-        want_v6 = qtype == QTYPE.AAAA
+    if qtype in (_A, _AAAA):
+        want_v6 = qtype == _AAAA
         eligible = [i for i in instances if records.is_ipv6(i.address) == want_v6]
         if not eligible:
             return NODATA
@@ -272,7 +275,7 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
             for ip in dict.fromkeys(i.address for i in eligible)
         }
         return _weighted_addresses(eligible, by_address, query.rng)
-    if qtype == QTYPE.TXT:
+    if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
         rrset_ttl = capped_ttl(ttl, with_meta, now)

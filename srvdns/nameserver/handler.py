@@ -31,6 +31,8 @@ _CD = 0x0010
 _OPCODE_QUERY = 0
 _ANSWER, _AUTHORITY, _ADDITIONAL = 1, 2, 3
 _ZONE_TRANSFERS = frozenset({QTYPE.AXFR, QTYPE.IXFR})
+_IN, _CH = CLASS.IN, CLASS.CH
+_NOERROR, _NXDOMAIN = RCODE.NOERROR, RCODE.NXDOMAIN
 
 _Scope = tuple[Catalog, str | None, ServiceView | None, float]
 """What a reply depends on: (snapshot, service, its view if the reply depends on nothing
@@ -52,10 +54,10 @@ def conclude(
     if answer.outcome is Outcome.REFUSED:
         return RCODE.REFUSED, False, ()
     if answer.outcome is Outcome.SUCCESS:
-        return RCODE.NOERROR, zone is not None, answer.authority
+        return _NOERROR, zone is not None, answer.authority
     if zone is None:
         raise ValueError(f"a {answer.outcome.value} answer outside every zone")
-    rcode = RCODE.NXDOMAIN if answer.outcome is Outcome.NXDOMAIN else RCODE.NOERROR
+    rcode = _NXDOMAIN if answer.outcome is Outcome.NXDOMAIN else _NOERROR
     return rcode, True, (*answer.authority, negative_soa(zone, catalog))
 
 
@@ -268,7 +270,7 @@ class Handler:
         if question.qtype in _ZONE_TRANSFERS:
             return REFUSED, None, catalog, whole
         qname = names.lower_labels(question.labels)
-        if question.qclass == CLASS.CH:
+        if question.qclass == _CH:
             rr = chaos_txt(
                 qname,
                 question.qname,
@@ -278,7 +280,7 @@ class Handler:
             )
             answer = REFUSED if rr is None else Answer(Outcome.SUCCESS, (rr,))
             return answer, None, catalog, whole
-        if question.qclass != CLASS.IN:
+        if question.qclass != _IN:
             return REFUSED, None, catalog, whole
         for origin, zone, name_servers in self._zones:
             relative = names.relative_to(qname, origin)

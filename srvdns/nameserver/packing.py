@@ -20,6 +20,7 @@ _FIXED = struct.Struct("!HHIH")
 _SRV_FIXED = struct.Struct("!HHIHHHH")
 """The same, then an SRV record's priority, weight and port."""
 _POINTER = struct.Struct("!H")
+_HEADER = struct.Struct("!6H")
 
 
 class _Name:
@@ -79,12 +80,18 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
     def _encode(self, name: _Name) -> None:
         """Write ``name``, its longest suffix already written out as a pointer."""
         data, names = self.data, self.names
+        suffixes = name.suffixes
+        if suffixes:
+            pointer = names.get(suffixes[0])
+            if pointer is not None:  # the whole name (most owners: the question's)
+                data += _POINTER.pack(0xC000 | pointer)
+                self.offset = len(data)
+                return
         start = len(data)
-        for i, suffix in enumerate(name.suffixes):
-            pointer = names.get(suffix)
+        for i in range(1, len(suffixes)):
+            pointer = names.get(suffixes[i])
             if pointer is not None:
-                cut = name.starts[i]
-                data += name.wire[:cut]
+                data += name.wire[: name.starts[i]]
                 data += _POINTER.pack(0xC000 | pointer)
                 self.offset = len(data)
                 self._remember(name, start, i)
@@ -109,9 +116,10 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         if kind is PlainA or kind is PlainAAAA:
             raw = rdata.wire
         elif kind is PlainSRV or kind is SRV:
-            self._encode(_name(_labels(rr.rname)))
-            target = _name(_labels(rdata.target))
-            self.data += _SRV_FIXED.pack(
+            self._encode(_NAMES.get(rr.rname.label) or _name(rr.rname.label))
+            target = _NAMES.get(rdata.target.label) or _name(rdata.target.label)
+            data = self.data
+            data += _SRV_FIXED.pack(
                 rr.rtype,
                 rr.rclass,
                 rr.ttl,
@@ -120,9 +128,9 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
                 rdata.weight,
                 rdata.port,
             )
-            start = len(self.data)
-            self.data += target.wire
-            self.offset = len(self.data)
+            start = len(data)
+            data += target.wire
+            self.offset = len(data)
             self._remember(target, start)
             return
         elif kind is TXT:
@@ -136,10 +144,11 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         else:
             rr.pack(self)
             return
-        self._encode(_name(_labels(rr.rname)))
-        self.data += _FIXED.pack(rr.rtype, rr.rclass, rr.ttl, len(raw))
-        self.data += raw
-        self.offset = len(self.data)
+        self._encode(_NAMES.get(rr.rname.label) or _name(rr.rname.label))
+        data = self.data
+        data += _FIXED.pack(rr.rtype, rr.rclass, rr.ttl, len(raw))
+        data += raw
+        self.offset = len(data)
 
     def mark(self) -> tuple[int, int]:
         """A point to ``undo`` to."""
@@ -190,13 +199,14 @@ class Packer:
     def __init__(
         self, msg_id: int, flags: int, question: Question | None, *, limit: int, reserve: int = 0
     ) -> None:
-        self._buffer = _Buffer()
-        self._buffer.pack("!6H", msg_id, flags, 0, 0, 0, 0)
+        self._buffer = buffer = _Buffer()
+        buffer.data += _HEADER.pack(msg_id, flags, 0, 0, 0, 0)
         self._counts = [0, 0, 0, 0]
         if question is not None:
-            self._buffer.remember(question.labels, HEADER_SIZE)
-            self._buffer.append(question.wire)
+            buffer._remember(_name(question.labels), HEADER_SIZE)
+            buffer.data += question.wire
             self._counts[0] = 1
+        buffer.offset = len(buffer.data)
         self._space = limit - reserve
 
     def add(self, section: int, rr: RR) -> bool:

@@ -11,6 +11,7 @@ here, with the same errors dnslib would raise.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -72,7 +73,7 @@ def _same(self: object, other: object, base: type, attrs: tuple[str, ...]) -> bo
 class PlainRR(RR):  # type: ignore[misc]
     """An ``RR`` whose fields are plain slots: no check on each set and get."""
 
-    __slots__ = ("rname", "rtype", "rclass", "ttl", "rdata")
+    __slots__ = ("rclass", "rdata", "rname", "rtype", "ttl")
 
     def __init__(self, rname: DNSLabel, rtype: int, ttl: int, rdata: object) -> None:
         self.rname = rname
@@ -120,7 +121,7 @@ class PlainAAAA(AAAA):  # type: ignore[misc]
 class PlainSRV(SRV):  # type: ignore[misc]
     """SRV's RDATA (RFC 2782) with plain fields."""
 
-    __slots__ = ("priority", "weight", "port", "target")
+    __slots__ = ("port", "priority", "target", "weight")
 
     def __init__(self, priority: int, weight: int, port: int, target: DNSLabel) -> None:
         self.priority = priority
@@ -138,7 +139,7 @@ def a(owner: DNSLabel, ttl: int, ip: str) -> RR:
     """``owner TTL IN A ip``."""
     if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
         raise _out_of_range("ttl", ttl, _U32_MAX)
-    return PlainRR(owner, _A, ttl, PlainA(_packed(socket.AF_INET, ip)))
+    return PlainRR(owner, _A, ttl, _a_data(ip))
 
 
 def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
@@ -149,7 +150,20 @@ def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
     """
     if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
         raise _out_of_range("ttl", ttl, _U32_MAX)
-    return PlainRR(owner, _AAAA, ttl, PlainAAAA(_packed(socket.AF_INET6, ip)))
+    return PlainRR(owner, _AAAA, ttl, _aaaa_data(ip))
+
+
+@functools.lru_cache(maxsize=4096)
+def _a_data(ip: str) -> PlainA:
+    """An A record's RDATA, parsed once per address: the same few addresses are in
+    every answer about a service, and RDATA is never changed once built."""
+    return PlainA(_packed(socket.AF_INET, ip))
+
+
+@functools.lru_cache(maxsize=4096)
+def _aaaa_data(ip: str) -> PlainAAAA:
+    """An AAAA record's RDATA, parsed once per address (see ``_a_data``)."""
+    return PlainAAAA(_packed(socket.AF_INET6, ip))
 
 
 def _packed(family: int, ip: str) -> bytes:
