@@ -146,14 +146,24 @@ def weighted_order(instances: Sequence[Instance], rng: random.Random) -> list[In
     the Efraimidis-Spirakis sampling order (key ``u ** (1 / weight)``), weight 0 last.
     """
 
-    def key(instance: Instance) -> tuple[int, int, float]:
-        u = rng.random()
-        weight = instance.srv_weight
-        if weight <= 0:
-            return (instance.priority, 1, u)
-        return (instance.priority, 0, -(u ** (1.0 / weight)))
+    order = _weighted_indices([(i.priority, i.srv_weight) for i in instances], rng)
+    return [instances[index] for index in order]
 
-    return sorted(instances, key=key)
+
+def _weighted_indices(weights: Sequence[tuple[int, int]], rng: random.Random) -> list[int]:
+    """The indices of ``(priority, weight)`` pairs in ``weighted_order``: one key drawn
+    per pair in turn, ties kept in their order (a stable sort).  Apart so that a
+    reordered answer draws from weights read once, not from the instances every time."""
+    draw = rng.random
+    keys: list[tuple[int, int, float, int]] = []
+    for index, (priority, weight) in enumerate(weights):
+        u = draw()
+        if weight <= 0:
+            keys.append((priority, 1, u, index))
+        else:
+            keys.append((priority, 0, -(u ** (1.0 / weight)), index))
+    keys.sort()
+    return [key[3] for key in keys]
 
 
 def _soa_ttl(zone: ZoneConfig) -> int:
@@ -270,11 +280,11 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         if not eligible:
             return NODATA
         rrset_ttl = capped_ttl(ttl, eligible, now)
-        by_address = {
-            ip: records.address(owner, rrset_ttl, ip)
-            for ip in dict.fromkeys(i.address for i in eligible)
-        }
-        return _weighted_addresses(eligible, by_address, query.rng)
+        build = records.aaaa if want_v6 else records.a
+        addresses = [i.address for i in eligible]
+        by_address = {ip: build(owner, rrset_ttl, ip) for ip in dict.fromkeys(addresses)}
+        weights = [(i.priority, i.srv_weight) for i in eligible]
+        return _weighted_addresses(weights, addresses, by_address, query.rng)
     if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
@@ -296,17 +306,21 @@ def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:
 
 
 def _weighted_addresses(
-    instances: list[Instance], by_address: dict[str, RR], rng: random.Random
+    weights: list[tuple[int, int]],
+    addresses: list[str],
+    by_address: dict[str, RR],
+    rng: random.Random,
 ) -> Answer:
-    """The address records of ``instances`` in ``weighted_order`` (an address several
-    instances share where it first comes).  The keys of the weighted order are drawn
-    independently per instance, so ordering the instances of one family alone is the
-    same draw as ordering all of them and keeping that family."""
-    order = dict.fromkeys(i.address for i in weighted_order(instances, rng))
+    """The address records of instances (their ``weights`` and ``addresses``, see
+    ``_weighted_indices``) in ``weighted_order``, an address several instances share
+    where it first comes.  The keys of the weighted order are drawn independently per
+    instance, so ordering the instances of one family alone is the same draw as
+    ordering all of them and keeping that family."""
+    order = dict.fromkeys([addresses[index] for index in _weighted_indices(weights, rng)])
     return Answer(
         Outcome.SUCCESS,
-        tuple(by_address[ip] for ip in order),
-        reorder=partial(_weighted_addresses, instances, by_address),
+        tuple([by_address[ip] for ip in order]),
+        reorder=partial(_weighted_addresses, weights, addresses, by_address),
     )
 
 

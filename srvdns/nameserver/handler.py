@@ -332,7 +332,7 @@ class Handler:
         reply_flags = _reply_flags(flags, rcode, aa=aa)
         packer = Packer(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
         if packer.add_all(_ANSWER, answer) and packer.add_all(_AUTHORITY, authority):
-            for rrset in rrsets(additional):
+            for rrset in rrsets(additional) if additional else ():
                 if not packer.add_all(_ADDITIONAL, rrset):
                     break
             return packer.finish(tail=opt, tail_count=1 if opt else 0)

@@ -218,6 +218,8 @@ class Packer:
 
         Sections are written in order: answer, then authority, then additional.
         """
+        if not rrs:
+            return True
         if any(self._counts[section + 1 :]):
             raise ValueError(f"section {section} comes before records already written")
         mark = self._buffer.mark()
@@ -290,7 +292,17 @@ def _srv_key(rr: RR, rng: random.Random) -> tuple[int, int, float]:
 
 def _folded(name: DNSLabel) -> tuple[bytes, ...]:
     """A name's labels with ASCII case folded (RFC 4343), for comparing names."""
-    return tuple(label.lower() for label in name.label)
+    labels = name.label
+    folded = _FOLDED.get(labels)
+    if folded is None:
+        if len(_FOLDED) >= _NAMES_MAX:
+            _FOLDED.clear()
+        folded = _FOLDED[labels] = tuple([label.lower() for label in labels])
+    return folded
+
+
+_FOLDED: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+"""Names seen, case folded (grouping the records of every answer folds the same few)."""
 
 
 def _target(rr: RR) -> tuple[bytes, ...] | None:
