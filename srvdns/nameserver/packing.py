@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 from dnslib import AAAA, QTYPE, RR, SRV, TXT, A, DNSBuffer, DNSLabel  # type: ignore[import-untyped]
 
-from srvdns.nameserver.records import TXT_STRING_MAX, PlainA, PlainAAAA, PlainSRV
+from srvdns.nameserver.records import (
+    TXT_STRING_MAX,
+    PlainA,
+    PlainAAAA,
+    PlainSRV,
+    PlainTXT,
+)
 from srvdns.nameserver.wire import HEADER_SIZE, MAX_LABEL, MAX_NAME, Question
 
 _MAX_POINTER = 0x3FFF
@@ -21,6 +27,8 @@ _SRV_FIXED = struct.Struct("!HHIHHHH")
 """The same, then an SRV record's priority, weight and port."""
 _POINTER = struct.Struct("!H")
 _HEADER = struct.Struct("!6H")
+_LENGTHS = [bytes((n,)) for n in range(TXT_STRING_MAX + 1)]
+"""The length octet of each <character-string> length."""
 
 
 class _Name:
@@ -133,12 +141,12 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
             self.offset = len(data)
             self._remember(target, start)
             return
-        elif kind is TXT:
+        elif kind is PlainTXT or kind is TXT:
             strings = rdata.data
             if any(len(text) > TXT_STRING_MAX for text in strings):
                 rr.pack(self)  # dnslib's own error
                 return
-            raw = b"".join(bytes((len(text),)) + text for text in strings)
+            raw = b"".join([_LENGTHS[len(text)] + text for text in strings])
         elif kind is A or kind is AAAA:
             raw = bytes(rdata.data)
         else:

@@ -4,7 +4,7 @@ The records of service answers (A, AAAA, SRV, TXT) are built on every answer-cac
 miss, and dnslib checks each field of each record through a property as it is set and
 again reads it through one.  So these are built as ``PlainRR`` and the ``Plain*`` rdata
 classes below: subclasses of dnslib's own whose ``__slots__`` shadow those properties.
-They are still ``RR``/``A``/``AAAA``/``SRV`` instances (every dnslib path - packing,
+They are still ``RR``/``A``/``AAAA``/``SRV``/``TXT`` instances (every dnslib path - packing,
 printing, comparing, transfers - works on them), but their values are checked once,
 here, with the same errors dnslib would raise.
 """
@@ -135,6 +135,20 @@ class PlainSRV(SRV):  # type: ignore[misc]
     __hash__ = None  # type: ignore[assignment]
 
 
+class PlainTXT(TXT):  # type: ignore[misc]
+    """TXT's RDATA from strings already cut to 255 octets (``_pieces``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: list[bytes]) -> None:
+        self.data = data
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other, TXT, ("data",))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def a(owner: DNSLabel, ttl: int, ip: str) -> RR:
     """``owner TTL IN A ip``."""
     if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
@@ -196,13 +210,26 @@ def srv(owner: DNSLabel, ttl: int, priority: int, weight: int, port: int, target
 
 def txt(owner: DNSLabel, ttl: int, strings: Iterable[str]) -> RR:
     """``owner TTL IN TXT "s1" "s2" ...``; a string over 255 octets is split in pieces."""
+    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
+        raise _out_of_range("ttl", ttl, _U32_MAX)
+    if isinstance(strings, tuple):
+        return PlainRR(owner, _TXT, ttl, _txt_data(strings))
+    return PlainRR(owner, _TXT, ttl, PlainTXT(_pieces(strings)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _txt_data(strings: tuple[str, ...]) -> PlainTXT:
+    """A TXT record's RDATA, worked out once per set of strings (see ``_a_data``)."""
+    return PlainTXT(_pieces(strings))
+
+
+def _pieces(strings: Iterable[str]) -> list[bytes]:
+    """The <character-string>s of ``strings``, each cut in pieces of 255 octets."""
     data: list[bytes] = []
     for text in strings:
         raw = text.encode()
         data.extend(raw[i : i + TXT_STRING_MAX] for i in range(0, len(raw), TXT_STRING_MAX))
-    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
-        raise _out_of_range("ttl", ttl, _U32_MAX)
-    return PlainRR(owner, _TXT, ttl, TXT(data or [b""]))
+    return data or [b""]
 
 
 def ns(owner: DNSLabel, ttl: int, host: DNSLabel) -> RR:
