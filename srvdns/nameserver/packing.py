@@ -173,6 +173,7 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
 
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
+    """A name's labels, from any form dnslib takes a name in."""
     labels: tuple[bytes, ...] = (name if isinstance(name, DNSLabel) else DNSLabel(name)).label
     return labels
 
@@ -183,9 +184,9 @@ def _name(labels: tuple[bytes, ...]) -> _Name:
     if name is not None:
         return name
     if any(len(label) > MAX_LABEL for label in labels):
-        raise ValueError(f"a label of {labels!r} is longer than 63 octets")
+        raise ValueError(f"a label of {DNSLabel(labels)!r} is longer than 63 octets")
     if sum(len(label) + 1 for label in labels) + 1 > MAX_NAME:
-        raise ValueError(f"{labels!r} is longer than 255 octets")
+        raise ValueError(f"{DNSLabel(labels)!r} is longer than 255 octets")
     if len(_NAMES) >= _NAMES_MAX:
         _NAMES.clear()
     name = _NAMES[labels] = _Name(labels)
