@@ -6,7 +6,9 @@ again reads it through one.  So these are built as ``PlainRR`` and the ``Plain*`
 classes below: subclasses of dnslib's own whose ``__slots__`` shadow those properties.
 They are still ``RR``/``A``/``AAAA``/``SRV``/``TXT`` instances (every dnslib path - packing,
 printing, comparing, transfers - works on them), but their values are checked once,
-here, with the same errors dnslib would raise.
+here, with the same errors dnslib would raise.  The RDATA of an address or of a set of
+metadata strings is built once and shared by every record that carries it (see
+``_a_data``): records here, like names, are never changed once built.
 """
 
 from __future__ import annotations
