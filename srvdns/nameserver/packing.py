@@ -35,10 +35,12 @@ class _Name:
     """A name as written out, worked out once: the uncompressed wire form, each suffix
     (the keys of compression) and where in the wire form each suffix starts."""
 
-    __slots__ = ("starts", "suffixes", "wire")
+    __slots__ = ("as_question", "starts", "suffixes", "wire")
 
     def __init__(self, labels: tuple[bytes, ...]) -> None:
         self.suffixes = tuple(labels[i:] for i in range(len(labels)))
+        self.as_question: dict[tuple[bytes, ...], int] | None = None
+        """Its suffixes' offsets when written as a message's question (``Packer``)."""
         starts = []
         wire = bytearray()
         for label in labels:
@@ -212,7 +214,13 @@ class Packer:
         buffer.data += _HEADER.pack(msg_id, flags, 0, 0, 0, 0)
         self._counts = [0, 0, 0, 0]
         if question is not None:
-            buffer._remember(_name(question.labels), HEADER_SIZE)
+            name = _name(question.labels)
+            if name.as_question is None:
+                name.as_question = {
+                    suffix: HEADER_SIZE + start
+                    for suffix, start in zip(name.suffixes, name.starts, strict=True)
+                }
+            buffer.names = name.as_question.copy()
             buffer.data += question.wire
             self._counts[0] = 1
         buffer.offset = len(buffer.data)
