@@ -144,7 +144,11 @@ def _row_type(names: list[str]) -> Any:
 
 def execute(conn: Connection, sql: str) -> None:
     """Run a statement without parameters on SQLite's driver (a group commit's
-    savepoints), failing as ``DriverStatement`` fails."""
+    savepoints, a write's BEGIN), failing as ``DriverStatement`` fails; through
+    SQLAlchemy on other drivers."""
+    if not _direct(conn):
+        conn.exec_driver_sql(sql)
+        return
     _run(conn, sql, ()).close()
 
 

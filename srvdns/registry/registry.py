@@ -260,6 +260,8 @@ class Registry:
             if not self._draining:
                 self._draining = True
                 self._executor.submit(self._drain)
+        with contextlib.suppress(RuntimeError):  # on the thread that used it, last
+            self._executor.submit(self._repository.close_writer)
         self._executor.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()

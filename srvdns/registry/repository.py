@@ -1195,6 +1195,8 @@ class Repository:
         self.engine = engine
         self._reader = engine.execution_options(**{READ_ONLY: True})
         self._ambient = threading.local()
+        self._writer: Connection | None = None
+        """The connection ``batch`` runs on, kept checked out between batches."""
 
     @contextmanager
     def batch(self, renewals: Sequence[LeaseRenewal] = (), *, writes: int = 2) -> Iterator[None]:
@@ -1214,10 +1216,38 @@ class Repository:
         """
         alone = writes <= 1 and not renewals and self.engine.dialect.name == "sqlite"
         try:
-            with store_errors("write to the registry"), self.engine.begin() as conn:
-                yield from self._batch(conn, renewals, alone)
+            with store_errors("write to the registry"):
+                conn = self._writer_connection()
+                try:
+                    with conn.begin():
+                        yield from self._batch(conn, renewals, alone)
+                except _Undone:  # rolled back as asked: the connection is fine
+                    raise
+                except BaseException:
+                    # whatever went wrong, the next batch starts on a fresh connection
+                    # (as each batch used to): one an I/O error invalidated, or one whose
+                    # rollback failed, is never used again
+                    self.close_writer()
+                    raise
         except _Undone:
             pass
+
+    def _writer_connection(self) -> Connection:
+        """The connection of ``batch``: checked out once and kept, rather than taken from
+        the pool and given back (a reset included) around every transaction, which cost
+        a lone registration more than its statements."""
+        if self._writer is None or self._writer.closed or self._writer.invalidated:
+            self.close_writer()
+            self._writer = self.engine.connect()
+        return self._writer
+
+    def close_writer(self) -> None:
+        """Give ``batch``'s connection back to the pool (on the thread that ran the
+        batches; before the engine is disposed of)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                writer.close()
 
     def _batch(
         self, conn: Connection, renewals: Sequence[LeaseRenewal], alone: bool

@@ -276,9 +276,8 @@ def test_sqlite_writes_take_the_write_lock_up_front(sqlite_url):
     migrate.upgrade(sqlite_url)
     engine = create_engine(sqlite_url)
     statements: list[str] = []
-    sa.event.listen(
-        engine, "before_cursor_execute", lambda *a: statements.append(a[2]), named=False
-    )
+    # what SQLite itself runs (the write path sends its BEGIN to the driver directly)
+    sa.event.listen(engine, "connect", lambda raw, _: raw.set_trace_callback(statements.append))
     Repository(engine).upsert_instance(api("web", "a"))
     engine.dispose()
     assert statements[0] == "BEGIN IMMEDIATE"
