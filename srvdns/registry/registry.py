@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import TypeVar
 
@@ -47,6 +47,7 @@ from srvdns.registry.repository import (
     store_errors,
 )
 from srvdns.registry.stats import RegistryStats
+from srvdns.registry.worker import WorkerThread
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class Registry:
         repository: Repository,
         holder: CatalogHolder,
         *,
-        executor: ThreadPoolExecutor,
+        executor: WorkerThread,
         clock: Callable[[], float] = time.time,
         heartbeat_flush: float = DEFAULT_HEARTBEAT_FLUSH,
     ) -> None:
@@ -229,7 +230,7 @@ class Registry:
         """
         repository = Repository(create_engine(url, durability))
         checkpointer = WalCheckpointer.attach(repository.engine)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srvdns-registry")
+        executor = WorkerThread("srvdns-registry")
         try:
             services, index = executor.submit(_start, repository, upgrade).result()
         except BaseException:
@@ -259,7 +260,7 @@ class Registry:
             self._flush_requested = True
             if not self._draining:
                 self._draining = True
-                self._executor.submit(self._drain)
+                self._executor.call(self._drain)
         with contextlib.suppress(RuntimeError):  # on the thread that used it, last
             self._executor.submit(self._repository.close_writer)
         self._executor.shutdown(wait=True)
@@ -579,7 +580,7 @@ class Registry:
         if self._draining:
             return
         try:
-            self._executor.submit(self._drain)
+            self._executor.call(self._drain)
         except RuntimeError:  # the executor has been shut down
             raise errors.StoreUnavailableError("the registry is closed") from None
         self._draining = True
