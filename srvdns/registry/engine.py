@@ -88,6 +88,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any, synchronous: str = "NOR
 
 
 def _sqlite_begin(connection: Connection) -> None:
+    if getattr(connection.connection.driver_connection, "in_transaction", False):
+        return  # joins the transaction begun on the driver (``driver.transaction``)
     if connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN")
     else:

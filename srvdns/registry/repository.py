@@ -1219,7 +1219,7 @@ class Repository:
             with store_errors("write to the registry"):
                 conn = self._writer_connection()
                 try:
-                    with conn.begin():
+                    with driver.transaction(conn):
                         yield from self._batch(conn, renewals, alone)
                 except _Undone:  # rolled back as asked: the connection is fine
                     raise
