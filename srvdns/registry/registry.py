@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic_core
 
@@ -65,7 +65,7 @@ DEFAULT_HEARTBEAT_FLUSH = 1.0
 class _Write:
     """A write waiting for the worker thread, and where its outcome goes."""
 
-    __slots__ = ("cancelled", "fn", "loop", "operation", "result", "started")
+    __slots__ = ("fn", "loop", "operation", "result", "started")
 
     def __init__(
         self,
@@ -77,10 +77,15 @@ class _Write:
         self.fn = fn
         self.loop = loop
         self.result = result
-        self.cancelled = False
         self.operation = operation
         """What the write does, for the write latency and error metrics."""
         self.started = time.perf_counter()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the caller gave up on the write (read on the worker thread: a
+        future's state is one field, and a cancellation is final)."""
+        return self.result.cancelled()
 
 
 def static_instances(
@@ -142,8 +147,9 @@ def ttl_spec(ttl: float) -> CheckSpec:
     )
 
 
-def with_initial_checks(instance: Instance, now: float) -> Instance:
-    """``instance`` with each check in its initial state since ``now``.
+def with_initial_checks(instance: Instance, now: float, **changes: Any) -> Instance:
+    """``instance`` with each check in its initial state since ``now`` (and ``changes``
+    to its other fields made in the same step).
 
     The lease follows the ttl check: ``ttl`` is its lease, and a ttl check that starts
     critical starts with a lapsed lease (critical until the first heartbeat).  An instance
@@ -162,6 +168,7 @@ def with_initial_checks(instance: Instance, now: float) -> Instance:
         last_heartbeat = now - ttl
     return replace(
         instance,
+        **changes,
         ttl=ttl,
         last_heartbeat=last_heartbeat,
         checks=found,
@@ -347,15 +354,13 @@ class Registry:
         """
         now = self._clock()
         stored = with_initial_checks(
-            replace(
-                instance,
-                service=instance.service.lower(),
-                tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
-                meta=tuple(sorted(dict(instance.meta).items())),
-                registered_at=now,
-                source=Source.API,
-            ),
+            instance,
             now,
+            service=instance.service.lower(),
+            tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
+            meta=tuple(sorted(dict(instance.meta).items())),
+            registered_at=now,
+            source=Source.API,
         )
         change = await self._write(
             lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id),
@@ -559,12 +564,6 @@ class Registry:
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Change] = loop.create_future()
         write = _Write(fn, loop, result, operation)
-
-        def cancelled(done: asyncio.Future[Change]) -> None:
-            if done.cancelled():
-                write.cancelled = True
-
-        result.add_done_callback(cancelled)
         with self._lock:
             self._queue.append(write)
             try:
@@ -706,7 +705,7 @@ class Registry:
         by_name = {service.name: service for service in services}
         for at, change in zip(run, together, strict=True):
             names = {i.service for i in change.upserts} | {name for name, _ in change.removals}
-            published[at] = replace(change, services=tuple(by_name[n] for n in sorted(names)))
+            published[at] = change.with_services(tuple(by_name[n] for n in sorted(names)))
         self.stats.snapshot("patch", time.perf_counter() - started)
         run.clear()
 

@@ -105,6 +105,19 @@ class Change:
     removals: tuple[InstanceKey, ...] = ()
     """Instances deleted, likewise."""
 
+    def with_services(self, services: tuple[Service, ...]) -> Change:
+        """This change with ``services`` (``dataclasses.replace`` costs a registration's
+        publishing more than this does)."""
+        return Change(
+            services,
+            self.index,
+            self.instance,
+            self.keys,
+            self.health_only,
+            self.upserts,
+            self.removals,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseRenewal:
