@@ -1229,26 +1229,37 @@ class Repository:
         """
         alone = writes <= 1 and not renewals and self.engine.dialect.name == "sqlite"
         try:
-            with store_errors("write to the registry"):
-                conn = self._writer_connection()
-                try:
-                    with driver.transaction(conn):
-                        yield from self._batch(conn, renewals, alone)
-                except _Undone:  # rolled back as asked: the connection is fine
-                    raise
-                except BaseException:
-                    # whatever went wrong, the next batch starts on a fresh connection
-                    # (as each batch used to): one an I/O error invalidated, or one whose
-                    # rollback failed, is never used again
-                    self.close_writer()
-                    raise
+            with store_errors("write to the registry"), self._transaction() as conn:
+                yield from self._batch(conn, renewals, alone)
         except _Undone:
             pass
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """``batch``'s transaction: on SQLite, on the kept writer connection, begun and
+        committed on the driver (``driver.transaction``); elsewhere ``engine.begin()``."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        conn = self._writer_connection()
+        try:
+            with driver.transaction(conn):
+                yield conn
+        except _Undone:  # rolled back as asked: the connection is fine
+            raise
+        except BaseException:
+            # whatever went wrong, the next batch starts on a fresh connection (as each
+            # batch used to): one an I/O error invalidated, or one whose rollback
+            # failed, is never used again
+            self.close_writer()
+            raise
+
     def _writer_connection(self) -> Connection:
-        """The connection of ``batch``: checked out once and kept, rather than taken from
-        the pool and given back (a reset included) around every transaction, which cost
-        a lone registration more than its statements."""
+        """The connection of ``batch`` on SQLite: checked out once and kept, rather than
+        taken from the pool and given back (a reset included) around every transaction,
+        which cost a lone registration more than its statements.  (A server database
+        keeps the pool's checkout, whose ping replaces a connection the server dropped.)"""
         if self._writer is None or self._writer.closed or self._writer.invalidated:
             self.close_writer()
             self._writer = self.engine.connect()
