@@ -695,7 +695,7 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
         if service_pk is None:
             service_pk = _service_pk(conn, instance.service)
         merged = list(instance.checks)
-        stored = replace(instance, status=worst(c.status for c in merged))
+        stored = _with_status(instance, worst(c.status for c in merged))
         inserted = _INSERT_INSTANCE.insert(
             conn, {"service_id": service_pk, "instance_id": instance.id, **_values(stored)}
         )
@@ -708,21 +708,27 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
         )
     old_checks = _instance_checks(conn, instance_pk)
     merged = _merged_checks(instance.checks, old_checks)
-    stored = replace(instance, status=worst(c.status for c in merged))
+    stored = _with_status(instance, worst(c.status for c in merged))
     _UPDATE_INSTANCE.run(conn, {"b_pk": instance_pk, **_values(stored)})
     _write_checks(conn, instance_pk, merged, old_checks)
     return _as_read(stored, merged)
 
 
+def _with_status(instance: Instance, status: Status) -> Instance:
+    """``instance`` with ``status`` (itself when it has that status already, as a
+    registration's instance usually has: a copy costs more than the comparison)."""
+    return instance if instance.status is status else replace(instance, status=status)
+
+
 def _as_read(stored: Instance, merged: Sequence[Check]) -> Instance:
     """``stored`` as a read of its row gives it: checks sorted by id, meta as sorted pairs
-    of strings, tags as a tuple."""
-    return replace(
-        stored,
-        tags=tuple(stored.tags),
-        meta=tuple(sorted((str(k), str(v)) for k, v in stored.meta)),
-        checks=tuple(sorted(merged, key=lambda c: c.id)),
-    )
+    of strings, tags as a tuple (``stored`` itself when it is that already)."""
+    tags = tuple(stored.tags)
+    meta = tuple(sorted((str(k), str(v)) for k, v in stored.meta))
+    found = tuple(sorted(merged, key=lambda c: c.id))
+    if stored.tags is tags and stored.meta == meta and stored.checks == found:
+        return stored
+    return replace(stored, tags=tags, meta=meta, checks=found)
 
 
 def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool = False) -> Change:
