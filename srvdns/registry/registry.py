@@ -156,6 +156,8 @@ def with_initial_checks(instance: Instance, now: float, **changes: Any) -> Insta
     with a ``ttl`` but no ttl check gets one (``ttl_spec``).  ``status`` is the worst of
     the checks' initial statuses.
     """
+    if not instance.checks and instance.ttl is None:  # most registrations: nothing to start
+        return replace(instance, **changes, last_heartbeat=now, status=Status.PASSING)
     specs = [check.spec for check in instance.checks]
     lease = next((spec for spec in specs if spec.kind is CheckKind.TTL), None)
     if lease is None and instance.ttl is not None:
@@ -669,6 +671,11 @@ class Registry:
         costs a copy of the service map per write.  They committed together, so each
         gets its services as they are after all of them."""
         published = list(outcomes)
+        if len(outcomes) == 1:  # a lone write (most batches): no run to collect
+            (outcome,) = outcomes
+            if isinstance(outcome, Change):
+                published[0] = self._publish(outcome)
+            return published
         run: list[int] = []
         written: set[tuple[str, str]] = set()
         for at, outcome in enumerate(outcomes):
@@ -724,12 +731,12 @@ class Registry:
                 change.upserts, change.removals, index=change.index
             )
             self.holder.swap(catalog)
-            return replace(change, services=(*services, *change.services))
+            return change.with_services((*services, *change.services))
         if change.services:
             current = self.holder.current
             newest = tuple(renew.newest_leases(s, current) for s in change.services)
             self.holder.patch(newest, index=change.index)
-            return replace(change, services=newest)
+            return change.with_services(newest)
         return change
 
     # -- heartbeats from memory ---------------------------------------------------------
