@@ -621,9 +621,16 @@ class Registry:
                 if renewals and self._loop is not None:  # try them again a flush later
                     with contextlib.suppress(RuntimeError):
                         self._loop.call_soon_threadsafe(self._arm_flush)
+            with self._lock:  # done before the hand-over, so that this thread is done
+                # too when the loop wakes up for it (rather than holding the GIL it wants)
+                done = not self._queue and not self._flush_requested
+                if done:
+                    self._draining = False
             if batch:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                     batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
+            if done:
+                return
 
     def _finish(self, batch: list[_Write], outcomes: list[Change | BaseException | None]) -> None:
         """Loop thread: publish a committed batch in commit order, then hand each outcome
