@@ -16,12 +16,20 @@ of ``--duration`` seconds it reads the server's user and system CPU time from
 ``/proc/PID/stat`` and prints each run's CPU per registration (user, sys, total, in
 microseconds) and the median of the runs.  Measures CPU, not throughput: the machine
 may be shared.
+
+    python bench/lone_registration_cost.py --baseline /tmp/old
+
+also runs the srvdns package found in ``/tmp/old`` (say ``git archive <commit> | tar -x
+-C /tmp/old``) side by side, each with its own stream, and prints both and their
+ratio: on a busy machine the CPU an operation takes moves with the load, and two
+servers measured at the same time see the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -107,13 +115,47 @@ class Stream:
         self._thread.join(30)
 
 
-def window(pid: int, stream: Stream, seconds: float) -> tuple[float, float, int]:
-    """CPU (user, sys) the server spent and registrations answered in ``seconds``."""
-    done = stream.answered
-    user0, sys0 = cpu_times(pid)
-    time.sleep(seconds)
-    user1, sys1 = cpu_times(pid)
-    return user1 - user0, sys1 - sys0, stream.answered - done
+class Server:
+    """One ``srvdns serve`` under the stream: its process, stream and CPU per run."""
+
+    def __init__(self, name: str, directory: Path, args: argparse.Namespace, source: str) -> None:
+        self.name = name
+        saved = os.environ.get("PYTHONPATH")
+        if source:  # the srvdns package of another tree (an older commit, say)
+            os.environ["PYTHONPATH"] = source
+        try:
+            self.process, _, self.api, _ = start_srvdns(directory, server=args.server)
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
+        self.stream = Stream(self.api, args.services, args.rate)
+        self.costs: list[tuple[float, float]] = []
+        self._start: tuple[float, float, int] = (0.0, 0.0, 0)
+
+    def begin(self) -> None:
+        self._start = (*cpu_times(self.process.pid), self.stream.answered)
+
+    def end(self) -> str:
+        """Note the run's CPU per registration since ``begin``; a line about it."""
+        user0, sys0, done = self._start
+        user1, sys1 = cpu_times(self.process.pid)
+        answered = self.stream.answered - done
+        self.costs.append(((user1 - user0) / answered * 1e6, (sys1 - sys0) / answered * 1e6))
+        user, system = self.costs[-1]
+        return (
+            f"{self.name}: {answered} answers  user {user:.0f} us  sys {system:.0f} us  "
+            f"total {user + system:.0f} us per registration"
+        )
+
+    def medians(self) -> tuple[float, float, float]:
+        """User, sys and total CPU per registration: the medians of the runs."""
+        return (
+            statistics.median(c[0] for c in self.costs),
+            statistics.median(c[1] for c in self.costs),
+            statistics.median(sum(c) for c in self.costs),
+        )
 
 
 def main() -> None:
@@ -124,36 +166,48 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--instances", type=int, default=3)
     parser.add_argument("--server", default="", help="extra [server] keys (TOML lines)")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="a directory holding another tree's srvdns package: run it side by side, "
+        "under the same load and the same noise, and print both",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):  # the load off the server's CPU, as the others do
         os.sched_setaffinity(0, {int(CLIENT_CPU)})
-    with tempfile.TemporaryDirectory() as tmp:
-        process, _, api, _ = start_srvdns(Path(tmp), server=args.server)
-        try:
-            register(api, args.services, args.instances)
-            time.sleep(1)
-            costs: list[tuple[float, float]] = []
-            with Stream(api, args.services, args.rate) as stream:
-                time.sleep(1.5)  # connected and warmed up
-                for run in range(args.runs):
-                    user, system, answered = window(process.pid, stream, args.duration)
-                    costs.append((user / answered * 1e6, system / answered * 1e6))
-                    print(
-                        f"run {run + 1}: {answered / args.duration:.0f}/s  "
-                        f"user {costs[-1][0]:.0f} us  sys {costs[-1][1]:.0f} us  "
-                        f"total {sum(costs[-1]):.0f} us per registration"
-                    )
-            if stream.failed:
-                print(f"{stream.failed} registrations failed")
-            user = statistics.median(c[0] for c in costs)
-            system = statistics.median(c[1] for c in costs)
-            total = statistics.median(sum(c) for c in costs)
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for name, source in (("baseline", args.baseline), ("srvdns", "")):
+            if name == "baseline" and not source:
+                continue
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            server = Server(name, directory, args, source)
+            stack.callback(stop, server.process)
+            servers.append(server)
+        for server in servers:
+            register(server.api, args.services, args.instances)
+        time.sleep(1)
+        for server in servers:
+            stack.enter_context(server.stream)
+        time.sleep(1.5)  # connected and warmed up
+        for run in range(args.runs):
+            for server in servers:
+                server.begin()
+            time.sleep(args.duration)
+            lines = [server.end() for server in servers]
+            print(f"run {run + 1}: " + ";  ".join(lines), flush=True)
+        for server in servers:
+            server.stream.__exit__()
+            if server.stream.failed:
+                print(f"{server.name}: {server.stream.failed} registrations failed")
+            user, system, total = server.medians()
             print(
-                f"median of {args.runs}: user {user:.0f} us  sys {system:.0f} us  "
+                f"{server.name}, median of {args.runs}: user {user:.0f} us  sys {system:.0f} us  "
                 f"total {total:.0f} us per registration at {args.rate:g}/s"
             )
-        finally:
-            stop(process)
+        if len(servers) == 2:
+            ratio = servers[0].medians()[2] / servers[1].medians()[2]
+            print(f"baseline / srvdns: {ratio:.2f}")
 
 
 if __name__ == "__main__":
