@@ -19,7 +19,8 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from srvdns.api.auth import accepted_tokens
-from srvdns.api.schemas import InstanceOut, instance_id, service_name
+from srvdns.api.instancejson import instance_json
+from srvdns.api.schemas import instance_id, service_name
 from srvdns.model import Instance
 
 ROUTE = "/v1/services/{service}/instances/{id}/heartbeat"
@@ -79,7 +80,7 @@ async def send_instance(state: State, instance: Instance, status: int, send: Sen
     ``api.fastregister``) answer."""
     health = state.health
     live = None if health is None else health.states(instance.service, instance.id)
-    body = InstanceOut.of(instance, state.registry.now(), live).model_dump_json().encode()
+    body = instance_json(instance, state.registry.now(), live)
     await send(
         {
             "type": "http.response.start",

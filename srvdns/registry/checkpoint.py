@@ -28,8 +28,11 @@ from srvdns.registry.engine import BUSY_TIMEOUT_MS, is_memory_sqlite, is_sqlite
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 0.25
-"""Seconds between two checkpoints (one that finds nothing new to copy costs ~nothing)."""
+INTERVAL = 1.0
+"""Seconds between two checkpoints.  Each one that copies anything costs two fsyncs
+(the log, then the file), whatever it copies: under a steady trickle of writes, four a
+second cost each write more than one does, and the log stays short either way (a
+second of writes).  One that finds nothing committed since the last is not run."""
 BACKSTOP_PAGES = 16_000
 """The writer's ``wal_autocheckpoint`` (SQLite's default is 1,000 pages, 4 MB): reached
 only if the checkpoint thread does not keep up; about 64 MB of log at 4 KiB pages."""
@@ -46,6 +49,8 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
+        self._copied: int | None = None
+        """``PRAGMA data_version`` when the last checkpoint copied the whole log."""
 
     @classmethod
     def attach(cls, engine: Engine, interval: float = INTERVAL) -> WalCheckpointer | None:
@@ -73,8 +78,9 @@ class WalCheckpointer:
             self._conn = None
 
     def checkpoint(self) -> None:
-        """One PASSIVE checkpoint now; a database that cannot be opened or is busy is
-        left for the next one (the writer's backstop bounds the log meanwhile)."""
+        """One PASSIVE checkpoint now, unless nothing was committed since the last one
+        copied the whole log; a database that cannot be opened or is busy is left for
+        the next one (the writer's backstop bounds the log meanwhile)."""
         try:
             if self._conn is None:
                 # mode=rw: never create a file that is not (or no longer) there
@@ -82,8 +88,15 @@ class WalCheckpointer:
                     f"file:{self.path}?mode=rw", uri=True, check_same_thread=False
                 )
                 self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._copied = None
+            # changes whenever another connection commits: a cheap look at the log
+            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+            if version == self._copied:
+                return
+            (_, logged, copied) = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.checkpoints += 1
+            # a reader still on older pages can hold frames back: try them again
+            self._copied = version if logged == copied else None
         except sqlite3.Error as exc:
             log.debug("WAL checkpoint of %s failed: %s", self.path, exc)
             if self._conn is not None:

@@ -14,9 +14,11 @@ connection whose error means the file must be reopened is invalidated, as the en
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,8 +146,50 @@ def _row_type(names: list[str]) -> Any:
 
 def execute(conn: Connection, sql: str) -> None:
     """Run a statement without parameters on SQLite's driver (a group commit's
-    savepoints), failing as ``DriverStatement`` fails."""
+    savepoints, a write's BEGIN), failing as ``DriverStatement`` fails; through
+    SQLAlchemy on other drivers."""
+    if not _direct(conn):
+        conn.exec_driver_sql(sql)
+        return
     _run(conn, sql, ()).close()
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[None]:
+    """A write transaction on ``conn``, committed when the block ends, rolled back when
+    it raises.  On SQLite's driver, BEGIN IMMEDIATE (after ``trouble.check_file``, as
+    ``engine`` does for SQLAlchemy's transactions) and COMMIT go to the driver directly:
+    SQLAlchemy's transaction objects and events cost a lone write more than SQLite's own
+    work.  A statement run through SQLAlchemy inside the block joins the transaction
+    (``engine`` begins none while the driver has one open), and its transaction then
+    commits the driver's.  On other drivers: ``conn.begin()``."""
+    if not _direct(conn):
+        with conn.begin():
+            yield
+        return
+    trouble.check_file(conn.engine)  # never write into a removed file
+    execute(conn, "BEGIN IMMEDIATE")
+    try:
+        yield
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            execute(conn, "COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: Connection) -> None:
+    """Undo ``transaction``'s work; a connection that cannot (closed, invalidated, its
+    transaction already rolled back by SQLite) has nothing left to undo."""
+    with contextlib.suppress(Exception):
+        if conn.in_transaction():
+            conn.rollback()
+    with contextlib.suppress(Exception):
+        raw: Any = conn.connection.driver_connection
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
 
 
 def _direct(conn: Connection) -> bool:

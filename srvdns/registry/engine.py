@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.pool import StaticPool
 
-from srvdns.registry import trouble
+from srvdns.registry import driver, trouble
 
 BUSY_TIMEOUT_MS = 5000
 SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
@@ -88,11 +88,13 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any, synchronous: str = "NOR
 
 
 def _sqlite_begin(connection: Connection) -> None:
+    if getattr(connection.connection.driver_connection, "in_transaction", False):
+        return  # joins the transaction begun on the driver (``driver.transaction``)
     if connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN")
     else:
         trouble.check_file(connection.engine)  # never write into a removed file
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        driver.execute(connection, "BEGIN IMMEDIATE")  # on every write: the short way
 
 
 def _discard_after_io_error(context: ExceptionContext) -> None:

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Connection
@@ -106,7 +106,7 @@ class ChangeFollower:
         holder: CatalogHolder,
         *,
         interval: float = DEFAULT_INTERVAL,
-        executor: ThreadPoolExecutor | None = None,
+        executor: Executor | None = None,
         on_change: Listener | None = None,
         prepare: Prepare | None = None,
     ) -> None:

@@ -20,9 +20,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic_core
 
@@ -47,6 +47,7 @@ from srvdns.registry.repository import (
     store_errors,
 )
 from srvdns.registry.stats import RegistryStats
+from srvdns.registry.worker import WorkerThread
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ DEFAULT_HEARTBEAT_FLUSH = 1.0
 class _Write:
     """A write waiting for the worker thread, and where its outcome goes."""
 
-    __slots__ = ("cancelled", "fn", "loop", "operation", "result", "started")
+    __slots__ = ("fn", "loop", "operation", "result", "started")
 
     def __init__(
         self,
@@ -76,10 +77,15 @@ class _Write:
         self.fn = fn
         self.loop = loop
         self.result = result
-        self.cancelled = False
         self.operation = operation
         """What the write does, for the write latency and error metrics."""
         self.started = time.perf_counter()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the caller gave up on the write (read on the worker thread: a
+        future's state is one field, and a cancellation is final)."""
+        return self.result.cancelled()
 
 
 def static_instances(
@@ -141,14 +147,17 @@ def ttl_spec(ttl: float) -> CheckSpec:
     )
 
 
-def with_initial_checks(instance: Instance, now: float) -> Instance:
-    """``instance`` with each check in its initial state since ``now``.
+def with_initial_checks(instance: Instance, now: float, **changes: Any) -> Instance:
+    """``instance`` with each check in its initial state since ``now`` (and ``changes``
+    to its other fields made in the same step).
 
     The lease follows the ttl check: ``ttl`` is its lease, and a ttl check that starts
     critical starts with a lapsed lease (critical until the first heartbeat).  An instance
     with a ``ttl`` but no ttl check gets one (``ttl_spec``).  ``status`` is the worst of
     the checks' initial statuses.
     """
+    if not instance.checks and instance.ttl is None:  # most registrations: nothing to start
+        return replace(instance, **changes, last_heartbeat=now, status=Status.PASSING)
     specs = [check.spec for check in instance.checks]
     lease = next((spec for spec in specs if spec.kind is CheckKind.TTL), None)
     if lease is None and instance.ttl is not None:
@@ -161,6 +170,7 @@ def with_initial_checks(instance: Instance, now: float) -> Instance:
         last_heartbeat = now - ttl
     return replace(
         instance,
+        **changes,
         ttl=ttl,
         last_heartbeat=last_heartbeat,
         checks=found,
@@ -178,7 +188,7 @@ class Registry:
         repository: Repository,
         holder: CatalogHolder,
         *,
-        executor: ThreadPoolExecutor,
+        executor: WorkerThread,
         clock: Callable[[], float] = time.time,
         heartbeat_flush: float = DEFAULT_HEARTBEAT_FLUSH,
     ) -> None:
@@ -229,7 +239,7 @@ class Registry:
         """
         repository = Repository(create_engine(url, durability))
         checkpointer = WalCheckpointer.attach(repository.engine)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srvdns-registry")
+        executor = WorkerThread("srvdns-registry")
         try:
             services, index = executor.submit(_start, repository, upgrade).result()
         except BaseException:
@@ -259,7 +269,9 @@ class Registry:
             self._flush_requested = True
             if not self._draining:
                 self._draining = True
-                self._executor.submit(self._drain)
+                self._executor.call(self._drain)
+        with contextlib.suppress(RuntimeError):  # on the thread that used it, last
+            self._executor.submit(self._repository.close_writer)
         self._executor.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -344,15 +356,13 @@ class Registry:
         """
         now = self._clock()
         stored = with_initial_checks(
-            replace(
-                instance,
-                service=instance.service.lower(),
-                tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
-                meta=tuple(sorted(dict(instance.meta).items())),
-                registered_at=now,
-                source=Source.API,
-            ),
+            instance,
             now,
+            service=instance.service.lower(),
+            tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
+            meta=tuple(sorted(dict(instance.meta).items())),
+            registered_at=now,
+            source=Source.API,
         )
         change = await self._write(
             lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id),
@@ -556,12 +566,6 @@ class Registry:
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Change] = loop.create_future()
         write = _Write(fn, loop, result, operation)
-
-        def cancelled(done: asyncio.Future[Change]) -> None:
-            if done.cancelled():
-                write.cancelled = True
-
-        result.add_done_callback(cancelled)
         with self._lock:
             self._queue.append(write)
             try:
@@ -577,7 +581,7 @@ class Registry:
         if self._draining:
             return
         try:
-            self._executor.submit(self._drain)
+            self._executor.call(self._drain)
         except RuntimeError:  # the executor has been shut down
             raise errors.StoreUnavailableError("the registry is closed") from None
         self._draining = True
@@ -617,9 +621,16 @@ class Registry:
                 if renewals and self._loop is not None:  # try them again a flush later
                     with contextlib.suppress(RuntimeError):
                         self._loop.call_soon_threadsafe(self._arm_flush)
+            with self._lock:  # done before the hand-over, so that this thread is done
+                # too when the loop wakes up for it (rather than holding the GIL it wants)
+                done = not self._queue and not self._flush_requested
+                if done:
+                    self._draining = False
             if batch:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                     batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
+            if done:
+                return
 
     def _finish(self, batch: list[_Write], outcomes: list[Change | BaseException | None]) -> None:
         """Loop thread: publish a committed batch in commit order, then hand each outcome
@@ -667,6 +678,11 @@ class Registry:
         costs a copy of the service map per write.  They committed together, so each
         gets its services as they are after all of them."""
         published = list(outcomes)
+        if len(outcomes) == 1:  # a lone write (most batches): no run to collect
+            (outcome,) = outcomes
+            if isinstance(outcome, Change):
+                published[0] = self._publish(outcome)
+            return published
         run: list[int] = []
         written: set[tuple[str, str]] = set()
         for at, outcome in enumerate(outcomes):
@@ -703,7 +719,7 @@ class Registry:
         by_name = {service.name: service for service in services}
         for at, change in zip(run, together, strict=True):
             names = {i.service for i in change.upserts} | {name for name, _ in change.removals}
-            published[at] = replace(change, services=tuple(by_name[n] for n in sorted(names)))
+            published[at] = change.with_services(tuple(by_name[n] for n in sorted(names)))
         self.stats.snapshot("patch", time.perf_counter() - started)
         run.clear()
 
@@ -722,12 +738,12 @@ class Registry:
                 change.upserts, change.removals, index=change.index
             )
             self.holder.swap(catalog)
-            return replace(change, services=(*services, *change.services))
+            return change.with_services((*services, *change.services))
         if change.services:
             current = self.holder.current
             newest = tuple(renew.newest_leases(s, current) for s in change.services)
             self.holder.patch(newest, index=change.index)
-            return replace(change, services=newest)
+            return change.with_services(newest)
         return change
 
     # -- heartbeats from memory ---------------------------------------------------------

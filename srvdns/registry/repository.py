@@ -105,6 +105,19 @@ class Change:
     removals: tuple[InstanceKey, ...] = ()
     """Instances deleted, likewise."""
 
+    def with_services(self, services: tuple[Service, ...]) -> Change:
+        """This change with ``services`` (``dataclasses.replace`` costs a registration's
+        publishing more than this does)."""
+        return Change(
+            services,
+            self.index,
+            self.instance,
+            self.keys,
+            self.health_only,
+            self.upserts,
+            self.removals,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseRenewal:
@@ -682,7 +695,7 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
         if service_pk is None:
             service_pk = _service_pk(conn, instance.service)
         merged = list(instance.checks)
-        stored = replace(instance, status=worst(c.status for c in merged))
+        stored = _with_status(instance, worst(c.status for c in merged))
         inserted = _INSERT_INSTANCE.insert(
             conn, {"service_id": service_pk, "instance_id": instance.id, **_values(stored)}
         )
@@ -695,21 +708,27 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
         )
     old_checks = _instance_checks(conn, instance_pk)
     merged = _merged_checks(instance.checks, old_checks)
-    stored = replace(instance, status=worst(c.status for c in merged))
+    stored = _with_status(instance, worst(c.status for c in merged))
     _UPDATE_INSTANCE.run(conn, {"b_pk": instance_pk, **_values(stored)})
     _write_checks(conn, instance_pk, merged, old_checks)
     return _as_read(stored, merged)
 
 
+def _with_status(instance: Instance, status: Status) -> Instance:
+    """``instance`` with ``status`` (itself when it has that status already, as a
+    registration's instance usually has: a copy costs more than the comparison)."""
+    return instance if instance.status is status else replace(instance, status=status)
+
+
 def _as_read(stored: Instance, merged: Sequence[Check]) -> Instance:
     """``stored`` as a read of its row gives it: checks sorted by id, meta as sorted pairs
-    of strings, tags as a tuple."""
-    return replace(
-        stored,
-        tags=tuple(stored.tags),
-        meta=tuple(sorted((str(k), str(v)) for k, v in stored.meta)),
-        checks=tuple(sorted(merged, key=lambda c: c.id)),
-    )
+    of strings, tags as a tuple (``stored`` itself when it is that already)."""
+    tags = tuple(stored.tags)
+    meta = tuple(sorted((str(k), str(v)) for k, v in stored.meta))
+    found = tuple(sorted(merged, key=lambda c: c.id))
+    if stored.tags is tags and stored.meta == meta and stored.checks == found:
+        return stored
+    return replace(stored, tags=tags, meta=meta, checks=found)
 
 
 def upsert_instance(conn: Connection, instance: Instance, *, exclusive_id: bool = False) -> Change:
@@ -1195,6 +1214,8 @@ class Repository:
         self.engine = engine
         self._reader = engine.execution_options(**{READ_ONLY: True})
         self._ambient = threading.local()
+        self._writer: Connection | None = None
+        """The connection ``batch`` runs on, kept checked out between batches."""
 
     @contextmanager
     def batch(self, renewals: Sequence[LeaseRenewal] = (), *, writes: int = 2) -> Iterator[None]:
@@ -1214,10 +1235,49 @@ class Repository:
         """
         alone = writes <= 1 and not renewals and self.engine.dialect.name == "sqlite"
         try:
-            with store_errors("write to the registry"), self.engine.begin() as conn:
+            with store_errors("write to the registry"), self._transaction() as conn:
                 yield from self._batch(conn, renewals, alone)
         except _Undone:
             pass
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """``batch``'s transaction: on SQLite, on the kept writer connection, begun and
+        committed on the driver (``driver.transaction``); elsewhere ``engine.begin()``."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        conn = self._writer_connection()
+        try:
+            with driver.transaction(conn):
+                yield conn
+        except _Undone:  # rolled back as asked: the connection is fine
+            raise
+        except BaseException:
+            # whatever went wrong, the next batch starts on a fresh connection (as each
+            # batch used to): one an I/O error invalidated, or one whose rollback
+            # failed, is never used again
+            self.close_writer()
+            raise
+
+    def _writer_connection(self) -> Connection:
+        """The connection of ``batch`` on SQLite: checked out once and kept, rather than
+        taken from the pool and given back (a reset included) around every transaction,
+        which cost a lone registration more than its statements.  (A server database
+        keeps the pool's checkout, whose ping replaces a connection the server dropped.)"""
+        if self._writer is None or self._writer.closed or self._writer.invalidated:
+            self.close_writer()
+            self._writer = self.engine.connect()
+        return self._writer
+
+    def close_writer(self) -> None:
+        """Give ``batch``'s connection back to the pool (on the thread that ran the
+        batches; before the engine is disposed of)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                writer.close()
 
     def _batch(
         self, conn: Connection, renewals: Sequence[LeaseRenewal], alone: bool

@@ -14,13 +14,13 @@ BIG_META = {f"k{n}": "v" * 500 for n in range(40)}
 
 
 def cap_pages(registry: Registry, pages: int | None) -> None:
-    """Cap the registry connection's file size: SQLite's SQLITE_FULL, as on a full disk."""
+    """Cap the writing connection's file size: SQLite's SQLITE_FULL, as on a full disk."""
 
     def cap() -> None:
-        with registry._repository.engine.connect() as connection:
-            current = connection.exec_driver_sql("PRAGMA page_count").scalar()
-            connection.exec_driver_sql(f"PRAGMA max_page_count = {pages or current}")
-            connection.rollback()
+        connection = registry._repository._writer_connection()
+        current = connection.exec_driver_sql("PRAGMA page_count").scalar()
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {pages or current}")
+        connection.rollback()
 
     registry._call(cap)
 

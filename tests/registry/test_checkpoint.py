@@ -65,3 +65,26 @@ def test_the_registry_runs_one_while_open(tmp_path: Path) -> None:
     assert checkpointer._thread.is_alive()
     registry.close()
     assert not checkpointer._thread.is_alive()
+
+
+def test_a_checkpoint_with_nothing_committed_since_the_last_is_skipped(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    url = f"sqlite:///{db}"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    checkpointer = WalCheckpointer.attach(engine)
+    assert checkpointer is not None
+    try:
+        with engine.begin() as conn:
+            conn.execute(services.insert().values(name="a"))
+        checkpointer.checkpoint()
+        checkpointer.checkpoint()  # nothing new: not run
+        assert checkpointer.checkpoints == 1
+        with engine.begin() as conn:
+            conn.execute(services.insert().values(name="b"))
+        checkpointer.checkpoint()
+        assert checkpointer.checkpoints == 2
+        assert _rows_in_the_main_file(db, tmp_path) == 2
+    finally:
+        checkpointer.stop()
+        engine.dispose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from registry.test_repository import api, http_check
+from sqlalchemy.engine import Connection
 
 from srvdns.model import Status
 from srvdns.registry import driver, migrate
@@ -75,3 +77,64 @@ def test_a_connection_that_must_reopen_the_file_is_invalidated(sqlite_url: str) 
             statement.run_many(conn, [{"b": 1}])
         assert conn.invalidated
     engine.dispose()
+
+
+def _names(url: str) -> list[str]:
+    """The service names in the file, read by a connection of the test's own."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.scalars(sa.select(services.c.name)))
+    finally:
+        engine.dispose()
+
+
+class _Boom(Exception):
+    """Raised inside a transaction to see it rolled back."""
+
+
+def _fail_in(conn: Connection, *steps: Callable[[], object]) -> None:
+    """Run ``steps`` in a driver transaction, then raise ``_Boom`` inside it."""
+    with driver.transaction(conn):
+        for step in steps:
+            step()
+        raise _Boom
+
+
+def test_a_driver_transaction_commits_at_the_end_and_rolls_back_on_an_error(
+    sqlite_url: str,
+) -> None:
+    migrate.upgrade(sqlite_url)
+    engine = create_engine(sqlite_url)
+    insert = DriverStatement(services.insert())
+    with engine.connect() as conn:
+        with driver.transaction(conn):
+            insert.insert(conn, {"name": "kept"})
+            assert _names(sqlite_url) == []  # not before the commit
+        assert _names(sqlite_url) == ["kept"]
+        with pytest.raises(_Boom):
+            _fail_in(conn, lambda: insert.insert(conn, {"name": "undone"}))
+        with driver.transaction(conn):  # the connection goes on
+            insert.insert(conn, {"name": "next"})
+    engine.dispose()
+    assert _names(sqlite_url) == ["kept", "next"]
+
+
+def test_sqlalchemy_statements_join_a_driver_transaction(sqlite_url: str) -> None:
+    migrate.upgrade(sqlite_url)
+    engine = create_engine(sqlite_url)
+    insert = DriverStatement(services.insert())
+    with engine.connect() as conn:
+        with pytest.raises(_Boom):
+            _fail_in(
+                conn,
+                lambda: insert.insert(conn, {"name": "a"}),
+                lambda: conn.execute(services.insert().values(name="b")),  # no second BEGIN
+            )
+        assert not conn.in_transaction()
+        with driver.transaction(conn):
+            conn.execute(services.insert().values(name="c"))
+            insert.insert(conn, {"name": "d"})
+        assert not conn.in_transaction()
+    engine.dispose()
+    assert _names(sqlite_url) == ["c", "d"]

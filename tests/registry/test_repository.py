@@ -276,12 +276,41 @@ def test_sqlite_writes_take_the_write_lock_up_front(sqlite_url):
     migrate.upgrade(sqlite_url)
     engine = create_engine(sqlite_url)
     statements: list[str] = []
-    sa.event.listen(
-        engine, "before_cursor_execute", lambda *a: statements.append(a[2]), named=False
-    )
+    # what SQLite itself runs (the write path sends its BEGIN to the driver directly)
+    sa.event.listen(engine, "connect", lambda raw, _: raw.set_trace_callback(statements.append))
     Repository(engine).upsert_instance(api("web", "a"))
     engine.dispose()
     assert statements[0] == "BEGIN IMMEDIATE"
+
+
+def test_sqlite_batches_share_one_connection_until_the_database_refuses_one(sqlite_url):
+    """The writer's connection is kept between batches; after a batch the database
+    refused (here a full file), the next one checks a connection out afresh."""
+    migrate.upgrade(sqlite_url)
+    engine = create_engine(sqlite_url)
+    repo = Repository(engine)
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "a"))
+    kept = repo._writer_connection()
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "b"))
+    assert repo._writer_connection() is kept
+    pages = kept.exec_driver_sql("PRAGMA page_count").scalar()
+    kept.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+    kept.rollback()
+    big = tuple((f"k{n}", "v" * 500) for n in range(40))
+    with pytest.raises(StoreUnavailableError, match="full"), repo.batch(writes=1):
+        repo.upsert_instance(api("web", "c", meta=big))
+    fresh = repo._writer_connection()
+    assert fresh is not kept
+    fresh.exec_driver_sql("PRAGMA max_page_count = 1000000")  # room again
+    fresh.rollback()
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "c", meta=big))
+    assert repo._writer_connection() is fresh
+    assert [i.id for i in repo.find_service("web").instances] == ["a", "b", "c"]
+    repo.close_writer()
+    engine.dispose()
 
 
 def _big_static_config() -> list[Instance]:

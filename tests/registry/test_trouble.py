@@ -46,14 +46,15 @@ def stored_ids(database: Path) -> list[str]:
 
 
 def limit_pages(registry: Registry, pages: int | None) -> None:
-    """Cap the registry connection's file size (SQLite's SQLITE_FULL, as on a full disk)."""
+    """Cap the file size for the registry's writes (SQLite's SQLITE_FULL, as on a full
+    disk): the limit is the writing connection's own."""
 
     def cap() -> None:
-        with registry._repository.engine.connect() as connection:
-            count = connection.exec_driver_sql("PRAGMA page_count").scalar()
-            wanted = count if pages is None else pages
-            connection.exec_driver_sql(f"PRAGMA max_page_count = {wanted}")
-            connection.rollback()
+        connection = registry._repository._writer_connection()
+        count = connection.exec_driver_sql("PRAGMA page_count").scalar()
+        wanted = count if pages is None else pages
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {wanted}")
+        connection.rollback()
 
     registry._call(cap)
 
