@@ -2,8 +2,11 @@
 
 It runs on the event loop that answers DNS.  The checks come from the catalog (so from
 the registry): the loop loads them at start and follows every committed change through
-a registry listener.  Each check has its own schedule (``schedule.Schedule``); due checks
-queue for one of ``concurrency`` workers, so a burst waits instead of being dropped; a
+a registry listener.  Each check has its own schedule (``schedule.Schedule``); one timer
+wakes the loop for the next due check (no sooner than ``TICK`` after the previous wake,
+so that checks due close together start in one batch and share the event loop's wake-up,
+which costs more than a TCP connect); due checks run as tasks, at most ``concurrency`` at
+a time, and the rest wait in line, so a burst waits instead of being dropped; a
 check that overruns its timeout is cancelled and counted critical, unless the event loop
 itself stalled meanwhile (then the result is not counted at all: a live instance is never
 dropped because srvdns fell behind).
@@ -18,7 +21,7 @@ memory (``states``), and are saved once at shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 import math
 import random
@@ -115,9 +118,13 @@ class HealthLoop:
         self.lag = lag or LagMonitor(on_sample=self._lag_sample)
         self._entries: dict[_InstanceKey, dict[str, _Entry]] = {}
         self._count = 0
-        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
-        self._wake = asyncio.Event()
+        self._aio: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._planned_wake = math.inf
+        self._last_tick = -math.inf
+        self._waiting: collections.deque[_Entry] = collections.deque()
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._late = 0.0
         self._pending: dict[_CheckKey, CheckUpdate] = {}
         self._removals: dict[_InstanceKey, CheckUpdate] = {}
         self._inflight: set[_CheckKey] = set()
@@ -128,6 +135,10 @@ class HealthLoop:
         self._last_index = -1
         self._running = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # read when scraped, not set on every check
+        self.metrics.running.set_function(lambda: self._running)
+        self.metrics.queued.set_function(lambda: len(self._waiting))
+        self.metrics.schedule_lag.set_function(lambda: self._late)
 
     def set_zones(self, zones: Sequence[ZoneConfig]) -> None:
         """Honour the panic thresholds of ``zones`` from now on (a config reload)."""
@@ -150,13 +161,10 @@ class HealthLoop:
             self._check_panic(name)
         self._tasks = [
             asyncio.create_task(self.lag.run(), name="health-lag"),
-            asyncio.create_task(self._scheduler(), name="health-scheduler"),
             asyncio.create_task(self._writer(), name="health-writer"),
-            *(
-                asyncio.create_task(self._worker(), name=f"health-worker-{n}")
-                for n in range(self._config.concurrency)
-            ),
         ]
+        self._aio = loop
+        self._arm(now)
         log.info(
             "health checks: %d scheduled, concurrency %d", self._count, self._config.concurrency
         )
@@ -164,7 +172,12 @@ class HealthLoop:
     async def stop(self) -> None:
         """Stop running checks, then write what is pending and the in-memory counters."""
         self._registry.remove_listener(self._on_change)
-        tasks, self._tasks = self._tasks, []
+        self._aio = None  # no more checks start
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._waiting.clear()
+        tasks, self._tasks = [*self._tasks, *self._jobs], []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -313,49 +326,77 @@ class HealthLoop:
     def _plan(self, entry: _Entry, due: float) -> None:
         entry.due = due
         self._schedule.at(entry, due)
-        if due < self._planned_wake:
-            self._wake.set()
+        if due < self._planned_wake and self._aio is not None:
+            # sooner than the timer: at once when due now (a new check), else no sooner
+            # than TICK after the last wake
+            if due > self._aio.time():
+                due = max(due, self._last_tick + TICK)
+            self._rearm(due)
 
-    async def _scheduler(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            for entry in self._schedule.pop_due(now):
-                if not entry.removed:
-                    entry.busy = True
-                    self._queue.put_nowait(entry)
-            self.metrics.queued.set(self._queue.qsize())
-            upcoming = self._schedule.next_time()
-            self._wake.clear()
-            if upcoming is None:
-                self._planned_wake = math.inf
-                await self._wake.wait()
-                continue
-            self._planned_wake = wake = max(upcoming, now + TICK)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(wake):
-                    await self._wake.wait()
+    def _rearm(self, wake: float) -> None:
+        assert self._aio is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._planned_wake = wake
+        self._timer = self._aio.call_at(wake, self._tick)
+
+    def _arm(self, earliest: float) -> None:
+        """Set the timer for the next due check, no sooner than ``earliest``."""
+        self._timer = None
+        upcoming = self._schedule.next_time()
+        if upcoming is None:
+            self._planned_wake = math.inf
+            return
+        self._rearm(max(upcoming, earliest))
+
+    def _tick(self) -> None:
+        """Timer callback: start every check that is due, then set the timer again."""
+        assert self._aio is not None
+        self._timer = None
+        self._planned_wake = math.inf
+        now = self._last_tick = self._aio.time()
+        for entry in self._schedule.pop_due(now):
+            if not entry.removed:
+                entry.busy = True
+                self._start(entry)
+        if self._timer is None:
+            self._arm(now + TICK)
 
     # -- running checks -----------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        while True:
-            entry = await self._queue.get()
+    def _start(self, entry: _Entry) -> None:
+        """Run ``entry`` in a task of its own, or in line for a free slot."""
+        if self._running >= self._config.concurrency:
+            self._waiting.append(entry)
+            return
+        assert self._aio is not None
+        self._running += 1
+        task = self._aio.create_task(self._job(entry))
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _job(self, entry: _Entry) -> None:
+        try:
             if entry.removed:
-                entry.busy = False
-                continue
-            self._running += 1
-            self.metrics.running.set(self._running)
-            try:
-                await self._run(entry)
-            finally:
-                entry.busy = False
-                self._running -= 1
-                self.metrics.running.set(self._running)
+                return
+            await self._run(entry)
+        except Exception:
+            log.exception("health check of %s/%s failed", *entry.key[:2])
+        finally:
+            entry.busy = False
+            self._running -= 1
+            while self._waiting and self._aio is not None:
+                waiting = self._waiting.popleft()
+                if waiting.removed:
+                    waiting.busy = False
+                    continue
+                self._start(waiting)
+                break
 
     async def _run(self, entry: _Entry) -> None:
         """Run one check once, record the result, and plan the next run."""
-        loop = asyncio.get_running_loop()
+        loop = self._aio
+        assert loop is not None
         instance = self._instance(entry.service, entry.instance_id)
         if instance is None:
             self._drop(entry)
@@ -366,7 +407,7 @@ class HealthLoop:
         spec = entry.check.spec
         checker = self._checkers[spec.kind]
         started = loop.time()
-        self.metrics.schedule_lag.set(max(0.0, started - entry.due))
+        self._late = max(0.0, started - entry.due)
         try:
             if spec.kind is CheckKind.TTL:
                 result = await checker.check(spec, instance)

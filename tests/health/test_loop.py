@@ -34,6 +34,7 @@ class Scripted:
         self.results: dict[str, Status] = {}
         self.delay: dict[str, float] = {}
         self.calls: list[tuple[str, float]] = []
+        self.finished: list[str] = []
         self.running = 0
         self.most = 0
 
@@ -44,6 +45,7 @@ class Scripted:
         try:
             await asyncio.sleep(self.delay.get(instance.id, 0))
             status = self.results.get(instance.id, P)
+            self.finished.append(instance.id)
             return Result(status, f"{status} from {instance.id}")
         finally:
             self.running -= 1
@@ -197,9 +199,9 @@ async def test_a_flapping_instance_does_not_churn(registry, checker, start, monk
 
     async def flap() -> None:
         nonlocal flips
-        while True:
-            seen = checker.count("web-1")
-            await until(lambda seen=seen: checker.count("web-1") > seen)
+        while True:  # flip after each result (not at a start: that check may see the flip)
+            seen = checker.finished.count("web-1")
+            await until(lambda seen=seen: checker.finished.count("web-1") > seen)
             checker.results["web-1"] = C if checker.results.get("web-1", P) is P else P
             flips += 1
 
