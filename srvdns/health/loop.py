@@ -477,7 +477,7 @@ class HealthLoop:
             entry.dirty = False
         elif key in self._pending:
             self._pending[key] = self._update(entry)
-        elif new != old:
+        elif not entry.dirty and new is not old and new != old:
             entry.dirty = True
         after = new.spec.deregister_critical_after
         if (
