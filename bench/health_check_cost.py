@@ -36,6 +36,14 @@ def cpu(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def wakeups(pid: int) -> int:
+    """How many times the main thread (the event loop) went to sleep and woke up."""
+    for line in Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
 def checks_run(client: httpx.Client) -> float:
     """How many check results srvdns has counted so far (every kind and status)."""
     total = 0.0
@@ -45,16 +53,20 @@ def checks_run(client: httpx.Client) -> float:
     return total
 
 
-def window(pid: int, client: httpx.Client, seconds: float) -> tuple[float, float, float, float]:
-    """(user s, sys s, checks run, elapsed s) over about ``seconds``."""
+def window(
+    pid: int, client: httpx.Client, seconds: float
+) -> tuple[float, float, float, float, int]:
+    """(user s, sys s, checks run, elapsed s, event loop wake-ups) over about ``seconds``."""
     c0 = checks_run(client)
     u0, s0 = cpu(pid)
+    w0 = wakeups(pid)
     t0 = time.monotonic()
     time.sleep(seconds)
     u1, s1 = cpu(pid)
+    w1 = wakeups(pid)
     elapsed = time.monotonic() - t0
     c1 = checks_run(client)
-    return u1 - u0, s1 - s0, c1 - c0, elapsed
+    return u1 - u0, s1 - s0, c1 - c0, elapsed, w1 - w0
 
 
 def main() -> None:
@@ -72,14 +84,17 @@ def main() -> None:
                 if args.background:
                     dt.register(api, args.background, 3)
                 time.sleep(1)
-                u, s, _, el = window(server.pid, client, args.duration)
+                u, s, _, el, w = window(server.pid, client, args.duration)
                 idle_u, idle_s = u / el, s / el
-                print(f"idle: user {idle_u * 100:.2f}% sys {idle_s * 100:.2f}% of a core")
+                print(
+                    f"idle: user {idle_u * 100:.2f}% sys {idle_s * 100:.2f}% of a core, "
+                    f"{w / el:.0f} wake-ups/s"
+                )
                 dt.add_checked(api, args.checks, target.netloc)
                 time.sleep(2)
                 rows: list[tuple[float, float, float, float]] = []
                 for run in range(args.runs):
-                    u, s, n, el = window(server.pid, client, args.duration)
+                    u, s, n, el, w = window(server.pid, client, args.duration)
                     if n <= 0:
                         sys.exit("no check ran")
                     row = (
@@ -92,17 +107,18 @@ def main() -> None:
                     print(
                         f"run {run + 1}: {n / el:.0f} checks/s  per check: user {row[0]:.0f} us"
                         f"  sys {row[1]:.0f} us  total {row[0] + row[1]:.0f} us"
-                        f"  (less idle: {row[2] + row[3]:.0f} us)",
+                        f"  (less idle: {row[2] + row[3]:.0f} us)  {w / n:.2f} wake-ups",
                         flush=True,
                     )
         finally:
             dt.stop(server)
             target.sock.close()
     med = [statistics.median(r[i] for r in rows) for i in range(4)]
+    total = statistics.median(r[0] + r[1] for r in rows)
+    less_idle = statistics.median(r[2] + r[3] for r in rows)
     print(
-        f"median per check: user {med[0]:.0f} us  sys {med[1]:.0f} us  "
-        f"total {med[0] + med[1]:.0f} us  (less idle: user {med[2]:.0f} sys {med[3]:.0f} "
-        f"total {med[2] + med[3]:.0f} us)"
+        f"median per check: user {med[0]:.0f} us  sys {med[1]:.0f} us  total {total:.0f} us"
+        f"  (less idle: user {med[2]:.0f} sys {med[3]:.0f} total {less_idle:.0f} us)"
     )
 
 
