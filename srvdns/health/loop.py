@@ -44,8 +44,11 @@ from srvdns.registry.repository import Change, CheckUpdate
 
 log = logging.getLogger(__name__)
 
-TICK = 0.005
-"""The scheduler wakes at most this often; due checks are started in batches."""
+TICK = 0.02
+"""The scheduler wakes at most this often; due checks are started in batches.  A wake-up
+of the event loop costs more CPU than a TCP check itself, so a check may start up to
+this much after its due time (well inside the default jitter of a tenth of the
+interval); a check registered while the loop runs still starts at once."""
 
 NOT_OWNED_RECHECK = 0.5
 """A ttl check another node runs is looked at again this long after its due time (so

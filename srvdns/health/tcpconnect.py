@@ -3,10 +3,12 @@
 A check only needs to know whether the target accepts: a transport and a protocol
 (``loop.create_connection``) cost more than the connect itself, in objects, callbacks and
 system calls (the transport turns on Nagle's option, starts reading, looks up its
-addresses).  Here the socket is created non-blocking, ``connect_ex`` starts the
-handshake, the event loop says when the socket turns writable, ``SO_ERROR`` tells how it
-went, and an accepted connection is closed with a reset (``SO_LINGER`` 0: no FIN
-exchange and no TIME_WAIT on this side).
+addresses).  Here the socket is created non-blocking and ``connect_ex`` starts the
+handshake.  With a target on this host the handshake is already over when the call
+returns, and a second ``connect_ex`` says how it went without a trip through the event
+loop; otherwise the loop says when the socket turns writable and ``SO_ERROR`` tells.
+An accepted connection is closed with a reset (``SO_LINGER`` 0: no FIN exchange and no
+TIME_WAIT on this side).
 
 A target is parsed once (``parse_target``, cached): an IP address is connected to
 directly; a host name is resolved on every connect, through the loop's resolver, and
@@ -101,12 +103,14 @@ async def _connect(loop: asyncio.AbstractEventLoop, family: int, address: SockAd
             sock.setblocking(False)
         code = sock.connect_ex(address)
         if code in _PENDING:
-            # with a target on this host the handshake is over when connect() returns:
-            # then there is nothing to wait for
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if not code and not _established(sock):
+            # with a target on this host the handshake is over when connect() returns;
+            # connecting again says so (0), or that it failed, or that it goes on
+            code = sock.connect_ex(address)
+            if code in _PENDING:
                 await _writable(loop, sock.fileno())
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == errno.EISCONN:
+            code = 0
         if code:
             raise OSError(code, os.strerror(code))
         with contextlib.suppress(OSError):  # reset already: closing is all that is left
@@ -123,14 +127,6 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         await writable
     finally:
         loop.remove_writer(fd)
-
-
-def _established(sock: socket.socket) -> bool:
-    try:
-        sock.getpeername()
-    except OSError:
-        return False
-    return True
 
 
 def _wake(future: asyncio.Future[None]) -> None:
