@@ -142,6 +142,7 @@ class HealthLoop:
         self.metrics.running.set_function(lambda: self._running)
         self.metrics.queued.set_function(lambda: len(self._waiting))
         self.metrics.schedule_lag.set_function(lambda: self._late)
+        self.metrics.lag_max.set_function(self.lag.max_lag)
 
     def set_zones(self, zones: Sequence[ZoneConfig]) -> None:
         """Honour the panic thresholds of ``zones`` from now on (a config reload)."""
@@ -597,4 +598,3 @@ class HealthLoop:
 
     def _lag_sample(self, lag: float) -> None:
         self.metrics.lag.set(lag)
-        self.metrics.lag_max.set(self.lag.max_lag())

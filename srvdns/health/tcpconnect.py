@@ -2,7 +2,7 @@
 
 A check only needs to know whether the target accepts: a transport and a protocol
 (``loop.create_connection``) cost more than the connect itself, in objects, callbacks and
-system calls (the transport turns on Nagle's option, starts reading, looks up its
+system calls (the transport sets TCP_NODELAY, starts reading, looks up its
 addresses).  Here the socket is created non-blocking and ``connect_ex`` starts the
 handshake.  With a target on this host the handshake is already over when the call
 returns, and a second ``connect_ex`` says how it went without a trip through the event

@@ -395,3 +395,30 @@ async def test_metrics(registry, checker, start) -> None:
     assert "srvdns_event_loop_lag_seconds " in text
     assert "srvdns_health_checks_scheduled 1.0" in text
     assert 'srvdns_health_status_changes_total{status="passing"} 1.0' in text
+
+
+def sample(loop: HealthLoop, name: str) -> float:
+    """One unlabelled sample of a scrape of the loop's metrics."""
+    for line in generate_latest(loop.metrics.registry).decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not scraped")
+
+
+async def test_a_scrape_shows_running_queued_and_lag_as_they_are(registry, checker, start) -> None:
+    """These gauges are read when scraped, not set per check: a scrape must still show
+    the live values."""
+    loop = await start(HealthConfig(jitter=0.0, concurrency=1))
+    for n in (1, 2, 3):
+        checker.delay[f"web-{n}"] = 0.3
+        await registry.register(instance(n, spec(interval=30, timeout=5)))
+    await until(lambda: sample(loop, "srvdns_health_checks_queued") == 2)
+    assert sample(loop, "srvdns_health_checks_running") == 1
+    assert checker.running == 1
+    await until(lambda: len(checker.calls) == 3)
+    # the third waited for two checks of 0.3 s each
+    assert sample(loop, "srvdns_health_schedule_lag_seconds") >= 0.5
+    await until(lambda: len(checker.finished) == 3)
+    await until(lambda: sample(loop, "srvdns_health_checks_running") == 0)
+    assert sample(loop, "srvdns_health_checks_queued") == 0
+    assert sample(loop, "srvdns_event_loop_lag_max_seconds") >= 0
