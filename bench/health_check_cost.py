@@ -6,7 +6,8 @@ Starts ``srvdns serve`` on loopback (the helpers of bench/dns_throughput.py), op
 registers ``--background`` x 3 unchecked instances, then ``--checks`` instances whose TCP
 check runs every second against a loopback port this script accepts on and closes at once
 (from a thread of its own, so its work is not srvdns's).  In ``--runs`` windows of
-``--duration`` seconds it reads srvdns's user and system CPU time from /proc and the
+``--duration`` seconds it reads srvdns's CPU time from /proc (the scheduler's total,
+split into user and system time as the tick counts split) and the
 number of checks run from ``srvdns_health_checks_total`` on ``/metrics``, and prints the
 CPU per check (user, sys, total), raw and with the idle cost (measured first, before any
 check exists: the lag monitor, the timers) taken off, and the medians.  The figure is
@@ -29,11 +30,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 import dns_throughput as dt
 
 
-def cpu(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` so far."""
+def cpu(pid: int) -> tuple[float, float, float]:
+    """(user, system, total) CPU seconds of ``pid`` so far.  The total is the scheduler's
+    own account (``schedstat``, in nanoseconds, every thread); user and system time are
+    counted in clock ticks, by sampling, so over a few seconds only their ratio holds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue  # a thread that just ended
+    return int(fields[11]) / tick, int(fields[12]) / tick, total / 1e9
 
 
 def wakeups(pid: int) -> int:
@@ -58,15 +67,17 @@ def window(
 ) -> tuple[float, float, float, float, int]:
     """(user s, sys s, checks run, elapsed s, event loop wake-ups) over about ``seconds``."""
     c0 = checks_run(client)
-    u0, s0 = cpu(pid)
+    u0, s0, t0 = cpu(pid)
     w0 = wakeups(pid)
-    t0 = time.monotonic()
+    start = time.monotonic()
     time.sleep(seconds)
-    u1, s1 = cpu(pid)
+    u1, s1, t1 = cpu(pid)
     w1 = wakeups(pid)
-    elapsed = time.monotonic() - t0
+    elapsed = time.monotonic() - start
     c1 = checks_run(client)
-    return u1 - u0, s1 - s0, c1 - c0, elapsed, w1 - w0
+    used, ticked = t1 - t0, (u1 - u0) + (s1 - s0)
+    user_share = (u1 - u0) / ticked if ticked else 1.0
+    return used * user_share, used * (1 - user_share), c1 - c0, elapsed, w1 - w0
 
 
 def main() -> None:

@@ -3,9 +3,9 @@
 It runs on the event loop that answers DNS.  The checks come from the catalog (so from
 the registry): the loop loads them at start and follows every committed change through
 a registry listener.  Each check has its own schedule (``schedule.Schedule``); one timer
-wakes the loop for the next due check (no sooner than ``TICK`` after the previous wake,
-so that checks due close together start in one batch and share the event loop's wake-up,
-which costs more than a TCP connect); due checks run as tasks, at most ``concurrency`` at
+wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
+together start in one batch and share the event loop's wake-up, which costs more than a
+TCP connect); due checks run as tasks, at most ``concurrency`` at
 a time, and the rest wait in line, so a burst waits instead of being dropped; a
 check that overruns its timeout is cancelled and counted critical, unless the event loop
 itself stalled meanwhile (then the result is not counted at all: a live instance is never
@@ -44,11 +44,19 @@ from srvdns.registry.repository import Change, CheckUpdate
 
 log = logging.getLogger(__name__)
 
-TICK = 0.02
-"""The scheduler wakes at most this often; due checks are started in batches.  A wake-up
-of the event loop costs more CPU than a TCP check itself, so a check may start up to
-this much after its due time (well inside the default jitter of a tenth of the
-interval); a check registered while the loop runs still starts at once."""
+TICK = 0.025
+"""The scheduler wakes on a grid of this step (of the event loop's clock); due checks are
+started in batches.  A wake-up of the event loop costs more CPU than a TCP check itself,
+so a check may start up to this much after its due time (well inside the default
+jitter of a tenth of the interval); a check registered while the loop runs still starts
+at once.  The lag monitor samples on the same grid (``LagMonitor.period`` is a multiple
+of it), so its timer and the scheduler's fire in one wake-up."""
+
+
+def on_grid(when: float) -> float:
+    """The first point of the TICK grid at or after ``when``."""
+    return math.ceil(when / TICK) * TICK
+
 
 NOT_OWNED_RECHECK = 0.5
 """A ttl check another node runs is looked at again this long after its due time (so
@@ -124,7 +132,6 @@ class HealthLoop:
         self._aio: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._planned_wake = math.inf
-        self._last_tick = -math.inf
         self._waiting: collections.deque[_Entry] = collections.deque()
         self._jobs: set[asyncio.Task[None]] = set()
         self._late = 0.0
@@ -168,7 +175,7 @@ class HealthLoop:
             asyncio.create_task(self._writer(), name="health-writer"),
         ]
         self._aio = loop
-        self._arm(now)
+        self._arm()
         log.info(
             "health checks: %d scheduled, concurrency %d", self._count, self._config.concurrency
         )
@@ -331,11 +338,11 @@ class HealthLoop:
         entry.due = due
         self._schedule.at(entry, due)
         if due < self._planned_wake and self._aio is not None:
-            # sooner than the timer: at once when due now (a new check), else no sooner
-            # than TICK after the last wake
+            # sooner than the timer: at once when due now (a new check), else on the grid
             if due > self._aio.time():
-                due = max(due, self._last_tick + TICK)
-            self._rearm(due)
+                due = on_grid(due)
+            if due < self._planned_wake:
+                self._rearm(due)
 
     def _rearm(self, wake: float) -> None:
         assert self._aio is not None
@@ -344,27 +351,27 @@ class HealthLoop:
         self._planned_wake = wake
         self._timer = self._aio.call_at(wake, self._tick)
 
-    def _arm(self, earliest: float) -> None:
-        """Set the timer for the next due check, no sooner than ``earliest``."""
+    def _arm(self) -> None:
+        """Set the timer for the next due check, on the grid."""
         self._timer = None
         upcoming = self._schedule.next_time()
         if upcoming is None:
             self._planned_wake = math.inf
             return
-        self._rearm(max(upcoming, earliest))
+        self._rearm(on_grid(upcoming))
 
     def _tick(self) -> None:
         """Timer callback: start every check that is due, then set the timer again."""
         assert self._aio is not None
         self._timer = None
         self._planned_wake = math.inf
-        now = self._last_tick = self._aio.time()
+        now = self._aio.time()
         for entry in self._schedule.pop_due(now):
             if not entry.removed:
                 entry.busy = True
                 self._start(entry)
         if self._timer is None:
-            self._arm(now + TICK)
+            self._arm()
 
     # -- running checks -----------------------------------------------------------------
 
