@@ -10,8 +10,10 @@ check runs every second against a loopback port this script accepts on and close
 split into user and system time as the tick counts split) and the
 number of checks run from ``srvdns_health_checks_total`` on ``/metrics``, and prints the
 CPU per check (user, sys, total), raw and with the idle cost (measured first, before any
-check exists: the lag monitor, the timers) taken off, and the medians.  The figure is
-CPU time, not wall-clock time, so other load on the machine barely moves it.
+check exists: the lag monitor, the timers) taken off, and the medians; also the event loop's
+wake-ups per check (a wake-up costs more than a check).  The figure is CPU time, not
+wall-clock time, yet a loaded machine still inflates it (cold caches after each
+wake-up): compare runs made back to back.
 """
 
 from __future__ import annotations
