@@ -5,11 +5,11 @@ the registry): the loop loads them at start and follows every committed change t
 a registry listener.  Each check has its own schedule (``schedule.Schedule``); one timer
 wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
 together start in one batch and share the event loop's wake-up, which costs more than a
-TCP connect); due checks run as tasks, at most ``concurrency`` at
-a time, and the rest wait in line, so a burst waits instead of being dropped; a
-check that overruns its timeout is cancelled and counted critical, unless the event loop
-itself stalled meanwhile (then the result is not counted at all: a live instance is never
-dropped because srvdns fell behind).
+TCP connect); due checks run as tasks, at most ``concurrency`` at a time, and the rest
+wait in line, so a burst waits instead of being dropped; a check that overruns its
+timeout is cancelled and counted critical, unless the event loop itself stalled
+meanwhile (then the result is not counted at all: a live instance is never dropped
+because srvdns fell behind).
 
 Results pass through flap damping (``damping.step``).  A result that changes a check's
 status becomes a registry write; the writes that pile up while one is in flight go
