@@ -53,6 +53,11 @@ at once.  The lag monitor samples on the same grid (``LagMonitor.period`` is a m
 of it), so its timer and the scheduler's fire in one wake-up."""
 
 
+BATCH = 32
+"""At most this many checks start in one pass of the event loop; the rest start in the
+next pass, after the I/O that is ready (DNS queries) is served, without sleeping."""
+
+
 def on_grid(when: float) -> float:
     """The first point of the TICK grid at or after ``when``."""
     return math.ceil(when / TICK) * TICK
@@ -366,12 +371,16 @@ class HealthLoop:
         self._timer = None
         self._planned_wake = math.inf
         now = self._aio.time()
-        for entry in self._schedule.pop_due(now):
+        due = self._schedule.pop_due(now, BATCH)
+        for entry in due:
             if not entry.removed:
                 entry.busy = True
                 self._start(entry)
         if self._timer is None:
-            self._arm()
+            if len(due) == BATCH:
+                self._rearm(now)  # more may be due: the next pass, not the next grid point
+            else:
+                self._arm()
 
     # -- running checks -----------------------------------------------------------------
 

@@ -75,12 +75,14 @@ class Schedule(Generic[K]):
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
 
-    def pop_due(self, now: float) -> list[K]:
-        """Every key due at or before ``now``, earliest first; they are no longer planned."""
+    def pop_due(self, now: float, limit: int | None = None) -> list[K]:
+        """Every key due at or before ``now`` (the ``limit`` earliest, when given),
+        earliest first; they are no longer planned."""
         out: list[K] = []
         heap = self._heap
         planned = self._planned
-        while heap and heap[0][0] <= now:
+        most = len(heap) if limit is None else limit
+        while heap and heap[0][0] <= now and len(out) < most:
             slot = heapq.heappop(heap)
             key = slot[2]
             if planned.get(key) is slot:

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from srvdns.config import HealthConfig, parse
 from srvdns.health.checkers import Result, TtlChecker
 from srvdns.health.lag import LagMonitor
-from srvdns.health.loop import HealthLoop
+from srvdns.health.loop import BATCH, HealthLoop
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Status
 from srvdns.registry.registry import Registry
 from srvdns.registry.repository import CheckUpdate
@@ -422,3 +422,21 @@ async def test_a_scrape_shows_running_queued_and_lag_as_they_are(registry, check
     await until(lambda: sample(loop, "srvdns_health_checks_running") == 0)
     assert sample(loop, "srvdns_health_checks_queued") == 0
     assert sample(loop, "srvdns_event_loop_lag_max_seconds") >= 0
+
+
+class AllAtOnce(random.Random):
+    """Spreads nothing: every check loaded at start is due at once."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+async def test_a_burst_larger_than_a_batch_all_runs(registry, checker, start) -> None:
+    """More checks due at once than one pass of the event loop starts (``BATCH``): the
+    rest start in the next passes, none waits for the next interval."""
+    count = BATCH * 2 + 5
+    for n in range(1, count + 1):
+        await registry.register(instance(n, spec(interval=30, timeout=5)))
+    await start(rng=AllAtOnce())
+    await until(lambda: len(checker.finished) == count, timeout=2)  # the interval is 30 s
+    assert {i for i, _ in checker.calls} == {f"web-{n}" for n in range(1, count + 1)}
