@@ -5,7 +5,8 @@ the registry): the loop loads them at start and follows every committed change t
 a registry listener.  Each check has its own schedule (``schedule.Schedule``); one timer
 wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
 together start in one batch and share the event loop's wake-up, which costs more than a
-TCP connect); due checks run as tasks, at most ``concurrency`` at a time, and the rest
+TCP connect; under a heavy load, every ``BUSY_TICK``, in batches of at most ``BATCH``
+checks per pass, which keeps DNS answers from waiting long behind them); due checks run as tasks, at most ``concurrency`` at a time, and the rest
 wait in line, so a burst waits instead of being dropped; a check that overruns its
 timeout is cancelled and counted critical, unless the event loop itself stalled
 meanwhile (then the result is not counted at all: a live instance is never dropped
@@ -56,6 +57,12 @@ of it), so its timer and the scheduler's fire in one wake-up."""
 BATCH = 32
 """At most this many checks start in one pass of the event loop; the rest start in the
 next pass, after the I/O that is ready (DNS queries) is served, without sleeping."""
+
+BUSY_RATE = 2000.0
+"""Checks started per second above which the scheduler wakes every ``BUSY_TICK`` instead
+of on the grid: the batches are big enough to pay for the wake-ups, and smaller batches
+keep the event loop's pauses between DNS answers short."""
+BUSY_TICK = 0.005
 
 
 def on_grid(when: float) -> float:
@@ -137,6 +144,7 @@ class HealthLoop:
         self._aio: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._planned_wake = math.inf
+        self._last_tick = -math.inf
         self._waiting: collections.deque[_Entry] = collections.deque()
         self._jobs: set[asyncio.Task[None]] = set()
         self._late = 0.0
@@ -356,14 +364,15 @@ class HealthLoop:
         self._planned_wake = wake
         self._timer = self._aio.call_at(wake, self._tick)
 
-    def _arm(self) -> None:
-        """Set the timer for the next due check, on the grid."""
+    def _arm(self, earliest: float | None = None) -> None:
+        """Set the timer for the next due check: on the grid, or no sooner than
+        ``earliest`` when given."""
         self._timer = None
         upcoming = self._schedule.next_time()
         if upcoming is None:
             self._planned_wake = math.inf
             return
-        self._rearm(on_grid(upcoming))
+        self._rearm(on_grid(upcoming) if earliest is None else max(upcoming, earliest))
 
     def _tick(self) -> None:
         """Timer callback: start every check that is due, then set the timer again."""
@@ -376,9 +385,12 @@ class HealthLoop:
             if not entry.removed:
                 entry.busy = True
                 self._start(entry)
+        since, self._last_tick = now - self._last_tick, now
         if self._timer is None:
             if len(due) == BATCH:
                 self._rearm(now)  # more may be due: the next pass, not the next grid point
+            elif len(due) >= BUSY_RATE * since:
+                self._arm(now + BUSY_TICK)
             else:
                 self._arm()
 
