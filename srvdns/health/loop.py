@@ -6,9 +6,9 @@ a registry listener.  Each check has its own schedule (``schedule.Schedule``); o
 wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
 together start in one batch and share the event loop's wake-up, which costs more than a
 TCP connect; under a heavy load, every ``BUSY_TICK``, in batches of at most ``BATCH``
-checks per pass, which keeps DNS answers from waiting long behind them); due checks run as tasks, at most ``concurrency`` at a time, and the rest
-wait in line, so a burst waits instead of being dropped; a check that overruns its
-timeout is cancelled and counted critical, unless the event loop itself stalled
+checks per pass, which keeps DNS answers from waiting long behind them); due checks run
+as tasks, at most ``concurrency`` at a time, and the rest wait in line, so a burst waits
+instead of being dropped; a check that overruns its timeout is cancelled and counted critical, unless the event loop itself stalled
 meanwhile (then the result is not counted at all: a live instance is never dropped
 because srvdns fell behind).
 

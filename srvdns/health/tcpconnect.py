@@ -31,7 +31,9 @@ from typing import Any
 from srvdns.health.definitions import split_host_port
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
-_PENDING = frozenset({errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY})
+_PENDING = frozenset({errno.EINPROGRESS, errno.EALREADY})
+"""What a non-blocking TCP connect answers while the handshake goes on (EAGAIN is not
+one of them: for TCP it means no local port was free)."""
 _STREAM = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 """Non-blocking from creation where the platform allows (one system call fewer)."""
 
