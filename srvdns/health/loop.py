@@ -8,9 +8,9 @@ together start in one batch and share the event loop's wake-up, which costs more
 TCP connect; under a heavy load, every ``BUSY_TICK``, in batches of at most ``BATCH``
 checks per pass, which keeps DNS answers from waiting long behind them); due checks run
 as tasks, at most ``concurrency`` at a time, and the rest wait in line, so a burst waits
-instead of being dropped; a check that overruns its timeout is cancelled and counted critical, unless the event loop itself stalled
-meanwhile (then the result is not counted at all: a live instance is never dropped
-because srvdns fell behind).
+instead of being dropped; a check that overruns its timeout is cancelled and counted
+critical, unless the event loop itself stalled meanwhile (then the result is not
+counted at all: a live instance is never dropped because srvdns fell behind).
 
 Results pass through flap damping (``damping.step``).  A result that changes a check's
 status becomes a registry write; the writes that pile up while one is in flight go
