@@ -7,7 +7,6 @@ way for every kind.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import ssl
 import time
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from srvdns.durations import format_duration
-from srvdns.health import httpwire
-from srvdns.health.definitions import MAX_OUTPUT, split_host_port
+from srvdns.health import httpwire, tcpconnect
+from srvdns.health.definitions import MAX_OUTPUT
 from srvdns.model import CheckKind, CheckSpec, Instance, Status
 
 
@@ -102,14 +101,11 @@ class TcpChecker:
     kind = CheckKind.TCP
 
     async def check(self, spec: CheckSpec, instance: Instance) -> Result:
-        """One connect, then an immediate reset."""
-        host, port = split_host_port(spec.target)
-        loop = asyncio.get_running_loop()
+        """One connect, then an immediate reset (``tcpconnect``)."""
         try:
-            transport, _ = await loop.create_connection(asyncio.Protocol, host, port)
-        except OSError as exc:
+            await tcpconnect.connect(tcpconnect.parse_target(spec.target))
+        except (OSError, ValueError) as exc:
             return Result(Status.CRITICAL, f"TCP connect {spec.target}: {_describe(exc)}")
-        httpwire.close(transport, reset=True)
         return Result(Status.PASSING, f"TCP connect {spec.target}: success")
 
 

@@ -22,6 +22,8 @@ MAX_COUNTER = 1_000_000
 
 def clip_output(output: str) -> str:
     """``output`` cut to ``MAX_OUTPUT`` bytes of UTF-8 (never inside a character)."""
+    if len(output) * 4 <= MAX_OUTPUT:  # no character takes more than 4 bytes
+        return output
     data = output.encode("utf-8", errors="replace")
     if len(data) <= MAX_OUTPUT:
         return output
@@ -36,6 +38,18 @@ def step(check: Check, status: Status, output: str, now: float, *, first: bool =
     ``last_change`` moves only when the status does.
     """
     spec = check.spec
+    if status is check.status and output == check.output and not first:
+        # the same result again, the common case: the status stays (whatever the
+        # thresholds), only a counter moves
+        if status is Status.CRITICAL:
+            failures = min(check.failures + 1, MAX_COUNTER)
+            if failures == check.failures and not check.successes:
+                return check
+            return Check(spec, status, output, check.last_change, 0, failures)
+        successes = min(check.successes + 1, MAX_COUNTER)
+        if successes == check.successes and not check.failures:
+            return check
+        return Check(spec, status, output, check.last_change, successes, 0)
     if status is Status.CRITICAL:
         successes, failures = 0, min(check.failures + 1, MAX_COUNTER)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 from collections.abc import Callable
 
 
@@ -65,7 +66,10 @@ class LagMonitor:
         """Sample forever (cancel to stop)."""
         loop = asyncio.get_running_loop()
         while True:
-            expected = loop.time() + self.period
-            await asyncio.sleep(self.period)
+            # on a grid of the period, so that other timers on that grid (the health
+            # loop's) fire in the same wake-up of the loop
+            start = loop.time()
+            expected = (math.floor(start / self.period) + 1) * self.period
+            await asyncio.sleep(expected - start)
             now = loop.time()
             self.record(now, max(0.0, now - expected))

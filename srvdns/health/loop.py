@@ -2,11 +2,15 @@
 
 It runs on the event loop that answers DNS.  The checks come from the catalog (so from
 the registry): the loop loads them at start and follows every committed change through
-a registry listener.  Each check has its own schedule (``schedule.Schedule``); due checks
-queue for one of ``concurrency`` workers, so a burst waits instead of being dropped; a
-check that overruns its timeout is cancelled and counted critical, unless the event loop
-itself stalled meanwhile (then the result is not counted at all: a live instance is never
-dropped because srvdns fell behind).
+a registry listener.  Each check has its own schedule (``schedule.Schedule``); one timer
+wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
+together start in one batch and share the event loop's wake-up, which costs more than a
+TCP connect; under a heavy load, every ``BUSY_TICK``, in batches of at most ``BATCH``
+checks per pass, which keeps DNS answers from waiting long behind them); due checks run
+as tasks, at most ``concurrency`` at a time, and the rest wait in line, so a burst waits
+instead of being dropped; a check that overruns its timeout is cancelled and counted
+critical, unless the event loop itself stalled meanwhile (then the result is not
+counted at all: a live instance is never dropped because srvdns fell behind).
 
 Results pass through flap damping (``damping.step``).  A result that changes a check's
 status becomes a registry write; the writes that pile up while one is in flight go
@@ -18,7 +22,7 @@ memory (``states``), and are saved once at shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 import math
 import random
@@ -41,8 +45,30 @@ from srvdns.registry.repository import Change, CheckUpdate
 
 log = logging.getLogger(__name__)
 
-TICK = 0.005
-"""The scheduler wakes at most this often; due checks are started in batches."""
+TICK = 0.025
+"""The scheduler wakes on a grid of this step (of the event loop's clock); due checks are
+started in batches.  A wake-up of the event loop costs more CPU than a TCP check itself,
+so a check may start up to this much after its due time (well inside the default
+jitter of a tenth of the interval); a check registered while the loop runs still starts
+at once.  The lag monitor samples on the same grid (``LagMonitor.period`` is a multiple
+of it), so its timer and the scheduler's fire in one wake-up."""
+
+
+BATCH = 32
+"""At most this many checks start in one pass of the event loop; the rest start in the
+next pass, after the I/O that is ready (DNS queries) is served, without sleeping."""
+
+BUSY_RATE = 2000.0
+"""Checks started per second above which the scheduler wakes every ``BUSY_TICK`` instead
+of on the grid: the batches are big enough to pay for the wake-ups, and smaller batches
+keep the event loop's pauses between DNS answers short."""
+BUSY_TICK = 0.005
+
+
+def on_grid(when: float) -> float:
+    """The first point of the TICK grid at or after ``when``."""
+    return math.ceil(when / TICK) * TICK
+
 
 NOT_OWNED_RECHECK = 0.5
 """A ttl check another node runs is looked at again this long after its due time (so
@@ -115,9 +141,13 @@ class HealthLoop:
         self.lag = lag or LagMonitor(on_sample=self._lag_sample)
         self._entries: dict[_InstanceKey, dict[str, _Entry]] = {}
         self._count = 0
-        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
-        self._wake = asyncio.Event()
+        self._aio: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._planned_wake = math.inf
+        self._last_tick = -math.inf
+        self._waiting: collections.deque[_Entry] = collections.deque()
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._late = 0.0
         self._pending: dict[_CheckKey, CheckUpdate] = {}
         self._removals: dict[_InstanceKey, CheckUpdate] = {}
         self._inflight: set[_CheckKey] = set()
@@ -128,6 +158,11 @@ class HealthLoop:
         self._last_index = -1
         self._running = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # read when scraped, not set on every check
+        self.metrics.running.set_function(lambda: self._running)
+        self.metrics.queued.set_function(lambda: len(self._waiting))
+        self.metrics.schedule_lag.set_function(lambda: self._late)
+        self.metrics.lag_max.set_function(self.lag.max_lag)
 
     def set_zones(self, zones: Sequence[ZoneConfig]) -> None:
         """Honour the panic thresholds of ``zones`` from now on (a config reload)."""
@@ -150,13 +185,10 @@ class HealthLoop:
             self._check_panic(name)
         self._tasks = [
             asyncio.create_task(self.lag.run(), name="health-lag"),
-            asyncio.create_task(self._scheduler(), name="health-scheduler"),
             asyncio.create_task(self._writer(), name="health-writer"),
-            *(
-                asyncio.create_task(self._worker(), name=f"health-worker-{n}")
-                for n in range(self._config.concurrency)
-            ),
         ]
+        self._aio = loop
+        self._arm()
         log.info(
             "health checks: %d scheduled, concurrency %d", self._count, self._config.concurrency
         )
@@ -164,7 +196,12 @@ class HealthLoop:
     async def stop(self) -> None:
         """Stop running checks, then write what is pending and the in-memory counters."""
         self._registry.remove_listener(self._on_change)
-        tasks, self._tasks = self._tasks, []
+        self._aio = None  # no more checks start
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._waiting.clear()
+        tasks, self._tasks = [*self._tasks, *self._jobs], []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -313,49 +350,85 @@ class HealthLoop:
     def _plan(self, entry: _Entry, due: float) -> None:
         entry.due = due
         self._schedule.at(entry, due)
-        if due < self._planned_wake:
-            self._wake.set()
+        if due < self._planned_wake and self._aio is not None:
+            # sooner than the timer: at once when due now (a new check), else on the grid
+            if due > self._aio.time():
+                due = on_grid(due)
+            if due < self._planned_wake:
+                self._rearm(due)
 
-    async def _scheduler(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            for entry in self._schedule.pop_due(now):
-                if not entry.removed:
-                    entry.busy = True
-                    self._queue.put_nowait(entry)
-            self.metrics.queued.set(self._queue.qsize())
-            upcoming = self._schedule.next_time()
-            self._wake.clear()
-            if upcoming is None:
-                self._planned_wake = math.inf
-                await self._wake.wait()
-                continue
-            self._planned_wake = wake = max(upcoming, now + TICK)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(wake):
-                    await self._wake.wait()
+    def _rearm(self, wake: float) -> None:
+        assert self._aio is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._planned_wake = wake
+        self._timer = self._aio.call_at(wake, self._tick)
+
+    def _arm(self, earliest: float | None = None) -> None:
+        """Set the timer for the next due check: on the grid, or no sooner than
+        ``earliest`` when given."""
+        self._timer = None
+        upcoming = self._schedule.next_time()
+        if upcoming is None:
+            self._planned_wake = math.inf
+            return
+        self._rearm(on_grid(upcoming) if earliest is None else max(upcoming, earliest))
+
+    def _tick(self) -> None:
+        """Timer callback: start every check that is due, then set the timer again."""
+        assert self._aio is not None
+        self._timer = None
+        self._planned_wake = math.inf
+        now = self._aio.time()
+        due = self._schedule.pop_due(now, BATCH)
+        for entry in due:
+            if not entry.removed:
+                entry.busy = True
+                self._start(entry)
+        since, self._last_tick = now - self._last_tick, now
+        if self._timer is None:
+            if len(due) == BATCH:
+                self._rearm(now)  # more may be due: the next pass, not the next grid point
+            elif len(due) >= BUSY_RATE * since:
+                self._arm(now + BUSY_TICK)
+            else:
+                self._arm()
 
     # -- running checks -----------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        while True:
-            entry = await self._queue.get()
+    def _start(self, entry: _Entry) -> None:
+        """Run ``entry`` in a task of its own, or in line for a free slot."""
+        if self._running >= self._config.concurrency:
+            self._waiting.append(entry)
+            return
+        assert self._aio is not None
+        self._running += 1
+        task = self._aio.create_task(self._job(entry))
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _job(self, entry: _Entry) -> None:
+        try:
             if entry.removed:
-                entry.busy = False
-                continue
-            self._running += 1
-            self.metrics.running.set(self._running)
-            try:
-                await self._run(entry)
-            finally:
-                entry.busy = False
-                self._running -= 1
-                self.metrics.running.set(self._running)
+                return
+            await self._run(entry)
+        except Exception:
+            log.exception("health check of %s/%s failed", *entry.key[:2])
+        finally:
+            entry.busy = False
+            self._running -= 1
+            while self._waiting and self._aio is not None:
+                waiting = self._waiting.popleft()
+                if waiting.removed:
+                    waiting.busy = False
+                    continue
+                self._start(waiting)
+                break
 
     async def _run(self, entry: _Entry) -> None:
         """Run one check once, record the result, and plan the next run."""
-        loop = asyncio.get_running_loop()
+        loop = self._aio
+        assert loop is not None
         instance = self._instance(entry.service, entry.instance_id)
         if instance is None:
             self._drop(entry)
@@ -366,7 +439,7 @@ class HealthLoop:
         spec = entry.check.spec
         checker = self._checkers[spec.kind]
         started = loop.time()
-        self.metrics.schedule_lag.set(max(0.0, started - entry.due))
+        self._late = max(0.0, started - entry.due)
         try:
             if spec.kind is CheckKind.TTL:
                 result = await checker.check(spec, instance)
@@ -436,7 +509,7 @@ class HealthLoop:
             entry.dirty = False
         elif key in self._pending:
             self._pending[key] = self._update(entry)
-        elif new != old:
+        elif not entry.dirty and new is not old and new != old:
             entry.dirty = True
         after = new.spec.deregister_critical_after
         if (
@@ -553,4 +626,3 @@ class HealthLoop:
 
     def _lag_sample(self, lag: float) -> None:
         self.metrics.lag.set(lag)
-        self.metrics.lag_max.set(self.lag.max_lag())

@@ -15,17 +15,13 @@ import heapq
 import itertools
 import random
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(order=True, slots=True)
-class _Slot(Generic[K]):
-    due: float
-    seq: int
-    key: K = field(compare=False)
+_Slot = tuple[float, int, K]
+"""(due, sequence number, key): a plain tuple, so that the heap compares in C."""
 
 
 class Schedule(Generic[K]):
@@ -59,7 +55,7 @@ class Schedule(Generic[K]):
 
     def at(self, key: K, due: float) -> None:
         """Make ``key`` due at ``due`` (replacing an earlier plan for it)."""
-        slot = _Slot(due, next(self._seq), key)
+        slot = (due, next(self._seq), key)
         self._planned[key] = slot
         heapq.heappush(self._heap, slot)
         self._compact()
@@ -67,7 +63,7 @@ class Schedule(Generic[K]):
     def due_at(self, key: K) -> float | None:
         """When ``key`` is due, or None."""
         slot = self._planned.get(key)
-        return None if slot is None else slot.due
+        return None if slot is None else slot[0]
 
     def discard(self, key: K) -> None:
         """Forget ``key``'s plan, if any."""
@@ -77,21 +73,25 @@ class Schedule(Generic[K]):
         """The earliest due time, or None when nothing is planned."""
         while self._heap and not self._live(self._heap[0]):
             heapq.heappop(self._heap)
-        return self._heap[0].due if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
-    def pop_due(self, now: float) -> list[K]:
-        """Every key due at or before ``now``, earliest first; they are no longer planned."""
+    def pop_due(self, now: float, limit: int | None = None) -> list[K]:
+        """Every key due at or before ``now`` (the ``limit`` earliest, when given),
+        earliest first; they are no longer planned."""
         out: list[K] = []
         heap = self._heap
-        while heap and heap[0].due <= now:
+        planned = self._planned
+        most = len(heap) if limit is None else limit
+        while heap and heap[0][0] <= now and len(out) < most:
             slot = heapq.heappop(heap)
-            if self._live(slot):
-                del self._planned[slot.key]
-                out.append(slot.key)
+            key = slot[2]
+            if planned.get(key) is slot:
+                del planned[key]
+                out.append(key)
         return out
 
     def _live(self, slot: _Slot[K]) -> bool:
-        return self._planned.get(slot.key) is slot
+        return self._planned.get(slot[2]) is slot
 
     def _compact(self) -> None:
         # Superseded slots stay in the heap until popped; rebuild when they dominate.

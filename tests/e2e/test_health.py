@@ -4,6 +4,7 @@ DNS answers (dnspython) through every transition."""
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -140,6 +141,32 @@ def test_tcp_check(health_srvdns, targets: TargetPool) -> None:
     assert check(server, "web-1", "tcp")["output"].startswith("TCP connect")
     target.set("ok")
     wait_for(lambda: addresses(server) == ["10.0.0.1"], timeout=3)
+
+
+def test_tcp_check_outputs_and_timeouts(health_srvdns, targets: TargetPool) -> None:
+    """What the API shows of a TCP check: success, the system's text for a refused
+    port, and the timeout for a target whose accept queue is full (SYNs dropped)."""
+    server = health_srvdns()
+    target = targets.http()
+    netloc = f"127.0.0.1:{target.port}"
+    register(server, "web-1", target, check={"tcp": netloc})
+    wait_for(lambda: check(server, "web-1", "tcp")["output"] == f"TCP connect {netloc}: success")
+    target.set("dead")
+    refused = f"TCP connect {netloc}: Connection refused"
+    wait_for(lambda: check(server, "web-1", "tcp")["output"] == refused, timeout=3)
+    assert check(server, "web-1", "tcp")["status"] == "critical"
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        filler = socket.create_connection(full.getsockname())
+        blackhole = f"127.0.0.1:{full.getsockname()[1]}"
+        try:
+            register(server, "web-2", target, check={"tcp": blackhole})
+            timed_out = f"TCP connect {blackhole}: timed out after 100ms"
+            wait_for(lambda: check(server, "web-2", "tcp")["output"] == timed_out, timeout=3)
+            assert check(server, "web-2", "tcp")["status"] == "critical"
+        finally:
+            filler.close()
 
 
 def test_damping_counters(health_srvdns, targets: TargetPool) -> None:

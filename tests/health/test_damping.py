@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from srvdns.health.damping import clip_output, step
+from srvdns.health.damping import MAX_COUNTER, clip_output, step
 from srvdns.health.definitions import MAX_OUTPUT
 from srvdns.model import Check, CheckKind, CheckSpec, Status
 
@@ -79,3 +81,57 @@ def test_output_is_clipped_to_4_kib() -> None:
     assert clip_output("é" * 3000).encode() == ("é" * (MAX_OUTPUT // 2)).encode()
     check = step(Check(spec=SPEC, status=P), P, "x" * 10_000, 1.0)
     assert len(check.output) == MAX_OUTPUT
+
+
+def reference_step(check: Check, status: Status, output: str, now: float, first: bool) -> Check:
+    """The plain rule, without the shortcut for a repeated result: ``step`` must agree."""
+    spec = check.spec
+    if status is C:
+        successes, failures = 0, min(check.failures + 1, MAX_COUNTER)
+    else:
+        successes, failures = min(check.successes + 1, MAX_COUNTER), 0
+    if first or spec.kind is CheckKind.TTL:
+        new_status = status
+    elif status is C:
+        new_status = status if failures >= spec.failures_before_critical else check.status
+    elif check.status is C:
+        new_status = status if successes >= spec.success_before_passing else check.status
+    else:
+        new_status = status
+    last_change = now if new_status is not check.status else check.last_change
+    return replace(
+        check,
+        status=new_status,
+        output=clip_output(output),
+        last_change=last_change,
+        successes=successes,
+        failures=failures,
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    results=st.lists(
+        st.tuples(st.sampled_from([P, W, C]), st.sampled_from(["a", "b"])), max_size=30
+    ),
+    start=st.sampled_from([P, W, C]),
+    sbp=st.integers(1, 4),
+    fbc=st.integers(1, 4),
+    near_max=st.booleans(),
+    kind=st.sampled_from([CheckKind.HTTP, CheckKind.TTL]),
+)
+def test_a_repeated_result_moves_only_a_counter_as_the_rule_says(
+    results: list[tuple[Status, str]],
+    start: Status,
+    sbp: int,
+    fbc: int,
+    near_max: bool,
+    kind: CheckKind,
+) -> None:
+    spec = replace(SPEC, kind=kind, success_before_passing=sbp, failures_before_critical=fbc)
+    counter = MAX_COUNTER - 2 if near_max else 0
+    fast = slow = Check(spec=spec, status=start, output="a", successes=counter)
+    for n, (status, output) in enumerate(results, 1):
+        fast = step(fast, status, output, float(n), first=n == 1 and near_max)
+        slow = reference_step(slow, status, output, float(n), n == 1 and near_max)
+        assert fast == slow

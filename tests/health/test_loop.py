@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from srvdns.config import HealthConfig, parse
 from srvdns.health.checkers import Result, TtlChecker
 from srvdns.health.lag import LagMonitor
-from srvdns.health.loop import HealthLoop
+from srvdns.health.loop import BATCH, HealthLoop
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Status
 from srvdns.registry.registry import Registry
 from srvdns.registry.repository import CheckUpdate
@@ -34,6 +34,7 @@ class Scripted:
         self.results: dict[str, Status] = {}
         self.delay: dict[str, float] = {}
         self.calls: list[tuple[str, float]] = []
+        self.finished: list[str] = []
         self.running = 0
         self.most = 0
 
@@ -44,6 +45,7 @@ class Scripted:
         try:
             await asyncio.sleep(self.delay.get(instance.id, 0))
             status = self.results.get(instance.id, P)
+            self.finished.append(instance.id)
             return Result(status, f"{status} from {instance.id}")
         finally:
             self.running -= 1
@@ -197,9 +199,9 @@ async def test_a_flapping_instance_does_not_churn(registry, checker, start, monk
 
     async def flap() -> None:
         nonlocal flips
-        while True:
-            seen = checker.count("web-1")
-            await until(lambda seen=seen: checker.count("web-1") > seen)
+        while True:  # flip after each result (not at a start: that check may see the flip)
+            seen = checker.finished.count("web-1")
+            await until(lambda seen=seen: checker.finished.count("web-1") > seen)
             checker.results["web-1"] = C if checker.results.get("web-1", P) is P else P
             flips += 1
 
@@ -393,3 +395,48 @@ async def test_metrics(registry, checker, start) -> None:
     assert "srvdns_event_loop_lag_seconds " in text
     assert "srvdns_health_checks_scheduled 1.0" in text
     assert 'srvdns_health_status_changes_total{status="passing"} 1.0' in text
+
+
+def sample(loop: HealthLoop, name: str) -> float:
+    """One unlabelled sample of a scrape of the loop's metrics."""
+    for line in generate_latest(loop.metrics.registry).decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not scraped")
+
+
+async def test_a_scrape_shows_running_queued_and_lag_as_they_are(registry, checker, start) -> None:
+    """These gauges are read when scraped, not set per check: a scrape must still show
+    the live values."""
+    loop = await start(HealthConfig(jitter=0.0, concurrency=1))
+    for n in (1, 2, 3):
+        checker.delay[f"web-{n}"] = 0.3
+        await registry.register(instance(n, spec(interval=30, timeout=5)))
+    await until(lambda: sample(loop, "srvdns_health_checks_queued") == 2)
+    assert sample(loop, "srvdns_health_checks_running") == 1
+    assert checker.running == 1
+    await until(lambda: len(checker.calls) == 3)
+    # the third waited for two checks of 0.3 s each
+    assert sample(loop, "srvdns_health_schedule_lag_seconds") >= 0.5
+    await until(lambda: len(checker.finished) == 3)
+    await until(lambda: sample(loop, "srvdns_health_checks_running") == 0)
+    assert sample(loop, "srvdns_health_checks_queued") == 0
+    assert sample(loop, "srvdns_event_loop_lag_max_seconds") >= 0
+
+
+class AllAtOnce(random.Random):
+    """Spreads nothing: every check loaded at start is due at once."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+async def test_a_burst_larger_than_a_batch_all_runs(registry, checker, start) -> None:
+    """More checks due at once than one pass of the event loop starts (``BATCH``): the
+    rest start in the next passes, none waits for the next interval."""
+    count = BATCH * 2 + 5
+    for n in range(1, count + 1):
+        await registry.register(instance(n, spec(interval=30, timeout=5)))
+    await start(rng=AllAtOnce())
+    await until(lambda: len(checker.finished) == count, timeout=2)  # the interval is 30 s
+    assert {i for i, _ in checker.calls} == {f"web-{n}" for n in range(1, count + 1)}

@@ -56,6 +56,18 @@ def test_pop_due_in_order_and_replan() -> None:
     assert schedule.pop_due(1.0) == ["c"]
 
 
+def test_pop_due_takes_at_most_limit_earliest_first() -> None:
+    schedule: Schedule[int] = Schedule()
+    for n in (5, 3, 1, 4, 2):
+        schedule.at(n, float(n))
+    schedule.at(1, 9.0)  # a superseded slot does not count toward the limit
+    assert schedule.pop_due(5.0, limit=2) == [2, 3]
+    assert schedule.pop_due(5.0, limit=2) == [4, 5]
+    assert schedule.pop_due(5.0, limit=2) == []
+    assert schedule.pop_due(9.0, limit=0) == []
+    assert schedule.pop_due(9.0) == [1]
+
+
 def test_superseded_slots_are_compacted() -> None:
     schedule: Schedule[int] = Schedule()
     for n in range(1000):

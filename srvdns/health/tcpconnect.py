@@ -1,0 +1,136 @@
+"""One TCP connect on a bare non-blocking socket: what a TCP health check does.
+
+A check only needs to know whether the target accepts: a transport and a protocol
+(``loop.create_connection``) cost more than the connect itself, in objects, callbacks and
+system calls (the transport sets TCP_NODELAY, starts reading, looks up its
+addresses).  Here the socket is created non-blocking and ``connect_ex`` starts the
+handshake.  With a target on this host the handshake is already over when the call
+returns, and a second ``connect_ex`` says how it went without a trip through the event
+loop; otherwise the loop says when the socket turns writable and ``SO_ERROR`` tells.
+An accepted connection is closed with a reset (``SO_LINGER`` 0: no FIN exchange and no
+TIME_WAIT on this side).
+
+A target is parsed once (``parse_target``, cached): an IP address is connected to
+directly; a host name is resolved on every connect, through the loop's resolver, and
+its addresses are tried in turn, as ``create_connection`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import ipaddress
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from srvdns.health.definitions import split_host_port
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+_PENDING = frozenset({errno.EINPROGRESS, errno.EALREADY})
+"""What a non-blocking TCP connect answers while the handshake goes on (EAGAIN is not
+one of them: for TCP it means no local port was free)."""
+_STREAM = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
+"""Non-blocking from creation where the platform allows (one system call fewer)."""
+
+SockAddr = tuple[Any, ...]
+"""What ``socket.connect`` takes for an IPv4 or IPv6 address."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed ``host:port``: ``family`` and ``address`` are set for an IP address
+    (connected to as is), None for a host name (resolved at each connect)."""
+
+    host: str
+    port: int
+    family: int | None
+    address: SockAddr | None
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_target(text: str) -> Target:
+    """``host:port`` or ``[v6]:port`` parsed once; raises ValueError."""
+    host, port = split_host_port(text)
+    if "%" not in host:  # a scoped IPv6 address needs the resolver to find its zone
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            if ip.version == 4:
+                return Target(host, port, socket.AF_INET, (host, port))
+            return Target(host, port, socket.AF_INET6, (host, port, 0, 0))
+    return Target(host, port, None, None)
+
+
+async def connect(target: Target) -> None:
+    """Connect to ``target`` and reset the connection at once.
+
+    Raises OSError (refused, unreachable, a name that does not resolve) when no address
+    of the target accepts; cancel it to time it out (the socket is closed either way).
+    """
+    loop = asyncio.get_running_loop()
+    if target.family is not None and target.address is not None:
+        await _connect(loop, target.family, target.address)
+        return
+    infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    errors: list[tuple[SockAddr, OSError]] = []
+    for family, _, _, _, address in infos:
+        try:
+            await _connect(loop, family, address)
+        except OSError as exc:
+            errors.append((address, exc))
+        else:
+            return
+    if not errors:
+        raise OSError(f"{target.host} has no address")
+    if len(errors) == 1 or all(e.errno == errors[0][1].errno for _, e in errors):
+        raise errors[0][1]
+    raise OSError(", ".join(f"{a[0]}: {_text(e)}" for a, e in errors))
+
+
+def _text(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, family: int, address: SockAddr) -> None:
+    sock = socket.socket(family, _STREAM)
+    try:
+        if not _STREAM & ~socket.SOCK_STREAM:
+            sock.setblocking(False)
+        code = sock.connect_ex(address)
+        if code in _PENDING:
+            # with a target on this host the handshake is over when connect() returns;
+            # connecting again says so (0), or that it failed, or that it goes on
+            code = sock.connect_ex(address)
+            if code in _PENDING:
+                await _writable(loop, sock.fileno())
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == errno.EISCONN:
+            code = 0
+        if code:
+            raise OSError(code, os.strerror(code))
+        with contextlib.suppress(OSError):  # reset already: closing is all that is left
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    finally:
+        sock.close()
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Until ``fd`` turns writable (a non-blocking connect finished, either way)."""
+    writable: asyncio.Future[None] = loop.create_future()
+    loop.add_writer(fd, _wake, writable)
+    try:
+        await writable
+    finally:
+        loop.remove_writer(fd)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
