@@ -317,6 +317,20 @@ def nsd_command(directory: Path, zone_file: Path) -> Callable[[int], list[str]]:
     return command
 
 
+def churn_requests(netloc: str, services: int) -> list[bytes]:
+    """1,000 registrations of extra instances spread over the ``services`` queried
+    services, each replacing its own (so each write changes one service's answers)."""
+    return [
+        request(
+            "PUT",
+            netloc,
+            f"/v1/services/svc-{n % services}/instances/churn-{n}",
+            f'{{"address": "10.254.{n // 250 % 250}.{n % 250 + 1}", "port": 9000}}'.encode(),
+        )
+        for n in range(1000)
+    ]
+
+
 class Churn:
     """Registrations at a steady rate from a thread, until stopped."""
 
@@ -324,15 +338,7 @@ class Churn:
         url = urlsplit(api)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.rate = rate
-        self.requests = [
-            request(
-                "PUT",
-                url.netloc,
-                f"/v1/services/svc-{n % services}/instances/churn-{n}",
-                f'{{"address": "10.254.{n // 250 % 250}.{n % 250 + 1}", "port": 9000}}'.encode(),
-            )
-            for n in range(1000)
-        ]
+        self.requests = churn_requests(url.netloc, services)
         self.results: list[LoadResult] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

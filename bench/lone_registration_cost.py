@@ -40,8 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dns_throughput import CLIENT_CPU, register, start_srvdns, stop
-from http_load import request
+from dns_throughput import CLIENT_CPU, churn_requests, register, start_srvdns, stop
 
 CONNECTIONS = 4
 
@@ -60,15 +59,7 @@ class Stream:
     def __init__(self, api: str, services: int, rate: float) -> None:
         url = urlsplit(api)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
-        self.requests = [
-            request(
-                "PUT",
-                url.netloc,
-                f"/v1/services/svc-{n % services}/instances/churn-{n}",
-                f'{{"address": "10.254.{n // 250 % 250}.{n % 250 + 1}", "port": 9000}}'.encode(),
-            )
-            for n in range(1000)
-        ]
+        self.requests = churn_requests(url.netloc, services)
         self.rate = rate
         self.answered = 0
         self.failed = 0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from srvdns.registry import migrate
 from srvdns.registry.checkpoint import BACKSTOP_PAGES, WalCheckpointer
@@ -23,7 +26,9 @@ def _rows_in_the_main_file(db: Path, tmp_path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM services").fetchone()[0])
 
 
-def test_writes_reach_the_database_file_through_the_checkpointer_only(tmp_path: Path) -> None:
+@pytest.fixture
+def attached(tmp_path: Path) -> Iterator[tuple[Path, Engine, WalCheckpointer]]:
+    """A migrated registry file, its engine and the checkpointer attached to it."""
     db = tmp_path / "registry.db"
     url = f"sqlite:///{db}"
     migrate.upgrade(url)
@@ -31,18 +36,25 @@ def test_writes_reach_the_database_file_through_the_checkpointer_only(tmp_path: 
     checkpointer = WalCheckpointer.attach(engine)
     assert checkpointer is not None
     try:
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
-        for i in range(50):
-            with engine.begin() as conn:
-                conn.execute(services.insert().values(name=f"svc-{i}"))
-        assert _rows_in_the_main_file(db, tmp_path) == 0  # all still in the WAL
-        checkpointer.checkpoint()
-        assert checkpointer.checkpoints == 1
-        assert _rows_in_the_main_file(db, tmp_path) == 50
+        yield db, engine, checkpointer
     finally:
         checkpointer.stop()
         engine.dispose()
+
+
+def test_writes_reach_the_database_file_through_the_checkpointer_only(
+    attached: tuple[Path, Engine, WalCheckpointer], tmp_path: Path
+) -> None:
+    db, engine, checkpointer = attached
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
+    for i in range(50):
+        with engine.begin() as conn:
+            conn.execute(services.insert().values(name=f"svc-{i}"))
+    assert _rows_in_the_main_file(db, tmp_path) == 0  # all still in the WAL
+    checkpointer.checkpoint()
+    assert checkpointer.checkpoints == 1
+    assert _rows_in_the_main_file(db, tmp_path) == 50
 
 
 def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
@@ -67,24 +79,17 @@ def test_the_registry_runs_one_while_open(tmp_path: Path) -> None:
     assert not checkpointer._thread.is_alive()
 
 
-def test_a_checkpoint_with_nothing_committed_since_the_last_is_skipped(tmp_path: Path) -> None:
-    db = tmp_path / "registry.db"
-    url = f"sqlite:///{db}"
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    checkpointer = WalCheckpointer.attach(engine)
-    assert checkpointer is not None
-    try:
-        with engine.begin() as conn:
-            conn.execute(services.insert().values(name="a"))
-        checkpointer.checkpoint()
-        checkpointer.checkpoint()  # nothing new: not run
-        assert checkpointer.checkpoints == 1
-        with engine.begin() as conn:
-            conn.execute(services.insert().values(name="b"))
-        checkpointer.checkpoint()
-        assert checkpointer.checkpoints == 2
-        assert _rows_in_the_main_file(db, tmp_path) == 2
-    finally:
-        checkpointer.stop()
-        engine.dispose()
+def test_a_checkpoint_with_nothing_committed_since_the_last_is_skipped(
+    attached: tuple[Path, Engine, WalCheckpointer], tmp_path: Path
+) -> None:
+    db, engine, checkpointer = attached
+    with engine.begin() as conn:
+        conn.execute(services.insert().values(name="a"))
+    checkpointer.checkpoint()
+    checkpointer.checkpoint()  # nothing new: not run
+    assert checkpointer.checkpoints == 1
+    with engine.begin() as conn:
+        conn.execute(services.insert().values(name="b"))
+    checkpointer.checkpoint()
+    assert checkpointer.checkpoints == 2
+    assert _rows_in_the_main_file(db, tmp_path) == 2
