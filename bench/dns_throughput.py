@@ -22,7 +22,8 @@ health check every second (against a port the benchmark accepts on) and registra
 through the API at ``--churn`` per second (each replaces one of 1,000 extra instances
 spread over the queried services, so every write swaps the snapshot and drops the
 cached answers of one service).  Prints throughput and latency percentiles of both, side
-by side: what writes and checks cost the name server.
+by side: what writes and checks cost the name server; and the server's CPU for the
+registrations alone and the checks alone (no DNS load), for each and per operation.
 """
 
 from __future__ import annotations
@@ -231,6 +232,13 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def busy_cpu(pid: int, seconds: float) -> float:
+    """The share of one core process ``pid`` uses over the next ``seconds``."""
+    before, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / (time.monotonic() - started)
+
+
 def cost(pid: int, port: int, queries: Path, duration: float, rate: int) -> tuple[float, float]:
     """(server CPU microseconds per answered query, answered qps) at a fixed offered rate:
     a figure the client's own speed does not limit."""
@@ -359,11 +367,15 @@ class Churn:
         self._stop.set()
         self._thread.join(30)
 
+    def rate(self) -> float:
+        """Registrations answered per second so far."""
+        elapsed = sum(r.elapsed for r in self.results)
+        return sum(r.count for r in self.results) / elapsed if elapsed else 0.0
+
     def summary(self) -> str:
         count = sum(r.count for r in self.results)
-        elapsed = sum(r.elapsed for r in self.results)
         ok = sum(n for r in self.results for c, n in r.statuses.items() if 200 <= c < 300)
-        return f"{count / elapsed if elapsed else 0:.0f} registrations/s ({ok}/{count} 2xx)"
+        return f"{self.rate():.0f} registrations/s ({ok}/{count} 2xx)"
 
 
 class CheckTarget:
@@ -407,13 +419,16 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
     rate = int(idle["srvdns"].qps / 2)
     latency("srvdns idle", port, queries, args.duration, rate)
     idle_us, _ = cost(pid, port, queries, args.duration, rate)
+    with Churn(api, args.services, args.churn) as alone:  # no DNS load, no checks yet
+        time.sleep(1)
+        writes = busy_cpu(pid, args.duration)
     add_checked(api, args.checks, CheckTarget().netloc)
+    time.sleep(2)  # every check has run once: its schedule is spread over its interval
+    checks = busy_cpu(pid, args.duration)
     busy: dict[str, Result] = {}
     print(f"with {args.checks} checks/s and registrations at {args.churn}/s:")
     with Churn(api, args.services, args.churn) as churn:
-        before, started = cpu_seconds(pid), time.monotonic()
-        time.sleep(args.duration)
-        background = (cpu_seconds(pid) - before) / (time.monotonic() - started)
+        background = busy_cpu(pid, args.duration)
         measure("srvdns", port, queries, args, busy)
         latency("srvdns busy", port, queries, args.duration, rate)
         before, started = cpu_seconds(pid), time.monotonic()
@@ -425,6 +440,11 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
     print(
         f"\nUDP flat out: idle {idle['srvdns'].qps:.0f} qps, busy {busy['srvdns'].qps:.0f} qps "
         f"({ratio:.2f} of idle)"
+    )
+    print(
+        f"server CPU alone: {writes * 100:.1f} % for the registrations "
+        f"({writes / max(1.0, alone.rate()) * 1e6:.0f} us each at {alone.rate():.0f}/s), "
+        f"{checks * 100:.1f} % for the checks ({checks / max(1, args.checks) * 1e6:.0f} us each)"
     )
     print(
         f"server CPU: writes and checks alone {background * 100:.1f} % of its core; "
