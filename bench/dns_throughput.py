@@ -367,7 +367,7 @@ class Churn:
         self._stop.set()
         self._thread.join(30)
 
-    def rate(self) -> float:
+    def achieved(self) -> float:
         """Registrations answered per second so far."""
         elapsed = sum(r.elapsed for r in self.results)
         return sum(r.count for r in self.results) / elapsed if elapsed else 0.0
@@ -375,7 +375,7 @@ class Churn:
     def summary(self) -> str:
         count = sum(r.count for r in self.results)
         ok = sum(n for r in self.results for c, n in r.statuses.items() if 200 <= c < 300)
-        return f"{self.rate():.0f} registrations/s ({ok}/{count} 2xx)"
+        return f"{self.achieved():.0f} registrations/s ({ok}/{count} 2xx)"
 
 
 class CheckTarget:
@@ -443,7 +443,7 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
     )
     print(
         f"server CPU alone: {writes * 100:.1f} % for the registrations "
-        f"({writes / max(1.0, alone.rate()) * 1e6:.0f} us each at {alone.rate():.0f}/s), "
+        f"({writes / max(1.0, alone.achieved()) * 1e6:.0f} us each at {alone.achieved():.0f}/s), "
         f"{checks * 100:.1f} % for the checks ({checks / max(1, args.checks) * 1e6:.0f} us each)"
     )
     print(
