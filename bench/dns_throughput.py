@@ -16,6 +16,7 @@ asks every question 4 times (which fills srvdns's answer cache): first flat out
 dnsperf -v).  Prints a table of medians.
 
     python bench/dns_throughput.py --churn 200 [--checks 300] [--duration 5] [--runs 3]
+                                   [--workers N]
 
 measures srvdns alone, idle and then while it works: ``--checks`` instances with a TCP
 health check every second (against a port the benchmark accepts on) and registrations streaming
@@ -24,6 +25,8 @@ spread over the queried services, so every write swaps the snapshot and drops th
 cached answers of one service).  Prints throughput and latency percentiles of both, side
 by side: what writes and checks cost the name server; and the server's CPU for the
 registrations alone and the checks alone (no DNS load), for each and per operation.
+``--workers N`` serves with N processes, not pinned (on this machine they share the two
+CPUs with dnsperf): the primary runs the API and the checks, the others answer DNS only.
 """
 
 from __future__ import annotations
@@ -468,13 +471,23 @@ def main() -> None:
         "--churn", type=float, default=None, help="registrations/s: measure srvdns idle vs busy"
     )
     parser.add_argument("--checks", type=int, default=300, help="health-checked instances")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --churn: serve with this many processes, not pinned (DNS-only workers "
+        "run neither writes nor checks)",
+    )
     args = parser.parse_args()
+    if args.workers > 1 and args.churn is None:
+        parser.error("--workers is for --churn runs")
     if args.churn is not None:
         args.skip = ["nsd", "dnslib"]
     need("dnsperf")
     if "nsd" not in args.skip:
         need("nsd")
-    print(f"{os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}")
+    where = f"on CPU {SERVER_CPU}" if args.workers == 1 else f"{args.workers} processes, unpinned"
+    print(f"{os.cpu_count()} CPUs; server {where}, dnsperf on CPU {CLIENT_CPU}")
     with tempfile.TemporaryDirectory(prefix="srvdns-bench-") as tmp:
         directory = Path(tmp)
         queries = directory / "queries.txt"
@@ -483,7 +496,15 @@ def main() -> None:
         )
         table: dict[str, Result] = {}
         costs: dict[str, tuple[float, float]] = {}
-        srvdns, port, api, config = start_srvdns(directory)
+        if args.workers > 1:
+            srvdns, port, api, config = start_srvdns(
+                directory,
+                args=("--workers", str(args.workers)),
+                pin=False,
+                ready_line="supervising",
+            )
+        else:
+            srvdns, port, api, config = start_srvdns(directory)
         try:
             rate = register(api, args.services, args.instances)
             print(f"registered {args.services * args.instances} instances at {rate:.0f}/s")
