@@ -678,11 +678,6 @@ class Registry:
         costs a copy of the service map per write.  They committed together, so each
         gets its services as they are after all of them."""
         published = list(outcomes)
-        if len(outcomes) == 1:  # a lone write (most batches): no run to collect
-            (outcome,) = outcomes
-            if isinstance(outcome, Change):
-                published[0] = self._publish(outcome)
-            return published
         run: list[int] = []
         written: set[tuple[str, str]] = set()
         for at, outcome in enumerate(outcomes):
