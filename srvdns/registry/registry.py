@@ -156,8 +156,6 @@ def with_initial_checks(instance: Instance, now: float, **changes: Any) -> Insta
     with a ``ttl`` but no ttl check gets one (``ttl_spec``).  ``status`` is the worst of
     the checks' initial statuses.
     """
-    if not instance.checks and instance.ttl is None:  # most registrations: nothing to start
-        return replace(instance, **changes, last_heartbeat=now, status=Status.PASSING)
     specs = [check.spec for check in instance.checks]
     lease = next((spec for spec in specs if spec.kind is CheckKind.TTL), None)
     if lease is None and instance.ttl is not None:
