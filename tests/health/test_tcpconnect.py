@@ -142,37 +142,32 @@ async def test_a_target_that_answers_later_is_waited_for() -> None:
         server.close()
 
 
-@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
-async def test_ipv6_loopback_target() -> None:
-    with listener("::1") as server:
+async def passes_then_refused(bind: str, host: str) -> None:
+    """A check of ``host``:port passes while a listener is bound to ``bind``, and is
+    refused once it is gone."""
+    with listener(bind) as server:
         port = server.getsockname()[1]
-        result = await TcpChecker().check(tcp(f"[::1]:{port}"), INSTANCE)
+        result = await TcpChecker().check(tcp(f"{host}:{port}"), INSTANCE)
         assert (result.status, result.output) == (
             Status.PASSING,
-            f"TCP connect [::1]:{port}: success",
+            f"TCP connect {host}:{port}: success",
         )
-    refused = await TcpChecker().check(tcp(f"[::1]:{port}"), INSTANCE)
+    refused = await TcpChecker().check(tcp(f"{host}:{port}"), INSTANCE)
     assert (refused.status, refused.output) == (
         Status.CRITICAL,
-        f"TCP connect [::1]:{port}: Connection refused",
+        f"TCP connect {host}:{port}: Connection refused",
     )
+
+
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
+async def test_ipv6_loopback_target() -> None:
+    await passes_then_refused("::1", "[::1]")
 
 
 async def test_hostname_target_tries_each_address() -> None:
     """``localhost`` may resolve to ::1 before 127.0.0.1: the listener is on 127.0.0.1
     only, so a refused first address must not fail the check."""
-    with listener("127.0.0.1") as server:
-        port = server.getsockname()[1]
-        result = await TcpChecker().check(tcp(f"localhost:{port}"), INSTANCE)
-        assert (result.status, result.output) == (
-            Status.PASSING,
-            f"TCP connect localhost:{port}: success",
-        )
-    refused = await TcpChecker().check(tcp(f"localhost:{port}"), INSTANCE)
-    assert (refused.status, refused.output) == (
-        Status.CRITICAL,
-        f"TCP connect localhost:{port}: Connection refused",
-    )
+    await passes_then_refused("127.0.0.1", "localhost")
 
 
 async def test_a_malformed_target_is_critical_not_an_error() -> None:
