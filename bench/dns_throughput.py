@@ -22,9 +22,12 @@ measures srvdns alone, idle and then while it works: ``--checks`` instances with
 health check every second (against a port the benchmark accepts on) and registrations streaming
 through the API at ``--churn`` per second (each replaces one of 1,000 extra instances
 spread over the queried services, so every write swaps the snapshot and drops the
-cached answers of one service).  Prints throughput and latency percentiles of both, side
-by side: what writes and checks cost the name server; and the server's CPU for the
-registrations alone and the checks alone (no DNS load), for each and per operation.
+cached answers of one service).  The flat-out runs come in ``--runs`` pairs, idle then
+busy a few seconds apart (the checked instances are registered for the busy run and
+deregistered after it), so that the machine's speed drifting over the benchmark does not
+pass for a cost of the churn; each pair's ratio and their median are printed.  Then
+latency percentiles of both at half the idle rate, side by side; and the server's CPU for
+the registrations alone and the checks alone (no DNS load), for each and per operation.
 ``--workers N`` serves with N processes, not pinned (on this machine they share the two
 CPUs with dnsperf): the primary runs the API and the checks, the others answer DNS only.
 """
@@ -44,7 +47,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -412,37 +415,88 @@ def add_checked(api: str, count: int, target: str) -> None:
             client.put(f"/v1/services/checked/instances/c-{n}", json=body).raise_for_status()
 
 
+def remove_checked(api: str, count: int) -> None:
+    """Deregister ``add_checked``'s instances: their checks stop."""
+    with httpx.Client(base_url=api, timeout=30) as client:
+        for n in range(count):
+            client.delete(f"/v1/services/checked/instances/c-{n}").raise_for_status()
+
+
+@dataclass
+class Busy:
+    """Checks running and registrations streaming while the ``with`` block runs."""
+
+    api: str
+    args: argparse.Namespace
+    target: str
+    churn: Churn = field(init=False)
+
+    def __enter__(self) -> Churn:
+        add_checked(self.api, self.args.checks, self.target)
+        self.churn = Churn(self.api, self.args.services, self.args.churn).__enter__()
+        time.sleep(2)  # every check has run once: its schedule is spread over its interval
+        return self.churn
+
+    def __exit__(self, *_: object) -> None:
+        self.churn.__exit__()
+        remove_checked(self.api, self.args.checks)
+        time.sleep(1)
+
+
+def flat_out_pairs(
+    port: int, api: str, queries: Path, args: argparse.Namespace, target: str
+) -> tuple[Result, Result]:
+    """Flat-out runs taken in pairs, idle then busy, ``--runs`` times: each ratio compares
+    two runs a few seconds apart, so that a drift of the machine's speed over the whole
+    benchmark does not count as a cost of the churn.  Returns the median idle and busy."""
+    warm_up(port, queries)
+    idle: list[Result] = []
+    busy: list[Result] = []
+    for _ in range(args.runs):
+        idle.append(dnsperf(port, queries, args.duration)[0])
+        with Busy(api, args, target) as churn:
+            busy.append(dnsperf(port, queries, args.duration)[0])
+        ratio = busy[-1].qps / idle[-1].qps
+        print(
+            f"  idle {idle[-1].qps:>8.0f} qps (lost {idle[-1].lost}), busy {busy[-1].qps:>8.0f} "
+            f"qps (lost {busy[-1].lost}; {churn.summary()}): {ratio:.2f} of idle",
+            flush=True,
+        )
+    ratios = sorted(b.qps / i.qps for i, b in zip(idle, busy, strict=True))
+    each = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"  busy / idle per pair: {each}; median {ratios[len(ratios) // 2]:.2f}")
+    return median(idle), median(busy)
+
+
 def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries: Path) -> None:
     """srvdns idle, then with checks and registrations streaming: throughput, latency, and
     where the server's CPU goes (what writes and checks take alone, and the DNS work per
     query idle and busy: the part of the loss the name server itself is responsible for)."""
-    idle: dict[str, Result] = {}
-    print("idle:")
-    measure("srvdns", port, queries, args, idle)
-    rate = int(idle["srvdns"].qps / 2)
+    target = CheckTarget().netloc
+    print(
+        f"flat out, idle then with {args.checks} checks/s and registrations at "
+        f"{args.churn:.0f}/s, {args.runs} pairs of {args.duration:.0f} s runs:"
+    )
+    idle, busy = flat_out_pairs(port, api, queries, args, target)
+    rate = int(idle.qps / 2)
     latency("srvdns idle", port, queries, args.duration, rate)
     idle_us, _ = cost(pid, port, queries, args.duration, rate)
     with Churn(api, args.services, args.churn) as alone:  # no DNS load, no checks yet
         time.sleep(1)
         writes = busy_cpu(pid, args.duration)
-    add_checked(api, args.checks, CheckTarget().netloc)
+    add_checked(api, args.checks, target)
     time.sleep(2)  # every check has run once: its schedule is spread over its interval
     checks = busy_cpu(pid, args.duration)
-    busy: dict[str, Result] = {}
-    print(f"with {args.checks} checks/s and registrations at {args.churn}/s:")
-    with Churn(api, args.services, args.churn) as churn:
+    with Churn(api, args.services, args.churn):
         background = busy_cpu(pid, args.duration)
-        measure("srvdns", port, queries, args, busy)
         latency("srvdns busy", port, queries, args.duration, rate)
         before, started = cpu_seconds(pid), time.monotonic()
         result, _ = dnsperf(port, queries, args.duration, rate=rate)
         spent = cpu_seconds(pid) - before - background * (time.monotonic() - started)
         busy_us = spent / max(1, result.sent - result.lost) * 1e6
-    print(f"  writes meanwhile: {churn.summary()}")
-    ratio = busy["srvdns"].qps / idle["srvdns"].qps
     print(
-        f"\nUDP flat out: idle {idle['srvdns'].qps:.0f} qps, busy {busy['srvdns'].qps:.0f} qps "
-        f"({ratio:.2f} of idle)"
+        f"\nUDP flat out, medians of the runs: idle {idle.qps:.0f} qps, busy {busy.qps:.0f} qps "
+        f"({busy.qps / idle.qps:.2f} of idle)"
     )
     print(
         f"server CPU alone: {writes * 100:.1f} % for the registrations "
