@@ -448,7 +448,18 @@ def flat_out_pairs(
 ) -> tuple[Result, Result]:
     """Flat-out runs taken in pairs, idle then busy, ``--runs`` times: each ratio compares
     two runs a few seconds apart, so that a drift of the machine's speed over the whole
-    benchmark does not count as a cost of the churn.  Returns the median idle and busy."""
+    benchmark does not count as a cost of the churn.  The churn's instances are all
+    registered first, so that idle and busy runs answer the same data (each service has
+    one instance more: larger answers).  Returns the median idle and busy."""
+    url = urlsplit(api)
+    first = run_sync(
+        url.hostname or "127.0.0.1",
+        url.port or 80,
+        churn_requests(url.netloc, args.services),
+        connections=4,
+    )
+    if first.count != sum(n for code, n in first.statuses.items() if 200 <= code < 300):
+        sys.exit(f"registering the churn's instances failed: {first.statuses}")
     warm_up(port, queries)
     idle: list[Result] = []
     busy: list[Result] = []
