@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -227,18 +228,49 @@ class ServiceView:
 _EMPTY: Mapping[str, ServiceView] = MappingProxyType({})
 
 
+LINEAGE: int = 16
+"""Patch steps a snapshot remembers (``Catalog.changed_since``): how many swaps a reader
+may miss and still catch up by dropping what they changed, rather than everything."""
+
+_serials = itertools.count(1)
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """An immutable snapshot of the registry.
 
     ``generation`` increases with every swap in this process; ``index`` is the
     registry's persistent change counter (it survives restarts and serves as the
-    SOA serial).
+    SOA serial).  ``serial`` tells snapshot objects apart, and ``lineage`` holds the
+    last ``LINEAGE`` patch steps that led to this one, as (serial of the snapshot
+    patched, names of the services the patch replaced or removed): what a reader
+    holding something derived from an older snapshot needs to drop (the answer
+    cache, see ``nameserver.cache``).
     """
 
     generation: int = 0
     index: int = 0
     services: Mapping[str, ServiceView] = field(default_factory=lambda: _EMPTY)
+    serial: int = field(default_factory=lambda: next(_serials), compare=False)
+    lineage: tuple[tuple[int, frozenset[str]], ...] = field(default=(), compare=False)
+
+    def changed_since(self, serial: int) -> frozenset[str] | None:
+        """The names of the services whose views differ between the snapshot with
+        ``serial`` and this one, when this one was patched from it within the last
+        ``LINEAGE`` steps (an empty set: only the index changed, or it is this one);
+        None when that is not known (another lineage, a whole new snapshot)."""
+        if serial == self.serial:
+            return frozenset()
+        names: set[str] = set()
+        for base, changed in reversed(self.lineage):
+            names |= changed
+            if base == serial:
+                return frozenset(names)
+        return None
+
+    def _step(self, changed: Iterable[str]) -> tuple[tuple[int, frozenset[str]], ...]:
+        """The lineage of a snapshot patched from this one, replacing ``changed``."""
+        return (*self.lineage[1 - LINEAGE :], (self.serial, frozenset(changed)))
 
     @classmethod
     def build(cls, services: Iterable[Service], *, index: int, generation: int = 1) -> Catalog:
@@ -253,7 +285,9 @@ class Catalog:
     def patched(self, changed: Iterable[Service], *, index: int) -> Catalog:
         """A copy with the given services replaced; a service with no instances is removed."""
         views = _copied(self.services)
+        names = []
         for service in changed:
+            names.append(service.name)
             if service.instances:
                 views[service.name] = ServiceView.build(service)
             else:
@@ -262,6 +296,7 @@ class Catalog:
             generation=self.generation + 1,
             index=max(index, self.index),
             services=MappingProxyType(views),
+            lineage=self._step(names),
         )
 
     def with_instances(
@@ -301,6 +336,7 @@ class Catalog:
             generation=self.generation + 1,
             index=max(index, self.index),
             services=MappingProxyType(views),
+            lineage=self._step(service.name for service in changed),
         )
         return catalog, changed
 

@@ -86,3 +86,34 @@ def test_an_addition_sorts_by_id_as_a_full_build(order):
     assert [i.id for i in patched.instances] == ["0", "a", "c", "d", "e"]
     assert patched.instances[1].port == 1
     assert set(patched.target_of) == {"0", "a", "c", "d", "e"}
+
+
+def test_a_patch_names_the_services_it_replaced_since_an_older_snapshot() -> None:
+    one, _ = BASE.with_instances([inst("web", "a", port=9)], index=8)
+    two = one.patched([Service("db", ())], index=9)
+    three, _ = two.with_instances([], [], index=10)  # the index alone
+    assert one.changed_since(BASE.serial) == {"web"}
+    assert two.changed_since(BASE.serial) == {"web", "db"}
+    assert two.changed_since(one.serial) == {"db"}
+    assert three.changed_since(two.serial) == frozenset()
+    assert three.changed_since(three.serial) == frozenset()
+    assert BASE.changed_since(one.serial) is None  # newer, not older
+    rebuilt = Catalog.build([Service("web", (inst("web", "a"),))], index=11)
+    assert rebuilt.changed_since(three.serial) is None  # a whole new snapshot
+
+
+def test_the_lineage_reaches_back_a_bounded_number_of_patches() -> None:
+    from srvdns.catalog import LINEAGE
+
+    snapshots = [BASE]
+    for n in range(LINEAGE + 1):
+        snapshots.append(snapshots[-1].with_instances([inst("db", f"n{n}")], index=8 + n)[0])
+    last = snapshots[-1]
+    assert last.changed_since(snapshots[1].serial) == {"db"}
+    assert last.changed_since(snapshots[0].serial) is None
+    assert len(last.lineage) == LINEAGE
+
+
+def test_snapshots_compare_by_content_not_by_serial() -> None:
+    assert Catalog.build([], index=1) == Catalog.build([], index=1)
+    assert Catalog.build([], index=1).serial != Catalog.build([], index=1).serial

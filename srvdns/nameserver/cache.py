@@ -9,14 +9,16 @@ Keying on the case as sent (rather than the lower-cased name) is what makes that
 name compression in a reply depends on the question's case, so a reply packed for one
 spelling is not octet for octet the reply to another.
 
-An entry is valid while
-
-- the snapshot is the one it was packed from, or - for a positive answer about one
-  service - the snapshot still holds that service's very ``ServiceView`` object (a write
-  rebuilds the views of the services it changed only, so it flushes nothing else);
-- ``now`` is before ``until``: the first moment a heartbeat lease of the service lapses
-  or the whole seconds left on one (its TTL cap) tick down.  Services without leases
-  never expire by time.
+A store holds the replies of one snapshot, ``Store.catalog``.  When the handler finds
+another snapshot current, the store catches up first (``Store.sync``): it drops the
+positive answers about the services the patches in between replaced (the snapshot's
+``lineage`` names them) and every other answer (negative ones carry the SOA serial, so
+they are the whole snapshot's); when the lineage does not reach back that far, or the
+snapshot is a whole new one, it drops everything.  So a write to one service flushes
+nothing else, and a hit after a write costs no check of its own.  An entry held is
+valid while ``now`` is before ``until``: the first moment a heartbeat lease of the
+service lapses or the whole seconds left on one (its TTL cap) tick down.  Services
+without leases never expire by time.
 
 Each entry holds a few replies, each packed with its own random record order; a hit
 sends one of them at random (DESIGN.md: answers are shuffled so clients spread load).
@@ -49,41 +51,78 @@ FOREVER: Final = math.inf
 
 
 class Store(dict[bytes, "Entry"]):
-    """Entries by query octets after the ID, with the reply octets they hold counted.
+    """Entries by query octets after the ID, with the reply octets they hold counted,
+    all valid for ``catalog``; the keys of positive answers about one service are also
+    kept by service, and those of all other answers apart, for ``sync``.
 
     A hit counts in its entry (``Entry.hits``: cheaper than any shared counter); the
     store hands those counts to ``stats`` whenever entries leave it, the store itself
     included (a reload replaces the handler and its stores), so none is lost.
     """
 
-    def __init__(self, stats: DnsStats | None = None) -> None:
+    def __init__(self, stats: DnsStats | None = None, catalog: Catalog | None = None) -> None:
         super().__init__()
         self.size = 0
+        self.catalog = catalog if catalog is not None else Catalog()
+        """The snapshot whose replies the entries are."""
+        self._by_service: dict[str, set[bytes]] = {}
+        self._whole: set[bytes] = set()
         self._stats = stats
         if stats is not None:
             stats.live[id(self)] = self
 
+    def sync(self, catalog: Catalog) -> None:
+        """Keep only the entries ``catalog`` gives the same replies as ``self.catalog``
+        (see the module's docstring), and hold ``catalog``'s from now on."""
+        changed = catalog.changed_since(self.catalog.serial)
+        if changed is None:
+            self._empty()
+        else:
+            for key in list(self._whole):
+                self.discard(key)
+            for name in changed:
+                for key in list(self._by_service.get(name, ())):
+                    self.discard(key)
+        self.catalog = catalog
+
     def put(self, key: bytes, entry: Entry) -> None:
         """Add ``entry``, first emptying the store if it is full."""
         if len(self) >= MAX_ENTRIES or self.size >= MAX_BYTES:
-            self._retire(self.values())
-            self.clear()
-            self.size = 0
+            self._empty()
         self.discard(key)
         self[key] = entry
         self.size += entry.size
+        if entry.service is None:
+            self._whole.add(key)
+        else:
+            self._by_service.setdefault(entry.service, set()).add(key)
 
     def discard(self, key: bytes) -> None:
         """Drop the entry of ``key`` if there is one."""
         entry = self.pop(key, None)
-        if entry is not None:
-            self.size -= entry.size
-            if entry.hits:
-                self._retire((entry,))
+        if entry is None:
+            return
+        self.size -= entry.size
+        if entry.service is None:
+            self._whole.discard(key)
+        else:
+            keys = self._by_service[entry.service]
+            keys.discard(key)
+            if not keys:
+                del self._by_service[entry.service]
+        if entry.hits:
+            self._retire((entry,))
 
     def hits(self) -> Iterable[tuple[int, int]]:
         """(slot, hits) of the entries held."""
         return ((entry.slot, entry.hits) for entry in self.values() if entry.hits)
+
+    def _empty(self) -> None:
+        self._retire(self.values())
+        self.clear()
+        self._by_service.clear()
+        self._whole.clear()
+        self.size = 0
 
     def _retire(self, entries: Iterable[Entry]) -> None:
         """Add the hits of ``entries``, which are leaving, to ``stats``."""
@@ -98,35 +137,16 @@ class Store(dict[bytes, "Entry"]):
 
 
 class Entry:
-    """Cached replies without their two ID octets, and what they stay valid for."""
+    """Cached replies without their two ID octets, and until when they hold."""
 
-    __slots__ = (
-        "again",
-        "catalog",
-        "hits",
-        "pending",
-        "service",
-        "slot",
-        "tails",
-        "until",
-        "view",
-    )
+    __slots__ = ("again", "hits", "pending", "service", "slot", "tails", "until")
 
     def __init__(
-        self,
-        tails: tuple[bytes, ...],
-        catalog: Catalog,
-        service: str | None,
-        view: ServiceView | None,
-        until: float,
-        slot: int = 0,
+        self, tails: tuple[bytes, ...], service: str | None, until: float, slot: int = 0
     ) -> None:
         self.tails = tails
-        self.catalog = catalog
-        """The snapshot last known to give these replies."""
         self.service = service
-        self.view = view
-        """Set for positive answers about one service: valid while it is unchanged."""
+        """Set for positive answers about one service: they depend on it alone."""
         self.until = until
         self.again: Callable[[], bytes] | None = None
         """Set while hits should pack more orders: packs the reply in another order."""
@@ -141,16 +161,6 @@ class Entry:
     def size(self) -> int:
         """Octets of the replies held."""
         return sum(len(tail) for tail in self.tails)
-
-    def valid(self, catalog: Catalog) -> bool:
-        """Whether the replies are still those of ``catalog`` (time aside); a service
-        entry that survives a write to another service adopts the new snapshot."""
-        if self.catalog is catalog:
-            return True
-        if self.view is None or catalog.services.get(self.service or "") is not self.view:
-            return False
-        self.catalog = catalog
-        return True
 
 
 def lease_horizon(instances: Iterable[Instance], now: float) -> float:

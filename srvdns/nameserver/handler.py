@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from dnslib import CLASS, QTYPE, RCODE, RR  # type: ignore[import-untyped]
 
-from srvdns.catalog import Catalog, CatalogHolder, ServiceView
+from srvdns.catalog import Catalog, CatalogHolder
 from srvdns.config import ZoneConfig
 from srvdns.nameserver import cache, names
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
@@ -34,9 +34,9 @@ _ZONE_TRANSFERS = frozenset({QTYPE.AXFR, QTYPE.IXFR})
 _IN, _CH = CLASS.IN, CLASS.CH
 _NOERROR, _NXDOMAIN = RCODE.NOERROR, RCODE.NXDOMAIN
 
-_Scope = tuple[Catalog, str | None, ServiceView | None, float]
-"""What a reply depends on: (snapshot, service, its view if the reply depends on nothing
-else of the snapshot, the time it may change by); see ``cache.Entry``."""
+_Scope = tuple[Catalog, str | None, float]
+"""What a reply depends on: (snapshot, the service if the reply depends on nothing else
+of the snapshot, the time it may change by); see ``cache.Entry``."""
 
 
 def conclude(
@@ -139,20 +139,24 @@ class Handler:
         """
         entries = self._tcp_cache if tcp else self._udp_cache
         if entries is not None:
-            key = wire[2:]
-            entry = entries.get(key)
-            if entry is not None:
-                if entry.valid(self._holder.current) and (
-                    entry.until == cache.FOREVER or self._clock() < entry.until
-                ):
-                    entry.hits += 1
-                    if entry.again is not None:
-                        return self._another_order(entries, entry, wire, tcp=tcp)
-                    tails = entry.tails
-                    if len(tails) == 1:
-                        return wire[:2] + tails[0]
-                    return wire[:2] + tails[int(self._rng.random() * len(tails))]
-                entries.discard(key)
+            try:
+                if entries.catalog is not self._holder.current:
+                    entries.sync(self._holder.current)
+            except Exception:  # the pipeline below meets it too: SERVFAIL, logged once
+                entries = None
+            else:
+                key = wire[2:]
+                entry = entries.get(key)
+                if entry is not None:
+                    if entry.until == cache.FOREVER or self._clock() < entry.until:
+                        entry.hits += 1
+                        if entry.again is not None:
+                            return self._another_order(entries, entry, wire, tcp=tcp)
+                        tails = entry.tails
+                        if len(tails) == 1:
+                            return wire[:2] + tails[0]
+                        return wire[:2] + tails[int(self._rng.random() * len(tails))]
+                    entries.discard(key)
         if len(wire) < HEADER_SIZE:
             self.stats.ignored[tcp] += 1
             return None
@@ -194,8 +198,10 @@ class Handler:
         another), the next ``ORDERS - 1`` hits each pack one more order
         (``_another_order``), so that a miss costs one packing, not ``ORDERS``.  ``slot``
         is the reply's kind (see ``stats``)."""
-        catalog, service, view, until = scope
-        entry = cache.Entry((reply[2:],), catalog, service, view, until, slot)
+        catalog, service, until = scope
+        if catalog is not entries.catalog:  # answered from another snapshot: not kept
+            return
+        entry = cache.Entry((reply[2:],), service, until, slot)
         if again is not None:
             entry.again, entry.pending = again, cache.ORDERS - 1
         entries.put(wire[2:], entry)
@@ -232,7 +238,7 @@ class Handler:
         catalog = self._holder.current
         if edns is not None and edns.version > 0:
             reply = self._reply(msg_id, flags, BADVERS, question, edns, tcp=tcp)
-            return reply, (catalog, None, None, cache.FOREVER), None
+            return reply, (catalog, None, cache.FOREVER), None
         answer, zone, catalog, scope = self._lookup(question)
         limit = self._udp_answer_limit
         if not tcp and limit is not None and len(answer.answer) > limit:
@@ -266,7 +272,7 @@ class Handler:
         """Find the zone by longest suffix, route the name, look it up in the snapshot;
         with the answer, what it depends on (see ``_answer``)."""
         catalog = self._holder.current
-        whole: _Scope = (catalog, None, None, cache.FOREVER)
+        whole: _Scope = (catalog, None, cache.FOREVER)
         if question.qtype in _ZONE_TRANSFERS:
             return REFUSED, None, catalog, whole
         qname = names.lower_labels(question.labels)
@@ -349,11 +355,11 @@ def _scope(catalog: Catalog, route: names.Route, answer: Answer, now: float) -> 
             view = catalog.get_service(service)
             until = cache.service_horizon(view, now)
             if answer.outcome is Outcome.SUCCESS:
-                return catalog, service, view, until
-            return catalog, None, None, until
+                return catalog, service, until
+            return catalog, None, until
         case names.ProtocolParent():
             return None
-    return catalog, None, None, cache.FOREVER
+    return catalog, None, cache.FOREVER
 
 
 def _labels(text: str) -> tuple[bytes, ...]:

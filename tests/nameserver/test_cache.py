@@ -159,6 +159,90 @@ def test_a_write_flushes_only_the_service_it_changed(monkeypatch: pytest.MonkeyP
     assert calls, "cache's answer was packed anew"
 
 
+def counted(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each run of the handler's pipeline (a miss) from now on."""
+    calls: list[object] = []
+    original = handler._answer
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kw)
+
+    monkeypatch.setattr(handler, "_answer", counting)
+    return calls
+
+
+def test_writes_missed_between_two_queries_flush_only_what_they_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    holder = CatalogHolder(catalog())
+    handler = Handler(zones(), holder, clock=Clock(), rng=random.Random(1))
+    answer_lines(handler, "api.service.local")
+    answer_lines(handler, "cache.service.local", "SRV")
+    for n in range(3, 6):
+        holder.patch([changed("cache", instance("cache", f"cache-{n}", f"10.0.3.{n}"))], index=n)
+    calls = counted(handler, monkeypatch)
+    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.0.1.1"]
+    assert calls == [], "api's cached answer survived three writes to cache"
+    assert len(answer_lines(handler, "cache.service.local", "SRV")) == 3
+
+
+def test_more_writes_than_the_lineage_holds_or_a_new_snapshot_flush_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from srvdns.catalog import LINEAGE, Catalog
+
+    holder = CatalogHolder(catalog())
+    handler = Handler(zones(), holder, clock=Clock(), rng=random.Random(1))
+    answer_lines(handler, "api.service.local")
+    for n in range(LINEAGE + 1):
+        holder.patch([changed("cache", instance("cache", "cache-9", f"10.0.3.{n}"))], index=8)
+    calls = counted(handler, monkeypatch)
+    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.0.1.1"]
+    assert len(calls) == 1, "packed anew: the lineage no longer reached the cached snapshot"
+    moved = Service("api", (instance("api", "api-1", "10.9.9.9"),))
+    others = [s for s in services() if s.name != "api"]
+    holder.swap(Catalog.build([*others, moved], index=9, generation=holder.current.generation))
+    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.9.9.9"]
+
+
+def test_cached_replies_equal_the_full_pipelines_through_random_writes() -> None:
+    """Any mix of writes (instances added, replaced, removed, services emptied, the
+    index alone, a whole new snapshot, several between two queries): every reply the
+    cache gives is the one the pipeline gives for the snapshot current then."""
+    rng = random.Random(5)
+    holder = CatalogHolder(catalog())
+    clock = Clock()
+    cached, plain = pair(holder, clock)
+    queries = corpus()
+    names = sorted({s.name for s in services()})
+    for step in range(30):
+        for _ in range(rng.choice((0, 1, 1, 2, 5))):
+            current, index = holder.current, holder.current.index + 1
+            name = rng.choice(names)
+            kind = rng.random()
+            if kind < 0.5:
+                address = f"10.8.{rng.randrange(4)}.{rng.randrange(1, 5)}"
+                added = instance(name, f"{name}-x{rng.randrange(3)}", address)
+                holder.swap(current.with_instances([added], index=index)[0])
+            elif kind < 0.7:
+                view = current.get_service(name)
+                if view is not None:
+                    gone = [(name, rng.choice(view.instances).id)]
+                    holder.swap(current.with_instances([], gone, index=index)[0])
+            elif kind < 0.8:
+                holder.patch([Service(name, ())], index=index)
+            elif kind < 0.9:
+                holder.patch([], index=index)
+            else:
+                holder.swap(catalog(index=index))
+        for msg_id, (wire, tcp) in enumerate(rng.sample(queries, 100)):
+            wire = (step + msg_id).to_bytes(2, "big") + wire[2:]
+            assert canonical(cached.handle(wire, tcp=tcp)) == canonical(
+                plain.handle(wire, tcp=tcp)
+            ), (step, wire, tcp)
+
+
 def test_negative_answers_follow_the_serial() -> None:
     holder = CatalogHolder(catalog())
     handler = Handler(zones(), holder, clock=Clock(), rng=random.Random(1))
