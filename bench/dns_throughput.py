@@ -22,7 +22,8 @@ measures srvdns alone, idle and then while it works: ``--checks`` instances with
 health check every second (against a port the benchmark accepts on) and registrations streaming
 through the API at ``--churn`` per second (each replaces one of 1,000 extra instances
 spread over the queried services, so every write swaps the snapshot and drops the
-cached answers of one service).  The flat-out runs come in ``--runs`` pairs, idle then
+cached answers of one service); the registrations' client and the checks' target run in
+this process, pinned to dnsperf's CPU.  The flat-out runs come in ``--runs`` pairs, idle then
 busy a few seconds apart (the checked instances are registered for the busy run and
 deregistered after it), so that the machine's speed drifting over the benchmark does not
 pass for a cost of the churn; each pair's ratio and their median are printed.  Then
@@ -483,6 +484,10 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
     """srvdns idle, then with checks and registrations streaming: throughput, latency, and
     where the server's CPU goes (what writes and checks take alone, and the DNS work per
     query idle and busy: the part of the loss the name server itself is responsible for)."""
+    if args.workers == 1:
+        # The registrations' client and the checks' target are load generators, like
+        # dnsperf: on its CPU, not the server's (threads started from here on inherit it).
+        os.sched_setaffinity(0, {int(CLIENT_CPU)})
     target = CheckTarget().netloc
     print(
         f"flat out, idle then with {args.checks} checks/s and registrations at "
