@@ -139,26 +139,6 @@ def changed(name: str, *extra: Instance) -> Service:
     return Service(name, (*old.instances, *extra))
 
 
-def test_a_write_flushes_only_the_service_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
-    holder = CatalogHolder(catalog())
-    handler = Handler(zones(), holder, clock=Clock(), rng=random.Random(1))
-    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.0.1.1"]
-    assert len(answer_lines(handler, "cache.service.local", "SRV")) == 2
-    holder.patch([changed("cache", instance("cache", "cache-3", "10.0.3.3", 1))], index=8)
-    calls: list[object] = []
-    original = handler._answer
-
-    def counting(*args: Any, **kw: Any) -> Any:
-        calls.append(args)
-        return original(*args, **kw)
-
-    monkeypatch.setattr(handler, "_answer", counting)
-    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.0.1.1"]
-    assert calls == [], "api's cached answer survived a write to cache"
-    assert len(answer_lines(handler, "cache.service.local", "SRV")) == 3
-    assert calls, "cache's answer was packed anew"
-
-
 def counted(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Each run of the handler's pipeline (a miss) from now on."""
     calls: list[object] = []
@@ -170,6 +150,19 @@ def counted(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     monkeypatch.setattr(handler, "_answer", counting)
     return calls
+
+
+def test_a_write_flushes_only_the_service_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = CatalogHolder(catalog())
+    handler = Handler(zones(), holder, clock=Clock(), rng=random.Random(1))
+    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.0.1.1"]
+    assert len(answer_lines(handler, "cache.service.local", "SRV")) == 2
+    holder.patch([changed("cache", instance("cache", "cache-3", "10.0.3.3", 1))], index=8)
+    calls = counted(handler, monkeypatch)
+    assert answer_lines(handler, "api.service.local") == ["api.service.local. 30 IN A 10.0.1.1"]
+    assert calls == [], "api's cached answer survived a write to cache"
+    assert len(answer_lines(handler, "cache.service.local", "SRV")) == 3
+    assert calls, "cache's answer was packed anew"
 
 
 def test_writes_missed_between_two_queries_flush_only_what_they_changed(
