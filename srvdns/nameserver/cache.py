@@ -60,11 +60,11 @@ class Store(dict[bytes, "Entry"]):
     included (a reload replaces the handler and its stores), so none is lost.
     """
 
-    def __init__(self, stats: DnsStats | None = None, catalog: Catalog | None = None) -> None:
+    def __init__(self, stats: DnsStats | None = None) -> None:
         super().__init__()
         self.size = 0
-        self.catalog = catalog if catalog is not None else Catalog()
-        """The snapshot whose replies the entries are."""
+        self.catalog = Catalog()
+        """The snapshot whose replies the entries are (an empty one until the first sync)."""
         self._by_service: dict[str, set[bytes]] = {}
         self._whole: set[bytes] = set()
         self._stats = stats
