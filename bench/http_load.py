@@ -27,6 +27,11 @@ class LoadResult:
         return sum(self.statuses.values())
 
     @property
+    def ok(self) -> int:
+        """Requests answered with a 2xx status."""
+        return sum(n for code, n in self.statuses.items() if 200 <= code < 300)
+
+    @property
     def rate(self) -> float:
         return self.count / self.elapsed if self.elapsed else 0.0
 
@@ -37,10 +42,9 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
     def line(self, name: str) -> str:
-        ok = sum(n for code, n in self.statuses.items() if 200 <= code < 300)
         return (
             f"{name:<14} {self.rate:8.0f}/s  p50 {self.percentile(0.5) * 1000:.1f} ms  "
-            f"p99 {self.percentile(0.99) * 1000:.1f} ms  ({self.count} requests, {ok} 2xx, "
+            f"p99 {self.percentile(0.99) * 1000:.1f} ms  ({self.count} requests, {self.ok} 2xx, "
             f"{self.elapsed:.1f} s)"
         )
 
