@@ -60,14 +60,28 @@ NODATA = Answer(Outcome.NODATA)
 REFUSED = Answer(Outcome.REFUSED)
 
 
-@dataclass(frozen=True, slots=True)
 class _Query:
-    zone: ZoneConfig
-    catalog: Catalog
-    owner: DNSLabel
-    qtype: int
-    now: float
-    rng: random.Random
+    """One lookup's question and context.  A plain class, not a frozen dataclass: one is
+    made per answer-cache miss, and a frozen dataclass sets each field through
+    ``object.__setattr__`` (three times the cost)."""
+
+    __slots__ = ("catalog", "now", "owner", "qtype", "rng", "zone")
+
+    def __init__(
+        self,
+        zone: ZoneConfig,
+        catalog: Catalog,
+        owner: DNSLabel,
+        qtype: int,
+        now: float,
+        rng: random.Random,
+    ) -> None:
+        self.zone = zone
+        self.catalog = catalog
+        self.owner = owner
+        self.qtype = qtype
+        self.now = now
+        self.rng = rng
 
 
 def lookup(
@@ -92,19 +106,20 @@ def lookup(
     ``rng`` alone orders the records.
     """
     query = _Query(zone, catalog, owner, qtype, now, rng)
-    match route:
-        case Apex():
-            return _apex(query)
-        case NameServer(host):
-            return _name_server(query, host)
-        case ServiceName(service, tag):
-            return _service(query, service, tag)
-        case TargetName(service, target):
-            return _target(query, service, target)
-        case TargetParent(service):
-            return _target_parent(query, service)
-        case ProtocolParent(tag):
-            return _protocol_parent(query, tag)
+    # isinstance, most frequent first: a ``match`` on class patterns reads
+    # ``__match_args__`` for every capture.
+    if isinstance(route, ServiceName):
+        return _service(query, route.service, route.tag)
+    if isinstance(route, TargetName):
+        return _target(query, route.service, route.target)
+    if isinstance(route, Apex):
+        return _apex(query)
+    if isinstance(route, NameServer):
+        return _name_server(query, route.host)
+    if isinstance(route, TargetParent):
+        return _target_parent(query, route.service)
+    if isinstance(route, ProtocolParent):
+        return _protocol_parent(query, route.tag)
     return NXDOMAIN
 
 
@@ -225,11 +240,6 @@ def _name_server(query: _Query, host: str) -> Answer:
     return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
 
 
-def _target_name(query: _Query, view: ServiceView, instance: Instance) -> DNSLabel | None:
-    """The SRV target name of ``instance``; None if it cannot exist (see ``_target_label``)."""
-    return _target_label(view.target_of[instance.id], view.name, query.zone.name)
-
-
 @functools.lru_cache(maxsize=4096)
 def _target_label(label: str, service: str, zone: str) -> DNSLabel | None:
     """``label.instance.service.zone``, or None over 255 octets (RFC 1035 §3.1).  Worked
@@ -237,6 +247,22 @@ def _target_label(label: str, service: str, zone: str) -> DNSLabel | None:
     changed once built."""
     name = records.name(f"{label}.{TARGET_PARENT_LABEL}.{service}.{zone}")
     return name if records.fits(name) else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _target_records(
+    label: str, service: str, zone: str, priority: int, weight: int, port: int, ip: str, ttl: int
+) -> tuple[records.PlainSRV, RR] | None:
+    """An instance's SRV RDATA and the address record of its target (``ttl``: the
+    instance's own capped TTL), or None when the target cannot exist (RFC 1035 §3.1: a
+    target name over 255 octets, possible only under a zone name of more than 116
+    characters).  Worked out once per instance as it is: a write replaces the snapshot's
+    view of a service but keeps the instances it did not write, and records are never
+    changed once built."""
+    target = _target_label(label, service, zone)
+    if target is None:
+        return None
+    return records.srv_data(priority, weight, port, target), records.address(target, ttl, ip)
 
 
 def _answerable(query: _Query, service: str) -> tuple[ServiceView | None, list[Instance]]:
@@ -255,43 +281,65 @@ def _service(query: _Query, service: str, tag: str | None) -> Answer:
 
 def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> Answer:
     ttl = query.zone.ttl_for(view.name)
-    now, owner, qtype = query.now, query.owner, query.qtype
-    if qtype in (_SRV, _ANY):
-        # RFC 1035 §3.1: a target name over 255 octets (possible only under a zone name of
-        # more than 116 characters) cannot exist, so that instance cannot be an SRV target.
-        targets = [(i, _target_name(query, view, i)) for i in instances]
-        order = [(i, target) for i, target in targets if target is not None]
-        if not order:
-            return NODATA
-        rrset_ttl = capped_ttl(ttl, (i for i, _ in order), now)
-        pairs = [
-            (
-                records.srv(
-                    owner, rrset_ttl, instance.priority, instance.srv_weight, instance.port, target
-                ),
-                records.address(target, capped_ttl(ttl, (instance,), now), instance.address),
-            )
-            for instance, target in order
-        ]
-        return _shuffled_targets(pairs, query.rng)
-    if qtype in (_A, _AAAA):
+    qtype = query.qtype
+    if qtype == _SRV or qtype == _ANY:
+        return _service_targets(query, view, instances, ttl)
+    if qtype == _A or qtype == _AAAA:
         want_v6 = qtype == _AAAA
-        eligible = [i for i in instances if records.is_ipv6(i.address) == want_v6]
+        # ``records.is_ipv6``, inline: it is asked of every instance of every answer.
+        eligible = [i for i in instances if (":" in i.address) is want_v6]
         if not eligible:
             return NODATA
-        rrset_ttl = capped_ttl(ttl, eligible, now)
-        build = records.aaaa if want_v6 else records.a
+        rrset_ttl = capped_ttl(ttl, eligible, query.now)
         addresses = [i.address for i in eligible]
-        by_address = {ip: build(owner, rrset_ttl, ip) for ip in dict.fromkeys(addresses)}
+        unique = list(dict.fromkeys(addresses))
+        data = records.aaaa_data if want_v6 else records.a_data
+        rrset = records.rrs(query.owner, qtype, rrset_ttl, [data(ip) for ip in unique])
         weights = [(i.priority, i.srv_weight) for i in eligible]
-        return _weighted_addresses(weights, addresses, by_address, query.rng)
+        return _weighted_addresses(weights, addresses, dict(zip(unique, rrset)), query.rng)
     if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
-        rrset_ttl = capped_ttl(ttl, with_meta, now)
-        answer = [records.txt(owner, rrset_ttl, strings) for strings in texts]
+        rrset_ttl = capped_ttl(ttl, with_meta, query.now)
+        answer = [records.txt(query.owner, rrset_ttl, strings) for strings in texts]
         return Answer(Outcome.SUCCESS, tuple(answer)) if answer else NODATA
     return NODATA
+
+
+def _service_targets(
+    query: _Query, view: ServiceView, instances: list[Instance], ttl: int
+) -> Answer:
+    """SRV records of ``instances`` (the RRset's TTL capped by every lease), each target's
+    address record (its own lease's cap) in the additional section; NODATA when no
+    target can exist."""
+    now, zone, service, target_of = query.now, query.zone.name, view.name, view.target_of
+    rdatas: list[records.PlainSRV] = []
+    addresses: list[RR] = []
+    rrset_ttl = ttl
+    for instance in instances:
+        own = ttl
+        expires = instance.lease_expires
+        if expires is not None:  # ``capped_ttl`` of the instance alone, inline
+            own = min(ttl, max(0, math.floor(expires - now)))
+        built = _target_records(
+            target_of[instance.id],
+            service,
+            zone,
+            instance.priority,
+            instance.srv_weight,
+            instance.port,
+            instance.address,
+            own,
+        )
+        if built is not None:
+            rdatas.append(built[0])
+            addresses.append(built[1])
+            if own < rrset_ttl:
+                rrset_ttl = own
+    if not rdatas:
+        return NODATA
+    srvs = records.rrs(query.owner, _SRV, rrset_ttl, rdatas)
+    return _shuffled_targets(list(zip(srvs, addresses)), query.rng)
 
 
 def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:
@@ -299,9 +347,10 @@ def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:
     rng.shuffle(pairs)
     return Answer(
         Outcome.SUCCESS,
-        tuple(srv for srv, _ in pairs),
-        additional=tuple(address for _, address in pairs),
-        reorder=partial(_shuffled_targets, pairs[:]),
+        tuple([srv for srv, _ in pairs]),
+        (),
+        tuple([address for _, address in pairs]),
+        partial(_shuffled_targets, pairs[:]),
     )
 
 

@@ -8,7 +8,7 @@ They are still ``RR``/``A``/``AAAA``/``SRV``/``TXT`` instances (every dnslib pat
 printing, comparing, transfers - works on them), but their values are checked once,
 here, with the same errors dnslib would raise.  The RDATA of an address or of a set of
 metadata strings is built once and shared by every record that carries it (see
-``_a_data``): records here, like names, are never changed once built.
+``a_data``): records here, like names, are never changed once built.
 """
 
 from __future__ import annotations
@@ -151,11 +151,16 @@ class PlainTXT(TXT):  # type: ignore[misc]
     __hash__ = None  # type: ignore[assignment]
 
 
-def a(owner: DNSLabel, ttl: int, ip: str) -> RR:
-    """``owner TTL IN A ip``."""
+def _check_ttl(ttl: int) -> None:
+    """dnslib's check of a TTL: an int of 0 to 2**32 - 1."""
     if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
         raise _out_of_range("ttl", ttl, _U32_MAX)
-    return PlainRR(owner, _A, ttl, _a_data(ip))
+
+
+def a(owner: DNSLabel, ttl: int, ip: str) -> RR:
+    """``owner TTL IN A ip``."""
+    _check_ttl(ttl)
+    return PlainRR(owner, _A, ttl, a_data(ip))
 
 
 def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
@@ -164,22 +169,30 @@ def aaaa(owner: DNSLabel, ttl: int, ip: str) -> RR:
     dnslib's own parser rejects the dotted form of IPv4-mapped addresses
     (``::ffff:10.0.0.1``), which is how Python 3.13 writes them; ``inet_pton`` does not.
     """
-    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
-        raise _out_of_range("ttl", ttl, _U32_MAX)
-    return PlainRR(owner, _AAAA, ttl, _aaaa_data(ip))
+    _check_ttl(ttl)
+    return PlainRR(owner, _AAAA, ttl, aaaa_data(ip))
+
+
+def rrs(owner: DNSLabel, rtype: int, ttl: int, rdatas: Iterable[object]) -> list[RR]:
+    """``owner TTL IN rtype rdata`` for each of ``rdatas``, built by ``a_data``,
+    ``aaaa_data`` or ``srv_data``: the records of one RRset, the TTL checked once rather
+    than per record (an answer-cache miss builds a service's RRset on every write)."""
+    _check_ttl(ttl)
+    return [PlainRR(owner, rtype, ttl, rdata) for rdata in rdatas]
 
 
 @functools.lru_cache(maxsize=4096)
-def _a_data(ip: str) -> PlainA:
+def a_data(ip: str) -> PlainA:
     """An A record's RDATA, parsed once per address: the same few addresses are in
     every answer about a service, and RDATA is never changed once built."""
     return PlainA(_packed(socket.AF_INET, ip))
 
 
 @functools.lru_cache(maxsize=4096)
-def _aaaa_data(ip: str) -> PlainAAAA:
-    """An AAAA record's RDATA, parsed once per address (see ``_a_data``)."""
+def aaaa_data(ip: str) -> PlainAAAA:
+    """An AAAA record's RDATA, parsed once per address (see ``a_data``)."""
     return PlainAAAA(_packed(socket.AF_INET6, ip))
+
 
 
 def _packed(family: int, ip: str) -> bytes:
@@ -200,14 +213,18 @@ def address(owner: DNSLabel, ttl: int, ip: str) -> RR:
 
 def srv(owner: DNSLabel, ttl: int, priority: int, weight: int, port: int, target: DNSLabel) -> RR:
     """``owner TTL IN SRV priority weight port target`` (RFC 2782)."""
-    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):
-        raise _out_of_range("ttl", ttl, _U32_MAX)
+    _check_ttl(ttl)
+    return PlainRR(owner, _SRV, ttl, srv_data(priority, weight, port, target))
+
+
+def srv_data(priority: int, weight: int, port: int, target: DNSLabel) -> PlainSRV:
+    """An SRV record's RDATA (see ``srv``), to share between records (see ``rrs``)."""
     for attr, value in (("priority", priority), ("weight", weight), ("port", port)):
         if not (isinstance(value, int) and 0 <= value <= _U16_MAX):
             raise _out_of_range(attr, value, _U16_MAX)
     if not isinstance(target, DNSLabel):
         target = DNSLabel(target)
-    return PlainRR(owner, _SRV, ttl, PlainSRV(priority, weight, port, target))
+    return PlainSRV(priority, weight, port, target)
 
 
 def txt(owner: DNSLabel, ttl: int, strings: Iterable[str]) -> RR:
@@ -221,7 +238,7 @@ def txt(owner: DNSLabel, ttl: int, strings: Iterable[str]) -> RR:
 
 @functools.lru_cache(maxsize=4096)
 def _txt_data(strings: tuple[str, ...]) -> PlainTXT:
-    """A TXT record's RDATA, worked out once per set of strings (see ``_a_data``)."""
+    """A TXT record's RDATA, worked out once per set of strings (see ``a_data``)."""
     return PlainTXT(_pieces(strings))
 
 
