@@ -282,9 +282,9 @@ def _service(query: _Query, service: str, tag: str | None) -> Answer:
 def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> Answer:
     ttl = query.zone.ttl_for(view.name)
     qtype = query.qtype
-    if qtype == _SRV or qtype == _ANY:
+    if qtype in (_SRV, _ANY):
         return _service_targets(query, view, instances, ttl)
-    if qtype == _A or qtype == _AAAA:
+    if qtype in (_A, _AAAA):
         want_v6 = qtype == _AAAA
         # ``records.is_ipv6``, inline: it is asked of every instance of every answer.
         eligible = [i for i in instances if (":" in i.address) is want_v6]
@@ -295,8 +295,9 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         unique = list(dict.fromkeys(addresses))
         data = records.aaaa_data if want_v6 else records.a_data
         rrset = records.rrs(query.owner, qtype, rrset_ttl, [data(ip) for ip in unique])
+        by_address = dict(zip(unique, rrset, strict=True))
         weights = [(i.priority, i.srv_weight) for i in eligible]
-        return _weighted_addresses(weights, addresses, dict(zip(unique, rrset)), query.rng)
+        return _weighted_addresses(weights, addresses, by_address, query.rng)
     if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
@@ -339,7 +340,7 @@ def _service_targets(
     if not rdatas:
         return NODATA
     srvs = records.rrs(query.owner, _SRV, rrset_ttl, rdatas)
-    return _shuffled_targets(list(zip(srvs, addresses)), query.rng)
+    return _shuffled_targets(list(zip(srvs, addresses, strict=True)), query.rng)
 
 
 def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from srvdns.catalog import TARGET_PARENT_LABEL
@@ -67,11 +68,14 @@ class Unknown:
 Route = Apex | NameServer | ServiceName | TargetName | TargetParent | ProtocolParent | Unknown
 
 
+@functools.lru_cache(maxsize=4096)
 def lower_labels(labels: Sequence[bytes]) -> Labels:
-    """Wire labels as lower-case text, the one place a query name is lower-cased.
+    """Wire labels (a tuple) as lower-case text, the one place a query name is lower-cased.
 
     RFC 4343 §3: case-insensitive comparison folds ASCII letters only, which is what
-    ``bytes.lower`` does; latin-1 keeps any other byte distinct.
+    ``bytes.lower`` does; latin-1 keeps any other byte distinct.  Worked out once per
+    name as asked (clients ask the same few names again and again); a flood of distinct
+    names only pushes older ones out.
     """
     return tuple(label.lower().decode("latin-1") for label in labels)
 
@@ -88,12 +92,14 @@ def _tag_of(label: str) -> str | None:
     return None if label in PROTOCOL_LABELS else label[1:]
 
 
-def route(relative: Labels, name_servers: Collection[str] = ()) -> Route:
+@functools.lru_cache(maxsize=4096)
+def route(relative: Labels, name_servers: frozenset[str] = frozenset()) -> Route:
     """Classify a name by its labels relative to the zone origin.
 
     ``name_servers`` holds the labels of in-zone NS hosts; they take precedence over
     any service of that name, and nothing exists below them.  RFC 2782 names are
     ``_Service._Proto.Name``; here a ``_Proto`` other than ``_tcp``/``_udp`` is a tag.
+    Worked out once per name (routes are immutable, so one object serves every query).
     """
     if not relative:
         return Apex()

@@ -194,7 +194,6 @@ def aaaa_data(ip: str) -> PlainAAAA:
     return PlainAAAA(_packed(socket.AF_INET6, ip))
 
 
-
 def _packed(family: int, ip: str) -> bytes:
     """The address's octets.  ``inet_pton`` is strict (no leading zeros, no short forms)
     and a few times faster than ``ipaddress``, which answers on a cache miss; what it

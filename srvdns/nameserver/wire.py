@@ -9,7 +9,7 @@ octets, folds nothing, and skips every other record without decoding it.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dnslib import DNSLabel  # type: ignore[import-untyped]
 
@@ -49,11 +49,12 @@ class Question:
     qclass: int
     wire: bytes
     """The question section's octets: QNAME, QTYPE, QCLASS."""
+    qname: DNSLabel = field(init=False, repr=False, compare=False)
+    """The name as a dnslib label, for owner names of answer records (made once: a
+    question is looked up by its octets, see ``_QUESTIONS``)."""
 
-    @property
-    def qname(self) -> DNSLabel:
-        """The name as a dnslib label, for owner names of answer records."""
-        return DNSLabel(self.labels)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "qname", DNSLabel(self.labels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +103,13 @@ def parse_query(wire: bytes) -> Query:
 
 
 def _read_question(wire: bytes, offset: int) -> tuple[Question, int]:
+    """The question at ``offset`` and the offset after it.  The name's length octets are
+    walked without copying a label; the question is then looked up by its octets
+    (``_QUESTIONS``) and read into labels only the first time they are seen."""
     start = offset
-    labels: list[bytes] = []
+    size = len(wire)
     while True:
-        if offset >= len(wire):
+        if offset >= size:
             raise FormError("the question runs past the end of the message")
         length = wire[offset]
         if length == 0:
@@ -113,18 +117,41 @@ def _read_question(wire: bytes, offset: int) -> tuple[Question, int]:
             break
         if length > MAX_LABEL:
             raise FormError("a compressed or over-long label in the question")
-        label = wire[offset + 1 : offset + 1 + length]
-        if len(label) != length:
-            raise FormError("the question runs past the end of the message")
-        labels.append(label)
         offset += 1 + length
+        if offset > size:
+            raise FormError("the question runs past the end of the message")
         if offset - start >= MAX_NAME:
             raise FormError("the question's name is longer than 255 octets")
-    if offset + 4 > len(wire):
+    if offset + 4 > size:
         raise FormError("the question runs past the end of the message")
-    qtype, qclass = struct.unpack_from("!HH", wire, offset)
-    offset += 4
-    return Question(tuple(labels), qtype, qclass, bytes(wire[start:offset])), offset
+    octets = bytes(wire[start : offset + 4])
+    question = _QUESTIONS.get(octets)
+    if question is None:
+        question = _question(octets)
+        if len(_QUESTIONS) >= _QUESTIONS_MAX:
+            _QUESTIONS.clear()
+        _QUESTIONS[octets] = question
+    return question, offset + 4
+
+
+def _question(octets: bytes) -> Question:
+    """The question whose section is ``octets`` (already checked by ``_read_question``)."""
+    labels: list[bytes] = []
+    offset = 0
+    length = octets[0]
+    while length:
+        labels.append(octets[offset + 1 : offset + 1 + length])
+        offset += 1 + length
+        length = octets[offset]
+    qtype, qclass = struct.unpack_from("!HH", octets, offset + 1)
+    return Question(tuple(labels), qtype, qclass, octets)
+
+
+_QUESTIONS: dict[bytes, Question] = {}
+"""Questions by their octets as sent: clients ask the same few questions again and again,
+and a ``Question`` is never changed once made.  Emptied when full, so that a flood of
+distinct names costs a few more reads, never memory."""
+_QUESTIONS_MAX = 4096
 
 
 def _skip_name(wire: bytes, offset: int, question: Question | None) -> int:
@@ -164,7 +191,21 @@ def _read_opt(wire: bytes, offset: int, question: Question | None) -> Edns:
         raise FormError("the OPT record's owner is not the root", question)
     _, payload, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset + 1)
     rdata_start = offset + 1 + _RR_FIXED.size
+    if rdlength == 0:  # no options (the usual OPT record): its parameters, read once
+        fixed = bytes(wire[offset:rdata_start])
+        edns = _OPTS.get(fixed)
+        if edns is None:
+            if len(_OPTS) >= _QUESTIONS_MAX:
+                _OPTS.clear()
+            edns = _OPTS[fixed] = parse_opt(payload, ttl, b"")
+        return edns
     try:
         return parse_opt(payload, ttl, wire[rdata_start : rdata_start + rdlength])
     except ValueError as exc:
         raise FormError(str(exc), question) from None
+
+
+_OPTS: dict[bytes, Edns] = {}
+"""The EDNS parameters of option-less OPT records, by their octets: they differ only in
+payload size, version and flags, so few are ever seen (emptied when full, as
+``_QUESTIONS``)."""

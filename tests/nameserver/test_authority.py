@@ -310,7 +310,7 @@ def test_address_answers_follow_the_weighted_order() -> None:
 def _service_answer(qtype: int, seed: int = 3) -> authority.Answer:
     zone = zones()[0]
     owner = DNSLabel("Web.service.local")
-    route = names.route(("web",), ())
+    route = names.route(("web",), frozenset())
     return lookup(zone, catalog(), route, qtype, owner=owner, now=NOW, rng=random.Random(seed))
 
 
