@@ -85,6 +85,8 @@ def _selects(instance: Instance, now: float, only_passing: bool) -> bool:
     return status is Status.PASSING or (status is Status.WARNING and not only_passing)
 
 
+_PASSING, _WARNING = Status.PASSING, Status.WARNING
+
 _ID = operator.attrgetter("id")
 
 
@@ -216,8 +218,15 @@ class ServiceView:
         ones with ``policy.only_passing``), or every instance in panic mode."""
         if in_panic(self.instances, now, policy):
             return list(self.instances)
-        only_passing = policy is not None and policy.only_passing
-        return [i for i in self.instances if _selects(i, now, only_passing)]
+        # ``_selects`` inline (it runs for every instance of every answer built): the
+        # stored status is one served, and no lease has lapsed (``effective_status``).
+        warning = policy is None or not policy.only_passing
+        return [
+            i
+            for i in self.instances
+            if ((status := i.status) is _PASSING or (status is _WARNING and warning))
+            and ((expires := i.lease_expires) is None or not now >= expires)
+        ]
 
     def selects(self, instance: Instance, now: float, policy: AnswerPolicy | None = None) -> bool:
         """Whether ``answerable(now, policy)`` includes ``instance`` (one of this service's)."""

@@ -25,7 +25,10 @@ MAX_LABEL = 63
 OPT = 41
 
 _POINTER = 0xC0
+_HEADER = struct.Struct("!6H")
 _RR_FIXED = struct.Struct("!HHIH")
+_OPT_FIXED = 1 + _RR_FIXED.size
+"""The octets of an OPT record without options: the root owner and the fixed fields."""
 
 
 class FormError(ValueError):
@@ -77,7 +80,16 @@ def parse_query(wire: bytes) -> Query:
     record is malformed (owner other than the root, options that overrun its RDATA).
     Octets after the last section are ignored.
     """
-    msg_id, flags, qdcount, ancount, nscount, arcount = struct.unpack_from("!6H", wire)
+    msg_id, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    if qdcount == 1 and not ancount and not nscount and arcount <= 1:
+        # The usual query: one question, then nothing or an OPT record without options
+        # seen before (``_OPTS``).  Anything else is read below, in full.
+        question, offset = _read_question(wire, HEADER_SIZE)
+        if not arcount:
+            return Query(msg_id, flags, question, None)
+        known = _OPTS.get(wire[offset : offset + _OPT_FIXED])
+        if known is not None:
+            return Query(msg_id, flags, question, known)
     offset = HEADER_SIZE
     questions: list[Question] = []
     for _ in range(qdcount):
@@ -192,7 +204,7 @@ def _read_opt(wire: bytes, offset: int, question: Question | None) -> Edns:
     _, payload, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset + 1)
     rdata_start = offset + 1 + _RR_FIXED.size
     if rdlength == 0:  # no options (the usual OPT record): its parameters, read once
-        fixed = bytes(wire[offset:rdata_start])
+        fixed = bytes(wire[offset : offset + _OPT_FIXED])
         edns = _OPTS.get(fixed)
         if edns is None:
             if len(_OPTS) >= _QUESTIONS_MAX:
