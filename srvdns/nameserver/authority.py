@@ -173,7 +173,9 @@ def _weighted_indices(weights: Sequence[tuple[int, int]], rng: random.Random) ->
     keys: list[tuple[int, int, float, int]] = []
     for index, (priority, weight) in enumerate(weights):
         u = draw()
-        if weight <= 0:
+        if weight == 1:  # the usual weight: ``u ** 1.0`` is ``u``, exactly
+            keys.append((priority, 0, -u, index))
+        elif weight <= 0:
             keys.append((priority, 1, u, index))
         else:
             keys.append((priority, 0, -(u ** (1.0 / weight)), index))
@@ -375,7 +377,14 @@ def _weighted_addresses(
 
 
 def _meta_strings(instance: Instance) -> tuple[str, ...]:
-    return tuple(f"{key}={value}" for key, value in sorted(instance.meta))
+    return _strings_of(instance.meta)
+
+
+@functools.lru_cache(maxsize=4096)
+def _strings_of(meta: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """``key=value`` strings of metadata, sorted; worked out once per set of metadata
+    (an instance's, kept by the writes that do not change it)."""
+    return tuple(f"{key}={value}" for key, value in sorted(meta))
 
 
 def _target(query: _Query, service: str, target: str) -> Answer:
