@@ -76,3 +76,17 @@ def test_relative_to(qname: str, origin: str, expected: tuple[str, ...] | None) 
 def test_lower_labels_folds_ascii_only() -> None:
     labels = (b"WeB", "\u00c9t\u00e9".encode(), b"A.B")
     assert lower_labels(labels) == ("web", "\xc3\x89t\xc3\xa9", "a.b")
+
+
+def test_a_name_asked_again_is_routed_and_folded_once() -> None:
+    assert route(("web",), frozenset({"ns"})) is route(("web",), frozenset({"ns"}))
+    assert lower_labels((b"Web", b"X")) is lower_labels((b"Web", b"X"))
+    assert route(("web",), frozenset({"web"})) == NameServer("web")  # not the cached one
+
+
+def test_a_flood_of_distinct_names_keeps_the_routes_remembered_bounded() -> None:
+    for n in range(5000):
+        assert route((f"s{n}",)) == ServiceName(f"s{n}")
+        assert lower_labels((b"S%d" % n,)) == (f"s{n}",)
+    assert route.cache_info().currsize <= 4096
+    assert lower_labels.cache_info().currsize <= 4096

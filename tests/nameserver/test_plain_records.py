@@ -135,6 +135,8 @@ def test_a_ttl_out_of_range_is_dnslib_s_error(ttl: object) -> None:
             build(OWNER, ttl, "::1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'ttl' must be between 0-4294967295"):
         records.txt(OWNER, ttl, ["a=1"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'ttl' must be between 0-4294967295"):
+        records.rrs(OWNER, QTYPE.A, ttl, [records.a_data("10.0.0.1")])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -148,8 +150,24 @@ def test_srv_fields_out_of_range_are_dnslib_s_errors(field: str, value: object) 
     with pytest.raises(ValueError, match="must be between") as built:
         SRV(fields["priority"], fields["weight"], fields["port"], TARGET)
     assert str(plain.value) == str(built.value)
+    with pytest.raises(ValueError, match="must be between") as data:
+        records.srv_data(fields["priority"], fields["weight"], fields["port"], TARGET)  # type: ignore[arg-type]
+    assert str(data.value) == str(built.value)
     with pytest.raises(ValueError, match="'ttl' must be between"):
         records.srv(OWNER, -1, 0, 1, 80, TARGET)
+
+
+def test_an_rrset_of_shared_rdata_is_the_records_built_one_by_one() -> None:
+    srv_data = [records.srv_data(0, 1, 80, TARGET), records.srv_data(1, 0, 81, TARGET)]
+    rrset = records.rrs(OWNER, QTYPE.SRV, 7, srv_data)
+    assert rrset == [
+        records.srv(OWNER, 7, 0, 1, 80, TARGET),
+        records.srv(OWNER, 7, 1, 0, 81, TARGET),
+    ]
+    assert [rr.rdata for rr in rrset] == srv_data
+    addresses = records.rrs(OWNER, QTYPE.AAAA, 0, [records.aaaa_data("2001:db8::1")])
+    assert addresses == [records.aaaa(OWNER, 0, "2001:db8::1")]
+    assert [str(rr) for rr in addresses] == [str(records.aaaa(OWNER, 0, "2001:db8::1"))]
 
 
 @pytest.mark.parametrize("ip", ["10.0.0.256", "10.0.0", "010.0.0.1", "::1", "web", ""])

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from srvdns.nameserver import wire
 from srvdns.nameserver.edns import Edns
 from srvdns.nameserver.wire import FormError, parse_query
 
@@ -133,3 +134,57 @@ def test_a_record_cut_short_is_formerr_with_the_question(cut: int) -> None:
 def test_a_record_with_a_64_octet_label_is_formerr() -> None:
     with pytest.raises(FormError):
         parse_query(header(ar=1) + QUESTION + a_record(name(b"x" * 64)))
+
+
+def test_a_question_asked_again_is_the_same_immutable_question() -> None:
+    first = parse_query(header() + QUESTION).question
+    again = parse_query(header() + QUESTION + b"trailing octets").question
+    assert again is first
+    other_case = parse_query(header() + name(b"WEB", b"service", b"local") + QUESTION[-4:])
+    assert other_case.question is not first
+    assert other_case.question.labels == (b"WEB", b"service", b"local")
+    assert other_case.question.qname.label == (b"WEB", b"service", b"local")
+
+
+def test_a_flood_of_distinct_questions_keeps_the_question_memory_bounded() -> None:
+    for n in range(wire._QUESTIONS_MAX + 10):
+        query = parse_query(header() + name(b"n%d" % n, b"local") + b"\x00\x01\x00\x01")
+        assert query.question.labels == (b"n%d" % n, b"local")
+        assert len(wire._QUESTIONS) <= wire._QUESTIONS_MAX
+
+
+MESSAGES = [
+    header() + QUESTION,
+    header(ar=1) + QUESTION + opt(),
+    header(ar=1) + QUESTION + opt(4096, ttl=0x8000),  # DO
+    header(ar=1) + QUESTION + opt(1232, ttl=0x00010000),  # version 1
+    header(ar=1) + QUESTION + opt(rdata=b"\x00\x0a\x00\x08" + b"c" * 8),  # a cookie
+    header(ar=1) + QUESTION + opt(owner=b"\x01x\x00"),  # not at the root: FORMERR
+    header(ar=1) + QUESTION + opt(rdata=b"\x00\x0a\x00\x09" + b"c" * 8),  # overruns
+    header(ar=1) + QUESTION + a_record(),  # no OPT at all
+    header(ar=2) + QUESTION + opt() + opt(),  # twice: FORMERR
+    header(ar=2) + QUESTION + a_record() + opt(512),
+    header(an=1, ar=1) + QUESTION + opt() + opt(),  # OPT in the answer section: FORMERR
+    header(ar=1) + QUESTION + opt()[:-1],  # cut short: FORMERR
+    header(qd=2, ar=1) + QUESTION + QUESTION + opt(),  # two questions: FORMERR
+]
+
+
+def outcome(message: bytes) -> object:
+    try:
+        return parse_query(message)
+    except FormError as exc:
+        return ("FORMERR", str(exc), exc.question, exc.edns)
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_a_query_reads_the_same_whether_its_question_and_opt_were_seen_before(
+    message: bytes,
+) -> None:
+    wire._QUESTIONS.clear()
+    wire._OPTS.clear()
+    first = outcome(message)
+    for warmed in MESSAGES:  # every question and OPT record seen, in any order
+        outcome(warmed)
+    assert outcome(message) == first
+    assert outcome(message) == first
