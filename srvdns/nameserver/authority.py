@@ -293,13 +293,12 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         if not eligible:
             return NODATA
         rrset_ttl = capped_ttl(ttl, eligible, query.now)
-        addresses = [i.address for i in eligible]
-        unique = list(dict.fromkeys(addresses))
+        unique: dict[str, int] = {}  # address -> its record's place in the RRset
+        places = [unique.setdefault(i.address, len(unique)) for i in eligible]
         data = records.aaaa_data if want_v6 else records.a_data
         rrset = records.rrs(query.owner, qtype, rrset_ttl, [data(ip) for ip in unique])
-        by_address = dict(zip(unique, rrset, strict=True))
         weights = [(i.priority, i.srv_weight) for i in eligible]
-        return _weighted_addresses(weights, addresses, by_address, query.rng)
+        return _weighted_addresses(weights, places, rrset, query.rng)
     if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
@@ -348,32 +347,53 @@ def _service_targets(
 def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:
     """SRV records in a random order, each target's address record in the same order."""
     rng.shuffle(pairs)
-    return Answer(
-        Outcome.SUCCESS,
-        tuple([srv for srv, _ in pairs]),
-        (),
-        tuple([address for _, address in pairs]),
-        partial(_shuffled_targets, pairs[:]),
-    )
+    srvs, addresses = zip(*pairs, strict=True)
+    return _success(srvs, addresses, partial(_shuffled_targets, pairs[:]))
 
 
 def _weighted_addresses(
     weights: list[tuple[int, int]],
-    addresses: list[str],
-    by_address: dict[str, RR],
+    places: list[int],
+    rrset: list[RR],
     rng: random.Random,
 ) -> Answer:
-    """The address records of instances (their ``weights`` and ``addresses``, see
-    ``_weighted_indices``) in ``weighted_order``, an address several instances share
-    where it first comes.  The keys of the weighted order are drawn independently per
-    instance, so ordering the instances of one family alone is the same draw as
-    ordering all of them and keeping that family."""
-    order = dict.fromkeys([addresses[index] for index in _weighted_indices(weights, rng)])
-    return Answer(
-        Outcome.SUCCESS,
-        tuple([by_address[ip] for ip in order]),
-        reorder=partial(_weighted_addresses, weights, addresses, by_address),
+    """The address records of instances (their ``weights``, see ``_weighted_indices``,
+    and the ``places`` of their addresses' records in ``rrset``) in ``weighted_order``,
+    an address several instances share where it first comes.  The keys of the weighted
+    order are drawn independently per instance, so ordering the instances of one family
+    alone is the same draw as ordering all of them and keeping that family."""
+    order = _weighted_indices(weights, rng)
+    if len(rrset) < len(places):  # shared addresses; else ``places[i] == i``
+        order = list(dict.fromkeys([places[index] for index in order]))
+    return _success(
+        tuple([rrset[place] for place in order]),
+        (),
+        partial(_weighted_addresses, weights, places, rrset),
     )
+
+
+def _success(
+    answer: tuple[RR, ...],
+    additional: tuple[RR, ...],
+    reorder: Callable[[random.Random], Answer],
+) -> Answer:
+    """``Answer(SUCCESS, answer, (), additional, reorder)``, its slots set directly: a
+    frozen dataclass's own ``__init__`` sets each through ``object.__setattr__`` (twice
+    the cost, on every answer-cache miss)."""
+    made: Answer = _new(Answer)
+    _set_outcome(made, Outcome.SUCCESS)
+    _set_answer(made, answer)
+    _set_authority(made, ())
+    _set_additional(made, additional)
+    _set_reorder(made, reorder)
+    return made
+
+
+_new = object.__new__
+_set_outcome, _set_answer, _set_authority, _set_additional, _set_reorder = (
+    Answer.__dict__[name].__set__
+    for name in ("outcome", "answer", "authority", "additional", "reorder")
+)
 
 
 def _meta_strings(instance: Instance) -> tuple[str, ...]:

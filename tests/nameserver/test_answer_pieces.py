@@ -4,7 +4,7 @@ order's keys, SRV target names and their 255-octet limit."""
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
@@ -12,7 +12,7 @@ from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
 from srvdns.catalog import Catalog, ServiceView, in_panic
 from srvdns.config import ZoneConfig
 from srvdns.model import Instance, Service, Status
-from srvdns.nameserver import names, records
+from srvdns.nameserver import authority, names, records
 from srvdns.nameserver.authority import Answer, Outcome, capped_ttl, lookup, weighted_order
 
 from .dnstest import NOW
@@ -286,3 +286,18 @@ def test_answerable_instances_are_those_whose_effective_status_is_served(
         if i.ttl is None or i.ttl == 10.5
     ]
     assert [i.id for i in view.answerable(NOW)] == [i.id for i in instances if i.is_answerable(NOW)]
+
+
+def test_an_answer_made_slot_by_slot_is_an_ordinary_frozen_answer() -> None:
+    rr = records.a(DNSLabel("web.service.local"), 5, "10.0.0.1")
+    made = authority._success((rr,), (), weighted_order)  # type: ignore[arg-type]
+    assert made == Answer(Outcome.SUCCESS, (rr,), (), (), weighted_order)  # type: ignore[arg-type]
+    assert (made.outcome, made.answer, made.authority, made.additional) == (
+        Outcome.SUCCESS,
+        (rr,),
+        (),
+        (),
+    )
+    assert made.reorder is weighted_order
+    with pytest.raises(FrozenInstanceError):
+        made.answer = ()  # type: ignore[misc]
