@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from srvdns.catalog import TARGET_PARENT_LABEL
@@ -69,8 +68,8 @@ Route = Apex | NameServer | ServiceName | TargetName | TargetParent | ProtocolPa
 
 
 @functools.lru_cache(maxsize=4096)
-def lower_labels(labels: Sequence[bytes]) -> Labels:
-    """Wire labels (a tuple) as lower-case text, the one place a query name is lower-cased.
+def lower_labels(labels: tuple[bytes, ...]) -> Labels:
+    """Wire labels as lower-case text, the one place a query name is lower-cased.
 
     RFC 4343 §3: case-insensitive comparison folds ASCII letters only, which is what
     ``bytes.lower`` does; latin-1 keeps any other byte distinct.  Worked out once per
