@@ -273,10 +273,13 @@ def _answerable(query: _Query, service: str) -> tuple[ServiceView | None, list[I
 
 
 def _service(query: _Query, service: str, tag: str | None) -> Answer:
-    view, instances = _answerable(query, service)
+    view = query.catalog.get_service(service)
+    if view is None:
+        return NXDOMAIN
+    instances = view.answerable(query.now, query.zone)
     if tag is not None:
         instances = [i for i in instances if tag in i.tags]
-    if view is None or not instances:
+    if not instances:
         return NXDOMAIN
     return _instances(query, view, instances)
 

@@ -177,7 +177,8 @@ def rrs(owner: DNSLabel, rtype: int, ttl: int, rdatas: Iterable[object]) -> list
     """``owner TTL IN rtype rdata`` for each of ``rdatas``, built by ``a_data``,
     ``aaaa_data`` or ``srv_data``: the records of one RRset, the TTL checked once rather
     than per record (an answer-cache miss builds a service's RRset on every write)."""
-    _check_ttl(ttl)
+    if not (isinstance(ttl, int) and 0 <= ttl <= _U32_MAX):  # ``_check_ttl``, inline
+        raise _out_of_range("ttl", ttl, _U32_MAX)
     return [PlainRR(owner, rtype, ttl, rdata) for rdata in rdatas]
 
 
