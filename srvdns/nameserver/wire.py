@@ -87,7 +87,7 @@ def parse_query(wire: bytes) -> Query:
         question, offset = _read_question(wire, HEADER_SIZE)
         if not arcount:
             return Query(msg_id, flags, question, None)
-        known = _OPTS.get(wire[offset : offset + _OPT_FIXED])
+        known = _OPTS.get(bytes(wire[offset : offset + _OPT_FIXED]))
         if known is not None:
             return Query(msg_id, flags, question, known)
     offset = HEADER_SIZE

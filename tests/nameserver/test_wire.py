@@ -188,3 +188,11 @@ def test_a_query_reads_the_same_whether_its_question_and_opt_were_seen_before(
         outcome(warmed)
     assert outcome(message) == first
     assert outcome(message) == first
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_a_query_reads_alike_from_any_buffer(kind: type) -> None:
+    message = header(ar=1) + QUESTION + opt(4096)
+    expected = parse_query(message)
+    for _ in range(2):  # the question and OPT record then known
+        assert parse_query(kind(message)) == expected
