@@ -12,8 +12,8 @@ the same status (201 for a new instance, 200 for a replacement), the same
 function.  Anything else (a query string, another content type, a chunked or oversized
 body, a body or name that does not validate, a missing or refused token, a reserved
 name) goes to the application unchanged, body and all, which answers it exactly as
-before; so does every other request.  Requests answered here are counted in the same metrics, under the route's
-template.
+before; so does every other request.  Requests answered here are counted in the same
+metrics, under the route's template.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ DECLINED = [
 def test_a_simple_body_gives_the_models_instance(body: dict[str, Any]) -> None:
     fast = simple_instance(json.loads(json.dumps(body)), "web", "web-1")
     model = by_model(body)
-    assert fast is not None and model is not None
+    assert fast is not None
+    assert model is not None
     assert same(fast, model)
 
 
