@@ -319,6 +319,8 @@ class Catalog:
         id) and removed, and the services that changed as they now are (one with no
         instances left is removed).  The patch a write makes from what it wrote, without
         reading its services back from the database."""
+        if type(upserts) is tuple and len(upserts) == 1 and not removals:
+            return self._with_one(upserts[0], index)
         upserted: dict[str, dict[str, Instance]] = {}
         for instance in upserts:
             upserted.setdefault(instance.service, {})[instance.id] = instance
@@ -348,6 +350,25 @@ class Catalog:
             lineage=self._step(service.name for service in changed),
         )
         return catalog, changed
+
+    def _with_one(self, instance: Instance, index: int) -> tuple[Catalog, list[Service]]:
+        """``with_instances`` of one instance written (a registration, the usual write),
+        without the grouping by service that several need."""
+        name = instance.service
+        old = self.services.get(name)
+        if old is None:
+            view = ServiceView.build(Service(name, (instance,)))
+        else:
+            view = old.updated({instance.id: instance}, ())
+        views = _copied(self.services)
+        views[name] = view
+        catalog = Catalog(
+            generation=self.generation + 1,
+            index=max(index, self.index),
+            services=MappingProxyType(views),
+            lineage=self._step((name,)),
+        )
+        return catalog, [Service(name, view.instances)]
 
 
 K = TypeVar("K")

@@ -231,6 +231,7 @@ class Server:
         from srvdns.api.app import create_app
         from srvdns.api.fastpath import HeartbeatFastPath
         from srvdns.api.fastregister import RegistrationFastPath
+        from srvdns.api.heldwrites import held_writes_protocol
         from srvdns.health.loop import HealthLoop
         from srvdns.health.metrics import HealthMetrics
         from srvdns.nameserver import server as dns_server
@@ -336,6 +337,7 @@ class Server:
                 api = _ApiServer(
                     uvicorn.Config(
                         RegistrationFastPath(HeartbeatFastPath(app)),
+                        http=held_writes_protocol(),  # an answer in one send
                         log_config=None,
                         access_log=False,
                         lifespan="off",

@@ -117,3 +117,22 @@ def test_the_lineage_reaches_back_a_bounded_number_of_patches() -> None:
 def test_snapshots_compare_by_content_not_by_serial() -> None:
     assert Catalog.build([], index=1) == Catalog.build([], index=1)
     assert Catalog.build([], index=1).serial != Catalog.build([], index=1).serial
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [inst("web", "B_1", port=9), inst("web", "b"), inst("new", "n"), inst("db", "x", port=1)],
+    ids=["replaced", "added", "new service", "other service"],
+)
+def test_one_instance_written_patches_as_several_do(instance: Instance) -> None:
+    """A write of one instance (a tuple of one, as the registry passes it) takes a
+    shorter way; it must give what the general way (a list) gives."""
+    short, short_changed = BASE.with_instances((instance,), (), index=8)
+    general, general_changed = BASE.with_instances([instance], [], index=8)
+    assert short == general
+    assert short_changed == general_changed
+    assert short.changed_since(BASE.serial) == general.changed_since(BASE.serial)
+    for name, view in short.services.items():
+        same(view, general.services[name])
+        if name != instance.service:
+            assert view is BASE.services[name]

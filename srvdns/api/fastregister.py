@@ -5,14 +5,15 @@ routing, dependency resolution and response validation cost about as much CPU as
 write itself.  This plain ASGI wrapper answers the common case directly, doing what the
 route does in the same order: the same name checks, the same authorization
 (``fastpath.authorized``), the body parsed as FastAPI parses it (``json.loads``) and
-validated by the very same ``RegisterRequest`` model, the same registry call, the same
-status (201 for a new instance, 200 for a replacement), the same ``InstanceOut`` JSON,
-and registry errors answered by the application's own error function.  Anything else
-(a query string, another content type, a chunked or oversized body, a body or name that
-does not validate, a missing or refused token, a reserved name) goes to the application
-unchanged, body and all, which answers it exactly as before; so does every other
-request.  Requests answered here are counted in the same metrics, under the route's
-template.
+validated by the very same ``RegisterRequest`` model (a body of the common fields
+only by its validators without the model: ``api.simplebody``), the same registry call,
+the same status (201 for a new instance, 200 for a replacement), the same
+``InstanceOut`` JSON, and registry errors answered by the application's own error
+function.  Anything else (a query string, another content type, a chunked or oversized
+body, a body or name that does not validate, a missing or refused token, a reserved
+name) goes to the application unchanged, body and all, which answers it exactly as
+before; so does every other request.  Requests answered here are counted in the same
+metrics, under the route's template.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from srvdns.api.app import MAX_BODY_SIZE, error_response, registry_error_respons
 from srvdns.api.fastpath import authorized, send_instance
 from srvdns.api.routes import has_instance
 from srvdns.api.schemas import InvalidField, RegisterRequest, instance_id, service_name
+from srvdns.api.simplebody import simple_instance
 from srvdns.errors import RegistryError
 
 ROUTE = "/v1/services/{service}/instances/{id}"
@@ -109,8 +111,12 @@ class RegistrationFastPath:
         body = await _read_body(receive, received)
         try:
             # as the route: FastAPI's json.loads, then the model's Python validation
-            request = RegisterRequest.model_validate(json.loads(body), from_attributes=True)
-            wanted = request.to_instance(service, instance, state.health_defaults)
+            # (done without the model for a simple body, see ``simplebody``)
+            parsed = json.loads(body)
+            wanted = simple_instance(parsed, service, instance)
+            if wanted is None:
+                request = RegisterRequest.model_validate(parsed, from_attributes=True)
+                wanted = request.to_instance(service, instance, state.health_defaults)
         except (ValueError, RecursionError, ValidationError, InvalidField):
             raise _FallThrough from None
         registry = state.registry

@@ -31,7 +31,7 @@ from srvdns.registry import trouble
 class _Compiled:
     """One statement compiled for SQLite with a given set of parameter names."""
 
-    __slots__ = ("defaults", "order", "processors", "row", "row_processors", "sql")
+    __slots__ = ("binds", "defaults", "order", "processors", "row", "row_processors", "sql")
 
     def __init__(self, statement: Any, keys: Sequence[str], dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -44,6 +44,11 @@ class _Compiled:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.order
         ]
+        self.binds = tuple(
+            (name, process, self.defaults.get(name))
+            for name, process in zip(self.order, self.processors, strict=True)
+        )
+        """(name, type processing, value when the parameters leave it out), in order."""
         columns = list(getattr(statement, "selected_columns", ()))
         self.row = _row_type([c.key for c in columns])
         self.row_processors: list[Callable[[Any], Any] | None] = [
@@ -52,8 +57,8 @@ class _Compiled:
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
-        for name, process in zip(self.order, self.processors, strict=True):
-            value = params[name] if name in params else self.defaults[name]
+        for name, process, default in self.binds:
+            value = params.get(name, default)
             out.append(value if process is None or value is None else process(value))
         return tuple(out)
 
@@ -105,7 +110,11 @@ class DriverStatement:
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
         """Run the statement once (an UPDATE, a DELETE)."""
-        self.run_many(conn, [params])
+        if not _direct(conn):
+            conn.execute(self.statement, dict(params))
+            return
+        compiled = self._for(conn, tuple(params))
+        _run(conn, compiled.sql, compiled.values(params)).close()
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""

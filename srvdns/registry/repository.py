@@ -351,6 +351,10 @@ _SERVICE_AND_INSTANCE = DriverStatement(
         services.c.id.label("service_pk"),
         instances.c.id.label("instance_pk"),
         instances.c.source,
+        sa.exists()
+        .where(checks.c.instance_pk == instances.c.id)
+        .correlate(instances)
+        .label("has_checks"),
     )
     .select_from(
         services.outerjoin(
@@ -363,8 +367,9 @@ _SERVICE_AND_INSTANCE = DriverStatement(
     )
     .where(services.c.name == sa.bindparam("b_name"))
 )
-"""A service's primary key and its instance's row (NULLs when it has no such instance)
-in one statement: the first read of every registration."""
+"""A service's primary key, its instance's row and whether that has checks (NULLs, and
+false, when it has no such instance) in one statement: the first read of every
+registration (an instance without checks, as most are, needs no read of them)."""
 _INSERT_INSTANCE = DriverStatement(instances.insert())
 _UPDATE_INSTANCE = DriverStatement(instances.update().where(instances.c.id == sa.bindparam("b_pk")))
 _INSERT_CHECK = DriverStatement(checks.insert())
@@ -690,7 +695,9 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
     instance as ``load_services`` would now read it back."""
     key = {"b_name": instance.service, "b_instance_id": instance.id}
     existing = _SERVICE_AND_INSTANCE.first(conn, key)
-    service_pk, instance_pk, source = (None, None, None) if existing is None else existing
+    service_pk, instance_pk, source, has_checks = (
+        (None, None, None, False) if existing is None else existing
+    )
     if instance_pk is None:
         if service_pk is None:
             service_pk = _service_pk(conn, instance.service)
@@ -706,7 +713,7 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
             f"instance {instance.id!r} of service {instance.service!r} is declared in "
             "the config file; change it there"
         )
-    old_checks = _instance_checks(conn, instance_pk)
+    old_checks = _instance_checks(conn, instance_pk) if has_checks else {}
     merged = _merged_checks(instance.checks, old_checks)
     stored = _with_status(instance, worst(c.status for c in merged))
     _UPDATE_INSTANCE.run(conn, {"b_pk": instance_pk, **_values(stored)})

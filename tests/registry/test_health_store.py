@@ -147,6 +147,27 @@ async def test_a_ttl_check_may_start_critical(registry, clock):
     assert renewed.effective_status(clock.now) is P
 
 
+async def test_checks_dropped_and_given_again_are_stored_so(url, clock):
+    """A replacement reads an instance's stored checks only when it has some: what it
+    stores is the same either way, as a restart (a read of the database) shows."""
+    first = Registry.open(url, clock=clock)
+    await first.register(web(1, spec(), spec("other")))
+    await first.register(web(2))
+    await first.register(web(1))  # checks dropped
+    await first.register(web(2))  # none before, none now
+    clock.advance(3)
+    await first.register(web(2, spec()))  # checks given to an instance without
+    before = first.find_service("web")
+    first.close()
+    second = Registry.open(url, clock=clock)
+    try:
+        assert second.find_service("web") == before
+        assert checks_of(second, 1) == {}
+        assert checks_of(second, 2)["http"].last_change == clock.now
+    finally:
+        second.close()
+
+
 async def test_checks_survive_a_restart(url, clock):
     first = Registry.open(url, clock=clock)
     await first.register(web(1, spec(headers=(("X-A", "b"),)), ttl=60))
