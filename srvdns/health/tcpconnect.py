@@ -17,8 +17,8 @@ its addresses are tried in turn, as ``create_connection`` does.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
-import contextlib
 import errno
 import functools
 import ipaddress
@@ -76,13 +76,17 @@ async def connect(target: Target) -> None:
     """
     loop = asyncio.get_running_loop()
     if target.family is not None and target.address is not None:
-        await _connect(loop, target.family, target.address)
+        sock = begin(target.family, target.address)
+        if sock is not None:
+            await finish(loop, sock)
         return
     infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     errors: list[tuple[SockAddr, OSError]] = []
     for family, _, _, _, address in infos:
         try:
-            await _connect(loop, family, address)
+            sock = begin(family, address)
+            if sock is not None:
+                await finish(loop, sock)
         except OSError as exc:
             errors.append((address, exc))
         else:
@@ -98,8 +102,15 @@ def _text(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-async def _connect(loop: asyncio.AbstractEventLoop, family: int, address: SockAddr) -> None:
-    sock = socket.socket(family, _STREAM)
+def begin(family: int, address: SockAddr) -> _socket.socket | None:
+    """Start connecting to ``address``, without the event loop.
+
+    Returns None when the connect is already over (accepted, and reset already): the
+    usual case for a target on this host, whose handshake ends inside ``connect()``.
+    Returns the socket, still connecting, when the handshake goes on: ``finish`` waits
+    for it (or close it to give up).  Raises OSError when the target refused.
+    """
+    sock = _socket.socket(family, _STREAM)
     try:
         if not _STREAM & ~socket.SOCK_STREAM:
             sock.setblocking(False)
@@ -108,17 +119,36 @@ async def _connect(loop: asyncio.AbstractEventLoop, family: int, address: SockAd
             # with a target on this host the handshake is over when connect() returns;
             # connecting again says so (0), or that it failed, or that it goes on
             code = sock.connect_ex(address)
-            if code in _PENDING:
-                await _writable(loop, sock.fileno())
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code == errno.EISCONN:
-            code = 0
-        if code:
-            raise OSError(code, os.strerror(code))
-        with contextlib.suppress(OSError):  # reset already: closing is all that is left
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    except BaseException:
+        sock.close()
+        raise
+    if code in _PENDING:
+        return sock
+    try:
+        _conclude(sock, code)
     finally:
         sock.close()
+    return None
+
+
+async def finish(loop: asyncio.AbstractEventLoop, sock: _socket.socket) -> None:
+    """Wait until the connect ``begin`` started on ``sock`` is over, then close the
+    socket (with a reset when it was accepted); raises OSError when it failed."""
+    try:
+        await _writable(loop, sock.fileno())
+        _conclude(sock, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    finally:
+        sock.close()
+
+
+def _conclude(sock: _socket.socket, code: int) -> None:
+    """Raise the error a connect ended with, if any; else arm the reset ``close`` sends."""
+    if code and code != errno.EISCONN:
+        raise OSError(code, os.strerror(code))
+    try:  # noqa: SIM105 (contextlib.suppress would build an object per check)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    except OSError:
+        pass  # reset already: closing is all that is left
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
