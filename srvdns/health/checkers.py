@@ -131,6 +131,7 @@ class TcpChecker:
 
     def __init__(self) -> None:
         self._passing: dict[str, Result] = {}
+        self._connector = tcpconnect.Connector()
 
     async def check(self, spec: CheckSpec, instance: Instance) -> Result:
         """One connect, then an immediate reset (``tcpconnect``)."""
@@ -147,7 +148,7 @@ class TcpChecker:
             target = tcpconnect.parse_target(spec.target)
             if target.family is None or target.address is None:
                 return None
-            sock = tcpconnect.begin(target.family, target.address)
+            sock = self._connector.begin(target.family, target.address)
         except (OSError, ValueError) as exc:
             return _tcp_failed(spec.target, exc)
         if sock is None:
