@@ -6,11 +6,15 @@ a registry listener.  Each check has its own schedule (``schedule.Schedule``); o
 wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
 together start in one batch and share the event loop's wake-up, which costs more than a
 TCP connect; under a heavy load, every ``BUSY_TICK``, in batches of at most ``BATCH``
-checks per pass, which keeps DNS answers from waiting long behind them); due checks run
-as tasks, at most ``concurrency`` at a time, and the rest wait in line, so a burst waits
-instead of being dropped; a check that overruns its timeout is cancelled and counted
-critical, unless the event loop itself stalled meanwhile (then the result is not
-counted at all: a live instance is never dropped because srvdns fell behind).
+checks per pass, which keeps DNS answers from waiting long behind them).  A due check
+whose checker can start it at once (``check_now``: a TCP connect to an IP address, a TTL
+lease) runs in the timer callback itself, and when it is over at once (a target on this
+host answers inside the connect) its result is recorded there, without a task or a
+timeout; the other checks, and those that must wait, run as tasks, at most
+``concurrency`` at a time, and the rest wait in line, so a burst waits instead of being
+dropped; a check that overruns its timeout is cancelled and counted critical, unless the
+event loop itself stalled meanwhile (then the result is not counted at all: a live
+instance is never dropped because srvdns fell behind).
 
 Results pass through flap damping (``damping.step``).  A result that changes a check's
 status becomes a registry write; the writes that pile up while one is in flight go
@@ -433,8 +437,9 @@ class HealthLoop:
         started: float = 0.0,
         unfinished: Unfinished | None = None,
     ) -> None:
-        """Run ``entry`` in a task: all of it, or the wait of a check ``check_now``
-        started (``instance``, ``started`` and ``unfinished`` given)."""
+        """Run ``entry`` in a task: all of it; or, with the ``instance`` it checks and
+        when it ``started``, its checker's ``check``, or the wait of the check
+        ``check_now`` started (``unfinished``)."""
         assert self._aio is not None
         self._running += 1
         if unfinished is not None:
@@ -451,10 +456,15 @@ class HealthLoop:
         unfinished: Unfinished | None,
     ) -> None:
         try:
-            if instance is not None and unfinished is not None:
+            if instance is None:
+                if not entry.removed:
+                    await self._run(entry)
+            elif unfinished is not None:
                 await self._finish(entry, instance, started, unfinished.result())
-            elif not entry.removed:
-                await self._run(entry)
+            else:
+                spec = entry.check.spec
+                checker = self._checkers[spec.kind]
+                await self._finish(entry, instance, started, checker.check(spec, instance))
         except Exception:
             log.exception("health check of %s/%s failed", *entry.key[:2])
         finally:
@@ -515,7 +525,7 @@ class HealthLoop:
             log.exception("the %s checker failed on %s/%s", spec.kind, *entry.key[:2])
             outcome = Result(Status.CRITICAL, f"{describe(spec)}: internal error")
         if outcome is None:
-            self._spawn(entry)  # the checker's ``check`` runs it
+            self._spawn(entry, instance, started)  # the checker's ``check`` runs it
             return
         if not isinstance(outcome, Result):
             self._spawn(entry, instance, started, outcome)

@@ -572,3 +572,23 @@ async def test_the_real_tcp_checker_under_the_loop_resets_each_connection(regist
                     conn.recv(1)
         (check,) = stored(registry, 1).checks
         assert check.output == f"TCP connect 127.0.0.1:{port}: success"
+
+
+async def test_a_host_name_target_is_checked_in_a_task(registry, start, monkeypatch) -> None:
+    """``check_now`` cannot resolve a name: the checker's ``check`` runs it, in a task."""
+    spawned: list[str] = []
+    original = HealthLoop._spawn
+
+    def counted(self: HealthLoop, entry: Any, *args: Any) -> None:
+        spawned.append(entry.instance_id)
+        original(self, entry, *args)
+
+    monkeypatch.setattr(HealthLoop, "_spawn", counted)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        loop = await start(checkers={CheckKind.TCP: TcpChecker()})
+        await registry.register(instance(1, tcp_spec(target=f"localhost:{port}")))
+        await until(lambda: loop.states("web", "web-1")["tcp"].successes >= 2)
+    assert status(registry, 1) is P
+    assert stored(registry, 1).checks[0].output == f"TCP connect localhost:{port}: success"
+    assert spawned[:2] == ["web-1", "web-1"]
