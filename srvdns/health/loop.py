@@ -393,15 +393,20 @@ class HealthLoop:
         """Timer callback: start every check that is due, then set the timer again."""
         assert self._aio is not None
         self._timer = None
-        self._planned_wake = math.inf
+        # checks that end at once plan their next runs in here: none may set the timer
+        # (to its own next run, past other checks due sooner); it is set below
+        self._planned_wake = -math.inf
         now = self._aio.time()
         due = self._schedule.pop_due(now, BATCH)
-        for entry in due:
-            if not entry.removed:
-                entry.busy = True
-                self._start(entry)
+        try:
+            for entry in due:
+                if not entry.removed:
+                    entry.busy = True
+                    self._start(entry)
+        finally:
+            self._planned_wake = math.inf
         since, self._last_tick = now - self._last_tick, now
-        if self._timer is None:
+        if self._timer is None and self._aio is not None:
             if len(due) == BATCH:
                 self._rearm(now)  # more may be due: the next pass, not the next grid point
             elif len(due) >= BUSY_RATE * since:

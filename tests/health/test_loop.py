@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import socket
@@ -592,3 +593,26 @@ async def test_a_host_name_target_is_checked_in_a_task(registry, start, monkeypa
     assert status(registry, 1) is P
     assert stored(registry, 1).checks[0].output == f"TCP connect localhost:{port}: success"
     assert spawned[:2] == ["web-1", "web-1"]
+
+
+async def test_checks_run_at_once_keep_every_other_check_on_time(registry, start) -> None:
+    """Checks run inside the timer callback plan their next runs there: the timer must
+    still wake for the next due check of any instance, not only for theirs."""
+    instant = Instant()
+    times: dict[str, list[float]] = {}
+
+    def check_now(spec: CheckSpec, found: Instance) -> Result:
+        times.setdefault(found.id, []).append(time.monotonic())
+        return Result(P, "up")
+
+    instant.check_now = check_now  # type: ignore[method-assign]
+    await start(checkers={CheckKind.TCP: instant})
+    for n in range(1, 6):  # five checks, due 40 ms apart
+        await registry.register(instance(n, tcp_spec(interval=0.2)))
+        await asyncio.sleep(0.04)
+    await asyncio.sleep(1.0)
+    for n in range(1, 6):
+        runs = times[f"web-{n}"]
+        gaps = [b - a for a, b in itertools.pairwise(runs)]
+        assert len(runs) >= 4
+        assert max(gaps) < 0.2 + 0.1, (n, gaps)  # the interval, a grid step and slack
