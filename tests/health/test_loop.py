@@ -616,3 +616,15 @@ async def test_checks_run_at_once_keep_every_other_check_on_time(registry, start
         gaps = [b - a for a, b in itertools.pairwise(runs)]
         assert len(runs) >= 4
         assert max(gaps) < 0.2 + 0.1, (n, gaps)  # the interval, a grid step and slack
+
+
+async def test_a_burst_of_checks_that_end_at_once_all_runs(registry, start) -> None:
+    """``BATCH`` per pass holds for checks run inside the timer callback too: the rest
+    run in the next passes, none waits for the next interval."""
+    instant = Instant()
+    count = BATCH * 2 + 5
+    for n in range(1, count + 1):
+        await registry.register(instance(n, tcp_spec(interval=30)))
+    await start(rng=AllAtOnce(), checkers={CheckKind.TCP: instant})
+    await until(lambda: len(instant.calls) == count, timeout=2)  # the interval is 30 s
+    assert sorted(instant.calls) == sorted(f"web-{n}" for n in range(1, count + 1))
