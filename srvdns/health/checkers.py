@@ -3,10 +3,17 @@
 A checker runs one check once and says what it found.  It does not time itself out:
 the loop cancels a check that overruns its timeout and counts it critical, the same
 way for every kind.
+
+A checker whose check can start, and often end, without waiting (a TCP connect to this
+host, a TTL lease) also has ``check_now`` (``StartsNow``): the loop calls it from its
+timer and needs no task, no timeout and no trip through the event loop for a check
+that is over at once, which is most of what a check would otherwise cost.
 """
 
 from __future__ import annotations
 
+import _socket
+import asyncio
 import os
 import ssl
 import time
@@ -36,6 +43,28 @@ class Checker(Protocol):
     async def check(self, spec: CheckSpec, instance: Instance) -> Result:
         """Run ``spec`` (a check of ``instance``) once.  Never raises for a failing target:
         a refused connection or a bad answer is a critical result."""
+        ...
+
+
+class Unfinished(Protocol):
+    """A check ``check_now`` started that waits for its target."""
+
+    async def result(self) -> Result:
+        """Wait for the target and say what the check found (cancel it to time it out)."""
+        ...
+
+    def close(self) -> None:
+        """Give the check up, when ``result`` is never awaited (a loop stopping)."""
+        ...
+
+
+class StartsNow(Protocol):
+    """A checker that can start a check without a task of its own."""
+
+    def check_now(self, spec: CheckSpec, instance: Instance) -> Result | Unfinished | None:
+        """Start ``spec`` at once: its result when known at once, an ``Unfinished`` when
+        it must wait, None when it cannot start this way (``check`` runs it instead).
+        Gives the same results as ``check``."""
         ...
 
 
@@ -100,13 +129,68 @@ class TcpChecker:
 
     kind = CheckKind.TCP
 
+    def __init__(self) -> None:
+        self._passing: dict[str, Result] = {}
+        self._connector = tcpconnect.Connector()
+
     async def check(self, spec: CheckSpec, instance: Instance) -> Result:
         """One connect, then an immediate reset (``tcpconnect``)."""
         try:
             await tcpconnect.connect(tcpconnect.parse_target(spec.target))
         except (OSError, ValueError) as exc:
-            return Result(Status.CRITICAL, f"TCP connect {spec.target}: {_describe(exc)}")
-        return Result(Status.PASSING, f"TCP connect {spec.target}: success")
+            return _tcp_failed(spec.target, exc)
+        return self.passing(spec.target)
+
+    def check_now(self, spec: CheckSpec, instance: Instance) -> Result | Unfinished | None:
+        """The connect started without the event loop, for an IP address (a host name
+        needs the resolver: None)."""
+        try:
+            target = tcpconnect.parse_target(spec.target)
+            if target.family is None or target.address is None:
+                return None
+            sock = self._connector.begin(target.family, target.address)
+        except (OSError, ValueError) as exc:
+            return _tcp_failed(spec.target, exc)
+        if sock is None:
+            return self.passing(spec.target)
+        return _Connecting(self, spec.target, sock)
+
+    def passing(self, target: str) -> Result:
+        """The passing result of ``target``, built once (a result is immutable)."""
+        result = self._passing.get(target)
+        if result is None:
+            if len(self._passing) > 100_000:
+                self._passing.clear()
+            result = Result(Status.PASSING, f"TCP connect {target}: success")
+            self._passing[target] = result
+        return result
+
+
+def _tcp_failed(target: str, exc: BaseException) -> Result:
+    return Result(Status.CRITICAL, f"TCP connect {target}: {_describe(exc)}")
+
+
+class _Connecting:
+    """A TCP check whose handshake goes on after ``check_now``."""
+
+    __slots__ = ("_checker", "_sock", "_target")
+
+    def __init__(self, checker: TcpChecker, target: str, sock: _socket.socket) -> None:
+        self._checker = checker
+        self._target = target
+        self._sock = sock
+
+    async def result(self) -> Result:
+        """Until the handshake is over (the socket is closed either way)."""
+        try:
+            await tcpconnect.finish(asyncio.get_running_loop(), self._sock)
+        except OSError as exc:
+            return _tcp_failed(self._target, exc)
+        return self._checker.passing(self._target)
+
+    def close(self) -> None:
+        """Close the socket (closing twice is harmless)."""
+        self._sock.close()
 
 
 class TtlChecker:
@@ -120,6 +204,10 @@ class TtlChecker:
 
     async def check(self, spec: CheckSpec, instance: Instance) -> Result:
         """Read the instance's lease at the clock's now."""
+        return self.check_now(spec, instance)
+
+    def check_now(self, spec: CheckSpec, instance: Instance) -> Result:
+        """Read the instance's lease at the clock's now (never waits)."""
         expires = instance.lease_expires
         if expires is None:
             return Result(Status.PASSING, "")

@@ -6,11 +6,15 @@ a registry listener.  Each check has its own schedule (``schedule.Schedule``); o
 wakes the loop for the next due check, on a grid of ``TICK`` (so that checks due close
 together start in one batch and share the event loop's wake-up, which costs more than a
 TCP connect; under a heavy load, every ``BUSY_TICK``, in batches of at most ``BATCH``
-checks per pass, which keeps DNS answers from waiting long behind them); due checks run
-as tasks, at most ``concurrency`` at a time, and the rest wait in line, so a burst waits
-instead of being dropped; a check that overruns its timeout is cancelled and counted
-critical, unless the event loop itself stalled meanwhile (then the result is not
-counted at all: a live instance is never dropped because srvdns fell behind).
+checks per pass, which keeps DNS answers from waiting long behind them).  A due check
+whose checker can start it at once (``check_now``: a TCP connect to an IP address, a TTL
+lease) runs in the timer callback itself, and when it is over at once (a target on this
+host answers inside the connect) its result is recorded there, without a task or a
+timeout; the other checks, and those that must wait, run as tasks, at most
+``concurrency`` at a time, and the rest wait in line, so a burst waits instead of being
+dropped; a check that overruns its timeout is cancelled and counted critical, unless the
+event loop itself stalled meanwhile (then the result is not counted at all: a live
+instance is never dropped because srvdns fell behind).
 
 Results pass through flap damping (``damping.step``).  A result that changes a check's
 status becomes a registry write; the writes that pile up while one is in flight go
@@ -27,7 +31,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from srvdns.catalog import in_panic
@@ -35,7 +39,7 @@ from srvdns.config import HealthConfig, ZoneConfig
 from srvdns.durations import format_duration
 from srvdns.errors import RegistryError
 from srvdns.health import damping
-from srvdns.health.checkers import Checker, Result, default_checkers
+from srvdns.health.checkers import Checker, Result, Unfinished, default_checkers
 from srvdns.health.lag import LagMonitor
 from srvdns.health.metrics import HealthMetrics
 from srvdns.health.schedule import Schedule
@@ -136,6 +140,13 @@ class HealthLoop:
         self._zones = tuple(z for z in zones if z.panic_threshold is not None)
         self.metrics = metrics or HealthMetrics()
         self._checkers = dict(checkers) if checkers is not None else default_checkers(wall)
+        self._starts_now: dict[
+            CheckKind, Callable[[CheckSpec, Instance], Result | Unfinished | None]
+        ] = {
+            kind: method
+            for kind, checker in self._checkers.items()
+            if (method := getattr(checker, "check_now", None)) is not None
+        }
         self._wall = wall
         self._schedule: Schedule[_Entry] = Schedule(jitter=self._config.jitter, rng=rng)
         self.lag = lag or LagMonitor(on_sample=self._lag_sample)
@@ -147,6 +158,7 @@ class HealthLoop:
         self._last_tick = -math.inf
         self._waiting: collections.deque[_Entry] = collections.deque()
         self._jobs: set[asyncio.Task[None]] = set()
+        self._unfinished: set[Unfinished] = set()
         self._late = 0.0
         self._pending: dict[_CheckKey, CheckUpdate] = {}
         self._removals: dict[_InstanceKey, CheckUpdate] = {}
@@ -205,6 +217,9 @@ class HealthLoop:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for unfinished in self._unfinished:  # their tasks were cancelled before they ran
+            unfinished.close()
+        self._unfinished.clear()
         updates, removals = list(self._pending.values()), list(self._removals.values())
         self._pending, self._removals = {}, {}
         counters = [
@@ -378,15 +393,20 @@ class HealthLoop:
         """Timer callback: start every check that is due, then set the timer again."""
         assert self._aio is not None
         self._timer = None
-        self._planned_wake = math.inf
+        # checks that end at once plan their next runs in here: none may set the timer
+        # (to its own next run, past other checks due sooner); it is set below
+        self._planned_wake = -math.inf
         now = self._aio.time()
         due = self._schedule.pop_due(now, BATCH)
-        for entry in due:
-            if not entry.removed:
-                entry.busy = True
-                self._start(entry)
+        try:
+            for entry in due:
+                if not entry.removed:
+                    entry.busy = True
+                    self._start(entry)
+        finally:
+            self._planned_wake = math.inf
         since, self._last_tick = now - self._last_tick, now
-        if self._timer is None:
+        if self._timer is None and self._aio is not None:
             if len(due) == BATCH:
                 self._rearm(now)  # more may be due: the next pass, not the next grid point
             elif len(due) >= BUSY_RATE * since:
@@ -397,55 +417,156 @@ class HealthLoop:
     # -- running checks -----------------------------------------------------------------
 
     def _start(self, entry: _Entry) -> None:
-        """Run ``entry`` in a task of its own, or in line for a free slot."""
+        """Run ``entry``: at once when its checker can start it so (``check_now``), in a
+        task of its own when it must wait; in line while ``concurrency`` checks wait."""
         if self._running >= self._config.concurrency:
             self._waiting.append(entry)
             return
+        if entry.removed:
+            entry.busy = False
+            return
+        check_now = self._starts_now.get(entry.check.spec.kind)
+        if check_now is None:
+            self._spawn(entry)
+            return
+        try:
+            self._run_now(entry, check_now)
+        except Exception:
+            entry.busy = False
+            log.exception("health check of %s/%s failed", *entry.key[:2])
+
+    def _spawn(
+        self,
+        entry: _Entry,
+        instance: Instance | None = None,
+        started: float = 0.0,
+        unfinished: Unfinished | None = None,
+    ) -> None:
+        """Run ``entry`` in a task: all of it; or, with the ``instance`` it checks and
+        when it ``started``, its checker's ``check``, or the wait of the check
+        ``check_now`` started (``unfinished``)."""
         assert self._aio is not None
         self._running += 1
-        task = self._aio.create_task(self._job(entry))
+        if unfinished is not None:
+            self._unfinished.add(unfinished)
+        task = self._aio.create_task(self._job(entry, instance, started, unfinished))
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
 
-    async def _job(self, entry: _Entry) -> None:
+    async def _job(
+        self,
+        entry: _Entry,
+        instance: Instance | None,
+        started: float,
+        unfinished: Unfinished | None,
+    ) -> None:
         try:
-            if entry.removed:
-                return
-            await self._run(entry)
+            if instance is None:
+                if not entry.removed:
+                    await self._run(entry)
+            elif unfinished is not None:
+                await self._finish(entry, instance, started, unfinished.result())
+            else:
+                spec = entry.check.spec
+                checker = self._checkers[spec.kind]
+                await self._finish(entry, instance, started, checker.check(spec, instance))
         except Exception:
             log.exception("health check of %s/%s failed", *entry.key[:2])
         finally:
+            if unfinished is not None:
+                unfinished.close()
+                self._unfinished.discard(unfinished)
             entry.busy = False
             self._running -= 1
-            while self._waiting and self._aio is not None:
-                waiting = self._waiting.popleft()
-                if waiting.removed:
-                    waiting.busy = False
-                    continue
-                self._start(waiting)
-                break
+            self._drain()
+
+    def _drain(self) -> None:
+        """Start the checks waiting in line while slots are free; at most ``BATCH`` in
+        one pass (checks that end at once free no slot), the rest in the next."""
+        begun = 0
+        while self._waiting and self._aio is not None and self._running < self._config.concurrency:
+            if begun == BATCH:
+                self._aio.call_soon(self._drain)
+                return
+            waiting = self._waiting.popleft()
+            if waiting.removed:
+                waiting.busy = False
+                continue
+            self._start(waiting)
+            begun += 1
+
+    def _runnable(self, entry: _Entry, now: float) -> Instance | None:
+        """The instance ``entry`` checks, when this node is to run it now; else None,
+        with the entry dropped (its instance is gone) or planned again (another node
+        runs it)."""
+        instance = self._instance(entry.service, entry.instance_id)
+        if instance is None:
+            self._drop(entry)
+            return None
+        if self._owner is not None and not self._owner(entry.key):
+            self._skip(entry, instance, now)
+            return None
+        return instance
+
+    def _run_now(
+        self,
+        entry: _Entry,
+        check_now: Callable[[CheckSpec, Instance], Result | Unfinished | None],
+    ) -> None:
+        """``_run`` without a task: the result is recorded at once when the check is
+        over at once; a task waits only for a check that must wait."""
+        loop = self._aio
+        assert loop is not None
+        started = loop.time()
+        instance = self._runnable(entry, started)
+        if instance is None:
+            entry.busy = False
+            return
+        spec = entry.check.spec
+        self._late = max(0.0, started - entry.due)
+        try:
+            outcome = check_now(spec, instance)
+        except Exception:
+            log.exception("the %s checker failed on %s/%s", spec.kind, *entry.key[:2])
+            outcome = Result(Status.CRITICAL, f"{describe(spec)}: internal error")
+        if outcome is None:
+            self._spawn(entry, instance, started)  # the checker's ``check`` runs it
+            return
+        if not isinstance(outcome, Result):
+            self._spawn(entry, instance, started, outcome)
+            return
+        if not entry.removed:
+            self._record(entry, instance, outcome)
+            self._reschedule(entry, instance, loop.time())
+        entry.busy = False
 
     async def _run(self, entry: _Entry) -> None:
         """Run one check once, record the result, and plan the next run."""
         loop = self._aio
         assert loop is not None
-        instance = self._instance(entry.service, entry.instance_id)
+        instance = self._runnable(entry, loop.time())
         if instance is None:
-            self._drop(entry)
-            return
-        if self._owner is not None and not self._owner(entry.key):
-            self._skip(entry, instance, loop.time())
             return
         spec = entry.check.spec
-        checker = self._checkers[spec.kind]
         started = loop.time()
         self._late = max(0.0, started - entry.due)
+        checker = self._checkers[spec.kind]
+        await self._finish(entry, instance, started, checker.check(spec, instance))
+
+    async def _finish(
+        self, entry: _Entry, instance: Instance, started: float, running: Awaitable[Result]
+    ) -> None:
+        """Await the check ``running`` (under its timeout), record the result, and plan
+        the next run."""
+        loop = self._aio
+        assert loop is not None
+        spec = entry.check.spec
         try:
             if spec.kind is CheckKind.TTL:
-                result = await checker.check(spec, instance)
+                result = await running
             else:
                 async with asyncio.timeout(spec.timeout):
-                    result = await checker.check(spec, instance)
+                    result = await running
         except TimeoutError:
             if self.lag.stall_since(started) >= spec.timeout / 2:
                 # srvdns, not the target, was too slow: do not count this run

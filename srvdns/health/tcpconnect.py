@@ -10,6 +10,10 @@ loop; otherwise the loop says when the socket turns writable and ``SO_ERROR`` te
 An accepted connection is closed with a reset (``SO_LINGER`` 0: no FIN exchange and no
 TIME_WAIT on this side).
 
+The health loop starts a connect without the event loop (``Connector.begin``, from its
+timer) and awaits ``finish`` only when the handshake goes on; the ``Connector`` keeps
+the socket of a connect that was over at once for the next one (see there).
+
 A target is parsed once (``parse_target``, cached): an IP address is connected to
 directly; a host name is resolved on every connect, through the loop's resolver, and
 its addresses are tried in turn, as ``create_connection`` does.
@@ -17,14 +21,17 @@ its addresses are tried in turn, as ``create_connection`` does.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
-import contextlib
+import ctypes
 import errno
 import functools
 import ipaddress
 import os
 import socket
 import struct
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,13 +83,17 @@ async def connect(target: Target) -> None:
     """
     loop = asyncio.get_running_loop()
     if target.family is not None and target.address is not None:
-        await _connect(loop, target.family, target.address)
+        sock = begin(target.family, target.address)
+        if sock is not None:
+            await finish(loop, sock)
         return
     infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     errors: list[tuple[SockAddr, OSError]] = []
     for family, _, _, _, address in infos:
         try:
-            await _connect(loop, family, address)
+            sock = begin(family, address)
+            if sock is not None:
+                await finish(loop, sock)
         except OSError as exc:
             errors.append((address, exc))
         else:
@@ -98,27 +109,137 @@ def _text(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-async def _connect(loop: asyncio.AbstractEventLoop, family: int, address: SockAddr) -> None:
-    sock = socket.socket(family, _STREAM)
+def begin(family: int, address: SockAddr) -> _socket.socket | None:
+    """Start connecting to ``address`` on a new socket, without the event loop.
+
+    Returns None when the connect is already over (accepted, and reset already): the
+    usual case for a target on this host, whose handshake ends inside ``connect()``.
+    Returns the socket, still connecting, when the handshake goes on: ``finish`` waits
+    for it (or close it to give up).  Raises OSError when the target refused.
+    """
+    sock = _new_socket(family)
+    code = _connect_now(sock, address)
+    if code in _PENDING:
+        return sock
     try:
-        if not _STREAM & ~socket.SOCK_STREAM:
-            sock.setblocking(False)
+        _conclude(sock, code)
+    finally:
+        sock.close()
+    return None
+
+
+class Connector:
+    """``begin`` that keeps the socket of a connect that was accepted at once for the
+    next connect of its family, instead of closing it and opening another.
+
+    A connect to an ``AF_UNSPEC`` address dissolves a TCP connection with a reset (the
+    ABORT of RFC 793) and leaves the socket unbound, as if new: that is three system
+    calls a check instead of five (no socket(), setsockopt() and close()), and no file
+    to allocate and free.  Where libc's connect() cannot be called (not Linux), every
+    connect has a socket of its own.  One socket per family is kept: checks started this
+    way do not overlap.  A socket still connecting, or whose connect failed, is not kept.
+    """
+
+    __slots__ = ("_disconnect", "_spare")
+
+    def __init__(self) -> None:
+        self._spare: dict[int, _socket.socket] = {}
+        self._disconnect = _libc_connect()
+
+    def begin(self, family: int, address: SockAddr) -> _socket.socket | None:
+        """As the module's ``begin``, on the kept socket of ``family`` when there is one."""
+        sock = self._spare.pop(family, None)
+        if sock is None:
+            sock = _new_socket(family)
+            code = _connect_now(sock, address)
+        else:
+            code = _connect_now(sock, address)
+            if code == errno.EISCONN:  # still connected: this kernel does not disconnect
+                sock.close()
+                self._disconnect = None
+                return self.begin(family, address)
+        if code in _PENDING:
+            return sock
+        if (
+            not code
+            and self._disconnect is not None
+            and not self._disconnect(sock.fileno(), _UNSPEC, len(_UNSPEC))
+        ):
+            self._spare[family] = sock  # reset and ready for the next connect
+            return None
+        try:
+            _conclude(sock, code)
+        finally:
+            sock.close()
+        return None
+
+    def close(self) -> None:
+        """Close the kept sockets."""
+        for sock in self._spare.values():
+            sock.close()
+        self._spare.clear()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _libc_connect() -> Callable[[int, bytes, int], int] | None:
+    """libc's connect(), which takes the ``AF_UNSPEC`` address Python's sockets refuse."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function: Callable[[int, bytes, int], int] = ctypes.CDLL(None).connect
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+_UNSPEC = bytes(16)
+"""A ``struct sockaddr`` of family ``AF_UNSPEC`` (0)."""
+
+
+def _new_socket(family: int) -> _socket.socket:
+    sock = _socket.socket(family, _STREAM)
+    if not _STREAM & ~socket.SOCK_STREAM:
+        sock.setblocking(False)
+    return sock
+
+
+def _connect_now(sock: _socket.socket, address: SockAddr) -> int:
+    """Connect ``sock`` without waiting: 0 when accepted, an errno when refused, one of
+    ``_PENDING`` while the handshake goes on (the socket is closed when this raises)."""
+    try:
         code = sock.connect_ex(address)
         if code in _PENDING:
             # with a target on this host the handshake is over when connect() returns;
-            # connecting again says so (0), or that it failed, or that it goes on
+            # connecting again says so (0 or EISCONN), or that it failed, or goes on
             code = sock.connect_ex(address)
-            if code in _PENDING:
-                await _writable(loop, sock.fileno())
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code == errno.EISCONN:
-            code = 0
-        if code:
-            raise OSError(code, os.strerror(code))
-        with contextlib.suppress(OSError):  # reset already: closing is all that is left
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            if code == errno.EISCONN:
+                code = 0
+    except BaseException:
+        sock.close()
+        raise
+    return code
+
+
+async def finish(loop: asyncio.AbstractEventLoop, sock: _socket.socket) -> None:
+    """Wait until the connect ``begin`` started on ``sock`` is over, then close the
+    socket (with a reset when it was accepted); raises OSError when it failed."""
+    try:
+        await _writable(loop, sock.fileno())
+        _conclude(sock, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
     finally:
         sock.close()
+
+
+def _conclude(sock: _socket.socket, code: int) -> None:
+    """Raise the error a connect ended with, if any; else arm the reset ``close`` sends."""
+    if code:
+        raise OSError(code, os.strerror(code))
+    try:  # noqa: SIM105 (contextlib.suppress would build an object per check)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    except OSError:
+        pass  # reset already: closing is all that is left
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

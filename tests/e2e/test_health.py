@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import dns.rcode
@@ -167,6 +168,42 @@ def test_tcp_check_outputs_and_timeouts(health_srvdns, targets: TargetPool) -> N
             assert check(server, "web-2", "tcp")["status"] == "critical"
         finally:
             filler.close()
+
+
+def open_files(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_tcp_checks_reset_every_connection_and_leak_no_socket(
+    health_srvdns, targets: TargetPool, host: str
+) -> None:
+    """Run after run, the TCP check connects for real and resets the connection (the
+    target reads a reset, never a clean close), and srvdns's open files stay flat."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listener = socket.create_server((host, 0), family=family)
+    except OSError:
+        pytest.skip(f"no {host} on this host")
+    server = health_srvdns()
+    with listener:
+        port = listener.getsockname()[1]
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        register(server, "web-1", targets.http(), check={"tcp": netloc})
+        wait_for(
+            lambda: check(server, "web-1", "tcp")["output"] == f"TCP connect {netloc}: success"
+        )
+        listener.settimeout(3)
+        for run in range(4):
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(3)
+                with pytest.raises(ConnectionResetError):
+                    conn.recv(1)
+            if run == 1:
+                files = open_files(server.process.pid)
+        assert open_files(server.process.pid) == files
+        assert check(server, "web-1", "tcp")["status"] == "passing"
 
 
 def test_damping_counters(health_srvdns, targets: TargetPool) -> None:

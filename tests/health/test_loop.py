@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -15,7 +17,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from srvdns.config import HealthConfig, parse
-from srvdns.health.checkers import Result, TtlChecker
+from srvdns.health.checkers import Result, TcpChecker, TtlChecker
 from srvdns.health.lag import LagMonitor
 from srvdns.health.loop import BATCH, HealthLoop
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Status
@@ -440,3 +442,189 @@ async def test_a_burst_larger_than_a_batch_all_runs(registry, checker, start) ->
     await start(rng=AllAtOnce())
     await until(lambda: len(checker.finished) == count, timeout=2)  # the interval is 30 s
     assert {i for i, _ in checker.calls} == {f"web-{n}" for n in range(1, count + 1)}
+
+
+class Held:
+    """A check ``check_now`` started that waits until ``release`` is set."""
+
+    def __init__(self, release: asyncio.Event) -> None:
+        self.release = release
+        self.closed = False
+
+    async def result(self) -> Result:
+        await self.release.wait()
+        return Result(P, "released")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Instant:
+    """A TCP checker whose checks end at once (``check_now``), but for the instances in
+    ``held``, which wait for ``release``; ``check`` is never to run."""
+
+    kind = CheckKind.TCP
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.held: dict[str, Held] = {}
+        self.calls: list[str] = []
+        self.broken = False
+
+    async def check(self, spec: CheckSpec, instance: Instance) -> Result:
+        raise AssertionError("a check that starts at once went to check()")
+
+    def check_now(self, spec: CheckSpec, instance: Instance) -> Result | Held:
+        self.calls.append(instance.id)
+        if self.broken:
+            raise RuntimeError("broken checker")
+        if instance.id in self.held:
+            self.held[instance.id] = Held(self.release)
+            return self.held[instance.id]
+        return Result(P, f"up {instance.id}")
+
+
+def tcp_spec(**kw: Any) -> CheckSpec:
+    kw.setdefault("interval", 0.05)
+    kw.setdefault("timeout", 5)
+    kw.setdefault("target", "127.0.0.1:1")
+    return CheckSpec(id="tcp", kind=CheckKind.TCP, **kw)
+
+
+async def test_checks_that_end_at_once_run_without_a_task(registry, start, monkeypatch) -> None:
+    instant = Instant()
+    spawned: list[str] = []
+    original = HealthLoop._spawn
+
+    def counted(self: HealthLoop, entry: Any, *args: Any) -> None:
+        spawned.append(entry.instance_id)
+        original(self, entry, *args)
+
+    monkeypatch.setattr(HealthLoop, "_spawn", counted)
+    loop = await start(checkers={CheckKind.TCP: instant})
+    await registry.register(instance(1, tcp_spec()))
+    await until(lambda: loop.states("web", "web-1")["tcp"].successes >= 3)
+    assert status(registry, 1) is P
+    assert stored(registry, 1).checks[0].output == "up web-1"
+    assert spawned == []
+    assert sample(loop, "srvdns_health_checks_running") == 0
+    text = generate_latest(loop.metrics.registry).decode()
+    assert 'srvdns_health_checks_total{kind="tcp",status="passing"}' in text
+
+
+async def test_a_check_started_at_once_that_waits_takes_a_slot(registry, start) -> None:
+    """A check that must wait runs in a task and counts against the concurrency; the
+    checks that end at once queue behind it, and all run (more than a ``BATCH``) once
+    it ends."""
+    instant = Instant()
+    instant.held["web-0"] = Held(instant.release)
+    loop = await start(HealthConfig(jitter=0.0, concurrency=1), checkers={CheckKind.TCP: instant})
+    await registry.register(instance(0, tcp_spec(interval=30)))
+    await until(lambda: sample(loop, "srvdns_health_checks_running") == 1)
+    count = BATCH + 8
+    for n in range(1, count + 1):
+        await registry.register(instance(n, tcp_spec(interval=30)))
+    await until(lambda: sample(loop, "srvdns_health_checks_queued") == count)
+    assert instant.calls == ["web-0"]
+    instant.release.set()
+    await until(lambda: all(status(registry, n) is P for n in range(count + 1)))
+    assert sorted(instant.calls) == sorted(f"web-{n}" for n in range(count + 1))
+    assert instant.held["web-0"].closed
+    assert sample(loop, "srvdns_health_checks_queued") == 0
+    assert sample(loop, "srvdns_health_checks_running") == 0
+
+
+async def test_stopping_closes_a_check_that_waits(registry, start) -> None:
+    instant = Instant()
+    instant.held["web-1"] = Held(instant.release)
+    loop = await start(checkers={CheckKind.TCP: instant})
+    await registry.register(instance(1, tcp_spec(timeout=30)))
+    await until(lambda: sample(loop, "srvdns_health_checks_running") == 1)
+    await loop.stop()
+    assert instant.held["web-1"].closed
+
+
+async def test_a_check_now_that_raises_is_an_internal_error(registry, start, caplog) -> None:
+    instant = Instant()
+    instant.broken = True
+    await start(checkers={CheckKind.TCP: instant})
+    with caplog.at_level(logging.ERROR):
+        await registry.register(instance(1, tcp_spec(initial_status=P)))
+        await until(lambda: status(registry, 1) is C)
+        await until(lambda: len(instant.calls) >= 3)  # and it is run again
+    (check,) = stored(registry, 1).checks
+    assert check.output == "TCP connect 127.0.0.1:1: internal error"
+    assert "broken checker" in caplog.text
+
+
+async def test_the_real_tcp_checker_under_the_loop_resets_each_connection(registry, start) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        loop = await start(checkers={CheckKind.TCP: TcpChecker()})
+        await registry.register(instance(1, tcp_spec(target=f"127.0.0.1:{port}")))
+        await until(lambda: status(registry, 1) is P)
+        await until(lambda: loop.states("web", "web-1")["tcp"].successes >= 3)
+        server.setblocking(False)
+        for _ in range(3):
+            conn, _ = await asyncio.get_running_loop().sock_accept(server)
+            with conn:
+                conn.settimeout(2)
+                with pytest.raises(ConnectionResetError):
+                    conn.recv(1)
+        (check,) = stored(registry, 1).checks
+        assert check.output == f"TCP connect 127.0.0.1:{port}: success"
+
+
+async def test_a_host_name_target_is_checked_in_a_task(registry, start, monkeypatch) -> None:
+    """``check_now`` cannot resolve a name: the checker's ``check`` runs it, in a task."""
+    spawned: list[str] = []
+    original = HealthLoop._spawn
+
+    def counted(self: HealthLoop, entry: Any, *args: Any) -> None:
+        spawned.append(entry.instance_id)
+        original(self, entry, *args)
+
+    monkeypatch.setattr(HealthLoop, "_spawn", counted)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        loop = await start(checkers={CheckKind.TCP: TcpChecker()})
+        await registry.register(instance(1, tcp_spec(target=f"localhost:{port}")))
+        await until(lambda: loop.states("web", "web-1")["tcp"].successes >= 2)
+    assert status(registry, 1) is P
+    assert stored(registry, 1).checks[0].output == f"TCP connect localhost:{port}: success"
+    assert spawned[:2] == ["web-1", "web-1"]
+
+
+async def test_checks_run_at_once_keep_every_other_check_on_time(registry, start) -> None:
+    """Checks run inside the timer callback plan their next runs there: the timer must
+    still wake for the next due check of any instance, not only for theirs."""
+    instant = Instant()
+    times: dict[str, list[float]] = {}
+
+    def check_now(spec: CheckSpec, found: Instance) -> Result:
+        times.setdefault(found.id, []).append(time.monotonic())
+        return Result(P, "up")
+
+    instant.check_now = check_now  # type: ignore[method-assign]
+    await start(checkers={CheckKind.TCP: instant})
+    for n in range(1, 6):  # five checks, due 40 ms apart
+        await registry.register(instance(n, tcp_spec(interval=0.2)))
+        await asyncio.sleep(0.04)
+    await asyncio.sleep(1.0)
+    for n in range(1, 6):
+        runs = times[f"web-{n}"]
+        gaps = [b - a for a, b in itertools.pairwise(runs)]
+        assert len(runs) >= 4
+        assert max(gaps) < 0.2 + 0.1, (n, gaps)  # the interval, a grid step and slack
+
+
+async def test_a_burst_of_checks_that_end_at_once_all_runs(registry, start) -> None:
+    """``BATCH`` per pass holds for checks run inside the timer callback too: the rest
+    run in the next passes, none waits for the next interval."""
+    instant = Instant()
+    count = BATCH * 2 + 5
+    for n in range(1, count + 1):
+        await registry.register(instance(n, tcp_spec(interval=30)))
+    await start(rng=AllAtOnce(), checkers={CheckKind.TCP: instant})
+    await until(lambda: len(instant.calls) == count, timeout=2)  # the interval is 30 s
+    assert sorted(instant.calls) == sorted(f"web-{n}" for n in range(1, count + 1))

@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 
 from srvdns.config import HealthConfig
 from srvdns.health import tcpconnect
-from srvdns.health.checkers import TcpChecker
+from srvdns.health.checkers import Result, TcpChecker
 from srvdns.health.loop import HealthLoop
 from srvdns.model import Check, CheckKind, CheckSpec, Instance, Status
 from srvdns.registry.registry import Registry
@@ -219,3 +219,130 @@ async def test_the_loop_counts_a_blackholed_target_critical(
         assert 'srvdns_health_checks_total{kind="tcp",status="critical"} 1.0' in text
     finally:
         await loop.stop()
+
+
+def accepted_is_reset(server: socket.socket) -> None:
+    """The next connection ``server`` accepted was reset by the check."""
+    conn, _ = server.accept()
+    with conn:
+        conn.settimeout(2)
+        with pytest.raises(ConnectionResetError):
+            conn.recv(1)
+
+
+def test_connector_keeps_one_socket_and_resets_every_connection() -> None:
+    connector = tcpconnect.Connector()
+    with listener() as server:
+        address = server.getsockname()
+        before = open_fds()
+        for _ in range(5):
+            assert connector.begin(socket.AF_INET, address) is None
+            accepted_is_reset(server)
+        assert open_fds() <= before + 1  # at most the socket it keeps
+        connector.close()
+        assert open_fds() == before
+
+
+def test_connector_after_a_refused_connect() -> None:
+    connector = tcpconnect.Connector()
+    port = closed_port()
+    with pytest.raises(ConnectionRefusedError):
+        connector.begin(socket.AF_INET, ("127.0.0.1", port))
+    with listener() as server:
+        assert connector.begin(socket.AF_INET, server.getsockname()) is None
+        accepted_is_reset(server)
+        with pytest.raises(ConnectionRefusedError):  # a kept socket reports a refusal too
+            connector.begin(socket.AF_INET, ("127.0.0.1", port))
+        assert connector.begin(socket.AF_INET, server.getsockname()) is None
+        accepted_is_reset(server)
+    connector.close()
+
+
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
+def test_connector_keeps_a_socket_per_family() -> None:
+    connector = tcpconnect.Connector()
+    with listener("::1") as six, listener() as four:
+        for _ in range(2):
+            assert connector.begin(socket.AF_INET6, six.getsockname()) is None
+            accepted_is_reset(six)
+            assert connector.begin(socket.AF_INET, four.getsockname()) is None
+            accepted_is_reset(four)
+    connector.close()
+
+
+async def test_connector_hands_over_a_handshake_that_goes_on(blackhole: int) -> None:
+    connector = tcpconnect.Connector()
+    before = open_fds()
+    sock = connector.begin(socket.AF_INET, ("127.0.0.1", blackhole))
+    assert sock is not None
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await tcpconnect.finish(asyncio.get_running_loop(), sock)
+    assert sock.fileno() == -1  # closed, not kept
+    assert open_fds() == before
+    connector.close()
+
+
+CHECK_NOW_TARGETS = [
+    pytest.param("127.0.0.1", "127.0.0.1", id="ipv4"),
+    pytest.param(
+        "::1", "[::1]", id="ipv6", marks=pytest.mark.skipif(not has_ipv6(), reason="no IPv6")
+    ),
+]
+
+
+@pytest.mark.parametrize(("bind", "host"), CHECK_NOW_TARGETS)
+async def test_check_now_gives_what_check_gives(bind: str, host: str) -> None:
+    checker = TcpChecker()
+    with listener(bind) as server:
+        spec = tcp(f"{host}:{server.getsockname()[1]}")
+        now = checker.check_now(spec, INSTANCE)
+        assert now == await checker.check(spec, INSTANCE)
+        assert now is not None
+        assert now.status is Status.PASSING
+        accepted_is_reset(server)
+        accepted_is_reset(server)
+    now = checker.check_now(spec, INSTANCE)
+    assert now == await checker.check(spec, INSTANCE)
+    assert now == Result(Status.CRITICAL, f"TCP connect {spec.target}: Connection refused")
+    malformed = tcp("no-port-here")
+    assert checker.check_now(malformed, INSTANCE) == await checker.check(malformed, INSTANCE)
+
+
+def test_check_now_leaves_a_host_name_to_check() -> None:
+    assert TcpChecker().check_now(tcp("localhost:80"), INSTANCE) is None
+
+
+async def test_check_now_waits_for_a_handshake_that_goes_on() -> None:
+    """Not over at once: an ``Unfinished`` that ends once the accept queue frees up."""
+    server = listener(backlog=0)
+    port = server.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    try:
+        unfinished = TcpChecker().check_now(tcp(f"127.0.0.1:{port}"), INSTANCE)
+        assert unfinished is not None
+        assert not isinstance(unfinished, Result)
+
+        def drain() -> None:
+            server.accept()[0].close()
+            filler.close()
+
+        asyncio.get_running_loop().call_later(0.1, drain)
+        async with asyncio.timeout(5):
+            result = await unfinished.result()
+        assert (result.status, result.output) == (
+            Status.PASSING,
+            f"TCP connect 127.0.0.1:{port}: success",
+        )
+    finally:
+        server.close()
+
+
+async def test_an_unfinished_check_given_up_closes_its_socket(blackhole: int) -> None:
+    before = open_fds()
+    unfinished = TcpChecker().check_now(tcp(f"127.0.0.1:{blackhole}"), INSTANCE)
+    assert unfinished is not None
+    assert not isinstance(unfinished, Result)
+    assert open_fds() == before + 1
+    unfinished.close()
+    assert open_fds() == before
