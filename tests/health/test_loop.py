@@ -491,8 +491,8 @@ def tcp_spec(**kw: Any) -> CheckSpec:
     return CheckSpec(id="tcp", kind=CheckKind.TCP, **kw)
 
 
-async def test_checks_that_end_at_once_run_without_a_task(registry, start, monkeypatch) -> None:
-    instant = Instant()
+def spawns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The instance ids of the checks the loop runs in a task, in order."""
     spawned: list[str] = []
     original = HealthLoop._spawn
 
@@ -501,6 +501,12 @@ async def test_checks_that_end_at_once_run_without_a_task(registry, start, monke
         original(self, entry, *args)
 
     monkeypatch.setattr(HealthLoop, "_spawn", counted)
+    return spawned
+
+
+async def test_checks_that_end_at_once_run_without_a_task(registry, start, monkeypatch) -> None:
+    instant = Instant()
+    spawned = spawns(monkeypatch)
     loop = await start(checkers={CheckKind.TCP: instant})
     await registry.register(instance(1, tcp_spec()))
     await until(lambda: loop.states("web", "web-1")["tcp"].successes >= 3)
@@ -577,14 +583,7 @@ async def test_the_real_tcp_checker_under_the_loop_resets_each_connection(regist
 
 async def test_a_host_name_target_is_checked_in_a_task(registry, start, monkeypatch) -> None:
     """``check_now`` cannot resolve a name: the checker's ``check`` runs it, in a task."""
-    spawned: list[str] = []
-    original = HealthLoop._spawn
-
-    def counted(self: HealthLoop, entry: Any, *args: Any) -> None:
-        spawned.append(entry.instance_id)
-        original(self, entry, *args)
-
-    monkeypatch.setattr(HealthLoop, "_spawn", counted)
+    spawned = spawns(monkeypatch)
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         loop = await start(checkers={CheckKind.TCP: TcpChecker()})
