@@ -34,6 +34,8 @@ class HeldWrites(asyncio.Transport):
         self._held: bytes | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:  # h11 ends a message with an empty write: nothing to send
+            return
         held = self._held
         if held is None:
             self._held = bytes(data)

@@ -65,6 +65,17 @@ async def test_a_write_goes_out_with_the_next() -> None:
     assert real.sent == [b"HTTP/1.1 200 OK\r\n\r\n{}"]  # nothing left to flush
 
 
+async def test_an_empty_write_sends_nothing() -> None:
+    """h11 (uvicorn's protocol without httptools) ends each message with ``write(b"")``."""
+    real = Recording()
+    held = HeldWrites(real, asyncio.get_running_loop())
+    held.write(b"head")
+    held.write(b"body")
+    held.write(b"")
+    await next_round()
+    assert real.sent == [b"headbody"]
+
+
 async def test_a_lone_write_goes_out_at_the_end_of_the_round() -> None:
     real = Recording()
     held = HeldWrites(real, asyncio.get_running_loop())
