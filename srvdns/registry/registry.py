@@ -710,14 +710,6 @@ class Registry:
         costs a copy of the service map per write.  They committed together, so each
         gets its services as they are after all of them."""
         published = list(outcomes)
-        if len(outcomes) == 1:  # a lone write (the usual batch): nothing to group
-            outcome = outcomes[0]
-            if isinstance(outcome, Change):
-                if (outcome.upserts or outcome.removals) and not outcome.services:
-                    self._publish_run([0], published)
-                else:
-                    published[0] = self._publish(outcome)
-            return published
         run: list[int] = []
         written: set[tuple[str, str]] = set()
         for at, outcome in enumerate(outcomes):
