@@ -109,25 +109,6 @@ def _text(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-def begin(family: int, address: SockAddr) -> _socket.socket | None:
-    """Start connecting to ``address`` on a new socket, without the event loop.
-
-    Returns None when the connect is already over (accepted, and reset already): the
-    usual case for a target on this host, whose handshake ends inside ``connect()``.
-    Returns the socket, still connecting, when the handshake goes on: ``finish`` waits
-    for it (or close it to give up).  Raises OSError when the target refused.
-    """
-    sock = _new_socket(family)
-    code = _connect_now(sock, address)
-    if code in _PENDING:
-        return sock
-    try:
-        _conclude(sock, code)
-    finally:
-        sock.close()
-    return None
-
-
 class Connector:
     """``begin`` that keeps the socket of a connect that was accepted at once for the
     next connect of its family, instead of closing it and opening another.
@@ -142,12 +123,20 @@ class Connector:
 
     __slots__ = ("_disconnect", "_spare")
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self._spare: dict[int, _socket.socket] = {}
-        self._disconnect = _libc_connect()
+        self._disconnect = _libc_connect() if keep else None
+        """None: no socket is kept (``keep`` false, or not Linux)."""
 
     def begin(self, family: int, address: SockAddr) -> _socket.socket | None:
-        """As the module's ``begin``, on the kept socket of ``family`` when there is one."""
+        """Start connecting to ``address`` without the event loop, on the kept socket of
+        ``family`` when there is one, else on a new one.
+
+        Returns None when the connect is already over (accepted, and reset already): the
+        usual case for a target on this host, whose handshake ends inside ``connect()``.
+        Returns the socket, still connecting, when the handshake goes on: ``finish`` waits
+        for it (or close it to give up).  Raises OSError when the target refused.
+        """
         sock = self._spare.pop(family, None)
         if sock is None:
             sock = _new_socket(family)
@@ -181,6 +170,11 @@ class Connector:
 
     def __del__(self) -> None:
         self.close()
+
+
+begin = Connector(keep=False).begin
+"""``Connector.begin`` with a new socket for every connect (``connect``'s, which may
+run several at once)."""
 
 
 def _libc_connect() -> Callable[[int, bytes, int], int] | None:
