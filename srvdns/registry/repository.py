@@ -377,7 +377,11 @@ _UPDATE_CHECK = DriverStatement(checks.update().where(checks.c.id == sa.bindpara
 
 
 _BATCH_INDEX = "srvdns_batch_index"
-"""``conn.info`` key inside ``Repository.batch``: [index at the start, 1 once bumped]."""
+"""``conn.info`` key inside ``Repository.batch``: [index at the start, 1 once bumped];
+the index is None until a write asks for it in the batch of a lone write on SQLite."""
+_BATCH_SEQ = "srvdns_batch_seq"
+"""``conn.info`` key inside the batch of a lone write on SQLite whose write bumped the
+index: the ``change_seq`` the same statement moved the counters to (see ``bump_index``)."""
 _BATCH_NAMES = "srvdns_batch_names"
 """``conn.info`` key inside ``Repository.batch``: the services its committed writes
 changed, stamped for the followers once, before the commit (``record_changes``)."""
@@ -388,7 +392,13 @@ def read_index(conn: Connection) -> int:
     """The registry's persistent change counter."""
     batched = conn.info.get(_BATCH_INDEX)
     if batched is not None:
+        if batched[0] is None:  # the batch of a lone write: read when first asked
+            batched[0] = _read_state_index(conn)
         return int(batched[0] + batched[1])
+    return _read_state_index(conn)
+
+
+def _read_state_index(conn: Connection) -> int:
     index = conn.execute(_READ_INDEX).scalar()
     if index is None:
         raise StoreUnavailableError(
@@ -515,6 +525,12 @@ _BUMP_SEQ_AND_INDEX = (
 )
 _BUMP_SEQ_ONLY = (_BUMP_CHANGE_SEQ, DriverStatement(_BUMP_CHANGE_SEQ_RETURNING))
 _BUMP_BOTH = (_BUMP_SEQ_AND_INDEX, DriverStatement(_BUMP_SEQ_AND_INDEX.returning(_CHANGE_SEQ)))
+_BUMP_BOTH_RETURNING_INDEX = DriverStatement(_BUMP_SEQ_AND_INDEX.returning(_CHANGE_SEQ, _INDEX))
+_UNBUMP_CHANGE_SEQ = (
+    registry_state.update()
+    .where(registry_state.c.id == STATE_ROW_ID)
+    .values({_CHANGE_SEQ: _CHANGE_SEQ - 1})
+)
 _STAMP_CHANGE = (
     service_changes.update()
     .where(service_changes.c.name == sa.bindparam("b_name"))
@@ -533,17 +549,26 @@ def record_changes(conn: Connection, names: Iterable[str], *, bump_index: bool =
     seq = _bump_change_seq(conn, bump_index)
     if conn.dialect.name == "postgresql":  # wakes other nodes' followers at commit
         conn.execute(_NOTIFY_CHANGES)
+    _stamp_changes(conn, names, seq)
+    return seq
+
+
+def _stamp_changes(conn: Connection, names: Iterable[str], seq: int) -> None:
+    """Stamp each of ``names`` with ``seq`` in ``service_changes`` (see ``record_changes``)."""
     wanted = sorted(set(names))
     upsert = _stamp_upsert(conn.dialect.name)
+    if upsert is not None and len(wanted) == 1:  # a lone write's: no executemany
+        upsert.run(conn, {"name": wanted[0], "change_seq": seq})
+        return
     if upsert is not None and len(wanted) <= _MANY_SERVICES:
         upsert.run_many(conn, [{"name": name, "change_seq": seq} for name in wanted])
-        return seq
+        return
     if len(wanted) <= _MANY_SERVICES:
         for name in wanted:
             stamped = conn.execute(_STAMP_CHANGE, {"b_name": name, "b_seq": seq})
             if not stamped.rowcount:
                 conn.execute(service_changes.insert().values(name=name, change_seq=seq))
-        return seq
+        return
     known: set[str] = set()
     for start in range(0, len(wanted), 500):  # bounded IN lists
         chunk = wanted[start : start + 500]
@@ -559,7 +584,6 @@ def record_changes(conn: Connection, names: Iterable[str], *, bump_index: bool =
         )
     fresh = [(name, seq) for name in wanted if name not in known]
     bulk.insert_many(conn, service_changes, ("name", "change_seq"), fresh)
-    return seq
 
 
 def _stamp_upsert(dialect: str) -> DriverStatement | None:
@@ -609,6 +633,19 @@ def bump_index(conn: Connection) -> int:
     """
     batched = conn.info.get(_BATCH_INDEX)
     if batched is not None:
+        if batched[0] is None:
+            # The batch of a lone write on SQLite, which read no index yet: one statement
+            # moves both counters now, rather than a read of the index at the start and
+            # the increment at the end.  (That write names the services it changed, so
+            # ``change_seq`` moves too; the batch takes it back if it names none.)  No
+            # savepoint can undo this alone: a lone write that fails rolls back all.
+            row = _BUMP_BOTH_RETURNING_INDEX.first(conn, {})
+            if row is None:
+                raise StoreUnavailableError(
+                    "the registry database has no registry_state row; run `srvdns db upgrade`"
+                )
+            conn.info[_BATCH_SEQ] = int(row[0])
+            batched[0] = int(row[1]) - 1
         batched[1] = 1
         return int(batched[0] + 1)
     conn.execute(_BUMP_INDEX)
@@ -1293,13 +1330,16 @@ class Repository:
         # makes unreadable)
         flag = [False, False]
         self._ambient.alone = flag if alone else None
+        info = conn.info
         try:
             renew_leases(conn, renewals)
             # followers reload the services of the renewals to see the new leases
             changed = {renewal.service for renewal in renewals}
-            # the state row stays locked to the commit, as the increment would lock it
-            conn.info[_BATCH_INDEX] = [_READ_INDEX_LOCKED.scalar(conn, {}), 0]
-            conn.info[_BATCH_NAMES] = changed
+            # the state row stays locked to the commit, as the increment would lock it;
+            # a lone write on SQLite (one writer) reads or moves it when it asks
+            lazy = alone and conn.dialect.update_returning
+            info[_BATCH_INDEX] = [None if lazy else _READ_INDEX_LOCKED.scalar(conn, {}), 0]
+            info[_BATCH_NAMES] = changed
             self._ambient.conn = conn
             try:
                 yield
@@ -1307,8 +1347,14 @@ class Repository:
                     raise _Undone  # rolls the transaction back, the write's error stands
                 # the writes' stamps and the index, once for the batch (one statement
                 # bumps both counters)
-                bumped = bool(conn.info[_BATCH_INDEX][1])
-                if changed:
+                bumped = bool(info[_BATCH_INDEX][1])
+                seq = info.get(_BATCH_SEQ)
+                if seq is not None:  # the lone write's bump moved both counters already
+                    if changed:
+                        _stamp_changes(conn, changed, seq)
+                    else:
+                        conn.execute(_UNBUMP_CHANGE_SEQ)
+                elif changed:
                     record_changes(conn, changed, bump_index=bumped)
                 elif bumped:
                     conn.execute(_BUMP_INDEX)
@@ -1319,8 +1365,9 @@ class Repository:
             # an invalidated connection (an I/O error) refuses even this; its info
             # goes with it, and the error that invalidated it is the one to raise
             with contextlib.suppress(sa.exc.SQLAlchemyError):
-                conn.info.pop(_BATCH_INDEX, None)
-                conn.info.pop(_BATCH_NAMES, None)
+                info.pop(_BATCH_INDEX, None)
+                info.pop(_BATCH_NAMES, None)
+                info.pop(_BATCH_SEQ, None)
 
     def _read(self, action: str, fn: Callable[[Connection], T]) -> T:
         with store_errors(action), self._reader.begin() as conn:

@@ -84,3 +84,49 @@ def test_a_write_outside_any_batch_stamps_itself(repo: Repository) -> None:
     repo.upsert_instance(api("web", "b"))
     assert counters(repo) == (seq + 2, index + 2)
     assert stamps(repo) == {"web": seq + 2}
+
+
+def test_lone_writes_move_the_counters_as_a_group_commit_does(repo: Repository) -> None:
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "a"))
+    seq, index = counters(repo)
+    with repo.batch(writes=1):  # a replacement
+        replaced = repo.upsert_instance(api("web", "a", port=9090))
+    assert replaced.index == index + 1
+    assert counters(repo) == (seq + 1, index + 1)
+    assert stamps(repo) == {"web": seq + 1}
+    with repo.batch(writes=1):  # a write that moves the index and names no service
+        moved = repo.bump_index()
+    assert moved.index == index + 2
+    assert counters(repo) == (seq + 1, index + 2)
+    assert stamps(repo) == {"web": seq + 1}
+    with repo.batch(writes=1):  # a write that reads the index and moves nothing
+        kept = repo.save_counters([])
+    assert kept.index == index + 2
+    assert counters(repo) == (seq + 1, index + 2)
+
+
+def test_a_failed_lone_write_moves_no_counter(repo: Repository) -> None:
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "a"))
+    before = counters(repo), stamps(repo)
+    with repo.batch(writes=1), pytest.raises(ConflictError):
+        repo.upsert_instance(TWICE)  # fails after its instance row went in
+    assert (counters(repo), stamps(repo)) == before
+    assert ids(repo) == [("web", "a")]
+
+
+def test_a_lone_write_failing_after_it_moved_the_index_moves_no_counter(
+    repo: Repository,
+) -> None:
+    with repo.batch(writes=1):
+        repo.upsert_instance(api("web", "a"))
+    before = counters(repo), stamps(repo)
+
+    def bump_then_fail(conn: sa.Connection) -> repository.Change:
+        repository.bump_index(conn)
+        raise ConflictError("refused after the bump")
+
+    with repo.batch(writes=1), pytest.raises(ConflictError):
+        repo._write("fail", bump_then_fail)
+    assert (counters(repo), stamps(repo)) == before
