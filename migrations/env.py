@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from srvdns.registry.engine import create_engine
-from srvdns.registry.tables import metadata
+from srvdns.registry.tables import metadata, schema_filter
 
 config = context.config
 
@@ -40,6 +40,7 @@ def _run(connection: Connection) -> None:
         # srvdns's SQLite engine emits BEGIN itself, so SQLite DDL is transactional too
         transactional_ddl=True,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_object=schema_filter(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

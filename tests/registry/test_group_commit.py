@@ -119,6 +119,8 @@ def test_a_failed_lone_write_moves_no_counter(repo: Repository) -> None:
 def test_a_lone_write_failing_after_it_moved_the_index_moves_no_counter(
     repo: Repository,
 ) -> None:
+    if repo.engine.dialect.name != "sqlite":
+        pytest.skip("a lone write runs without a savepoint on SQLite only")
     with repo.batch(writes=1):
         repo.upsert_instance(api("web", "a"))
     before = counters(repo), stamps(repo)

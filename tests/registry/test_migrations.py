@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 
 from srvdns.registry import migrate
 from srvdns.registry.engine import create_engine
-from srvdns.registry.tables import metadata
+from srvdns.registry.tables import metadata, schema_filter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,8 @@ def _diffs(url: str) -> list[object]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": schema_filter(conn.dialect.name)}
+            context = MigrationContext.configure(conn, opts=opts)
             return list(compare_metadata(context, metadata))
     finally:
         engine.dispose()
@@ -46,7 +47,7 @@ def test_upgrade_is_idempotent_and_seeds_the_index(url):
     assert not migrate.is_up_to_date(url)
     migrate.upgrade(url)
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head() == "0006"
+    assert migrate.current(url) == migrate.head() == "0007"
     assert migrate.is_up_to_date(url)
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -67,10 +68,40 @@ def test_alembic_cli_from_the_repository_root(tmp_path):
     command = [sys.executable, "-m", "alembic", "-x", f"database={url}", "upgrade", "head"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert migrate.current(url) == "0006"
+    assert migrate.current(url) == "0007"
     assert _diffs(url) == []
 
     down = [sys.executable, "-m", "alembic", "-x", f"database={url}", "downgrade", "base"]
     done = subprocess.run(down, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert _tables(url) == {"alembic_version"}
+
+
+def _indexes(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return {index["name"] or "" for index in sa.inspect(engine).get_indexes(table)}
+    finally:
+        engine.dispose()
+
+
+def test_the_change_seq_index_is_for_postgresql_only(tmp_path, url):
+    migrate.upgrade(url)
+    on_postgresql = url.startswith("postgresql")
+    assert ("ix_service_changes_change_seq" in _indexes(url, "service_changes")) == on_postgresql
+    if on_postgresql:
+        return
+    # a SQLite database of 0006 loses it on upgrade, and gets it back on downgrade
+    older = f"sqlite:///{tmp_path / 'older.db'}"
+    alembic = [sys.executable, "-m", "alembic", "-x", f"database={older}"]
+    for step, present in (("0006", True), ("head", False)):
+        done = subprocess.run(
+            [*alembic, "upgrade", step], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert ("ix_service_changes_change_seq" in _indexes(older, "service_changes")) == present
+    done = subprocess.run(
+        [*alembic, "downgrade", "0006"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ix_service_changes_change_seq" in _indexes(older, "service_changes")
