@@ -23,7 +23,13 @@ from srvdns.registry.repository import store_errors
 
 
 def script_location() -> Path:
-    """The folder of the migration scripts: in the installed package, else in the checkout."""
+    """The folder of the migration scripts: those of the source checkout this package is
+    in, else of the installed package.  (The checkout's first: a tree run through
+    ``PYTHONPATH`` beside an editable install of another tree migrates with its own
+    scripts, not the other tree's.)"""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "migrations" / "env.py").is_file():
+        return checkout / "migrations"
     try:
         files = resources.files("srvdns.migrations")
     except ModuleNotFoundError:  # running from a source checkout that is not installed
