@@ -18,8 +18,7 @@ import contextlib
 import operator
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,8 +51,7 @@ class _Compiled:
         self.order: list[str] = list(compiled.positiontup)
         self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items()}
         self.processors: list[Callable[[Any], Any] | None] = [
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.order
+            _bind_processor(compiled.binds[name].type, dialect) for name in self.order
         ]
         given = set(keys)
         self.fill = {name: self.defaults.get(name) for name in self.order if name not in given}
@@ -171,6 +169,25 @@ class DriverStatement:
         _run(conn, compiled.sql, [compiled.values(row) for row in rows], many=True).close()
 
 
+def _bind_processor(kind: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """``kind``'s processing of a parameter on ``dialect``; for JSON, an empty list or
+    dict (the tags and meta of most instances) gets the text it always gives them
+    without serialising it again."""
+    process: Callable[[Any], Any] | None = kind.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or not isinstance(kind, sa.JSON):
+        return process
+    empties: dict[type, Any] = {list: process([]), dict: process({})}
+
+    def dump(value: Any) -> Any:
+        if not value:
+            found = empties.get(type(value))
+            if found is not None:
+                return found
+        return process(value)
+
+    return dump
+
+
 def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """A function from a mapping to the tuple of its values for ``names``, in order."""
     if not names:
@@ -196,30 +213,50 @@ def execute(conn: Connection, sql: str) -> None:
     _run(conn, sql, ()).close()
 
 
-@contextmanager
-def transaction(conn: Connection) -> Iterator[None]:
+class transaction:
     """A write transaction on ``conn``, committed when the block ends, rolled back when
     it raises.  On SQLite's driver, BEGIN IMMEDIATE (after ``trouble.check_file``, as
     ``engine`` does for SQLAlchemy's transactions) and COMMIT go to the driver directly:
     SQLAlchemy's transaction objects and events cost a lone write more than SQLite's own
     work.  A statement run through SQLAlchemy inside the block joins the transaction
     (``engine`` begins none while the driver has one open), and its transaction then
-    commits the driver's.  On other drivers: ``conn.begin()``."""
-    if not _direct(conn):
-        with conn.begin():
-            yield
-        return
-    trouble.check_file(conn.engine)  # never write into a removed file
-    execute(conn, "BEGIN IMMEDIATE")
-    try:
-        yield
-        if conn.in_transaction():
-            conn.commit()
-        else:
-            execute(conn, "COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
+    commits the driver's.  On other drivers: ``conn.begin()``.  (A class, not a
+    ``contextmanager`` generator, for the same reason.)"""
+
+    __slots__ = ("conn", "outer")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.outer: Any = None
+        """SQLAlchemy's transaction, on other drivers."""
+
+    def __enter__(self) -> None:
+        conn = self.conn
+        if not _direct(conn):
+            self.outer = conn.begin()
+            self.outer.__enter__()
+            return
+        trouble.check_file(conn.engine)  # never write into a removed file
+        execute(conn, "BEGIN IMMEDIATE")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if self.outer is not None:
+            self.outer.__exit__(kind, exc, tb)
+            return
+        conn = self.conn
+        if exc is not None:
+            _rollback(conn)
+            return
+        try:
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                execute(conn, "COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
 
 
 def _rollback(conn: Connection) -> None:

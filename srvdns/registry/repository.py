@@ -743,7 +743,8 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
         inserted = _INSERT_INSTANCE.insert(
             conn, {"service_id": service_pk, "instance_id": instance.id, **_values(stored)}
         )
-        _write_checks(conn, inserted, merged, {})
+        if merged:
+            _write_checks(conn, inserted, merged, {})
         return _as_read(stored, merged)
     if source == Source.STATIC and instance.source is not Source.STATIC:
         raise ConflictError(
@@ -754,7 +755,8 @@ def _put_instance(conn: Connection, instance: Instance) -> Instance:
     merged = _merged_checks(instance.checks, old_checks)
     stored = _with_status(instance, worst(c.status for c in merged))
     _UPDATE_INSTANCE.run(conn, {"b_pk": instance_pk, **_values(stored)})
-    _write_checks(conn, instance_pk, merged, old_checks)
+    if merged or old_checks:
+        _write_checks(conn, instance_pk, merged, old_checks)
     return _as_read(stored, merged)
 
 
@@ -767,6 +769,8 @@ def _with_status(instance: Instance, status: Status) -> Instance:
 def _as_read(stored: Instance, merged: Sequence[Check]) -> Instance:
     """``stored`` as a read of its row gives it: checks sorted by id, meta as sorted pairs
     of strings, tags as a tuple (``stored`` itself when it is that already)."""
+    if not merged and stored.checks == () and stored.meta == () and type(stored.tags) is tuple:
+        return stored  # most registrations: nothing to sort or compare
     tags = tuple(stored.tags)
     meta = tuple(sorted((str(k), str(v)) for k, v in stored.meta))
     found = tuple(sorted(merged, key=lambda c: c.id))
@@ -1239,15 +1243,28 @@ def _insert_new(conn: Connection, fresh: Sequence[Instance]) -> None:
 # -- transactions -----------------------------------------------------------------------
 
 
-@contextmanager
-def store_errors(action: str) -> Iterator[None]:
-    """Turn a database failure into StoreUnavailableError naming ``action``."""
-    try:
-        yield
-    except (sa.exc.SQLAlchemyError, DatabaseFileError) as exc:
+class store_errors:
+    """Turn a database failure into StoreUnavailableError naming ``action``.
+
+    A class rather than a ``contextmanager`` generator: every write enters two of these,
+    and a generator's set-up costs a lone write more than the rest of this does."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, _kind: type[BaseException] | None, exc: BaseException | None, _tb: Any
+    ) -> None:
+        if exc is None or not isinstance(exc, (sa.exc.SQLAlchemyError, DatabaseFileError)):
+            return
         detail = getattr(exc, "orig", None) or exc
         raise StoreUnavailableError(
-            f"registry database failed to {action}, nothing was stored: {detail}"
+            f"registry database failed to {self.action}, nothing was stored: {detail}"
         ) from exc
 
 
