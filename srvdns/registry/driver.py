@@ -276,8 +276,10 @@ def _direct(conn: Connection) -> bool:
 
 
 def _run(conn: Connection, sql: str, values: Any, *, many: bool = False) -> Any:
-    """Execute on the driver's cursor; a driver error as SQLAlchemy would raise it."""
-    raw: Any = conn.connection.driver_connection
+    """Execute on the driver's cursor; a driver error as SQLAlchemy would raise it.
+    (pysqlite's DBAPI connection is the driver's: ``dbapi_connection`` is a plain
+    attribute, where ``driver_connection`` goes through two properties.)"""
+    raw: Any = conn.connection.dbapi_connection
     cursor = raw.cursor()
     try:
         if many:

@@ -92,6 +92,8 @@ class RenewalBuffer:
 
     def take(self) -> list[LeaseRenewal]:
         """Everything held, which is then no longer held."""
+        if not self._pending:  # most transactions: no lock to take (one added meanwhile
+            return []  # waits for the next, as it would had it come just after the take)
         with self._lock:
             taken, self._pending = self._pending, {}
         return list(taken.values())
