@@ -393,13 +393,13 @@ def read_index(conn: Connection) -> int:
     batched = conn.info.get(_BATCH_INDEX)
     if batched is not None:
         if batched[0] is None:  # the batch of a lone write: read when first asked
-            batched[0] = _read_state_index(conn)
+            batched[0] = _checked_index(_READ_INDEX_LOCKED.scalar(conn, {}))
         return int(batched[0] + batched[1])
-    return _read_state_index(conn)
+    return _checked_index(conn.execute(_READ_INDEX).scalar())
 
 
-def _read_state_index(conn: Connection) -> int:
-    index = conn.execute(_READ_INDEX).scalar()
+def _checked_index(index: Any) -> int:
+    """The index read from the state row (None: the row is missing)."""
     if index is None:
         raise StoreUnavailableError(
             "the registry database has no registry_state row; run `srvdns db upgrade`"
