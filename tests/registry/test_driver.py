@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,3 +139,27 @@ def test_sqlalchemy_statements_join_a_driver_transaction(sqlite_url: str) -> Non
         assert not conn.in_transaction()
     engine.dispose()
     assert _names(sqlite_url) == ["c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("tags", "meta"),
+    [([], {}), (["x"], {"k": "v"}), ((), None), ([], {"": ""})],
+)
+def test_parameters_are_bound_in_order_and_processed(
+    tmp_path: Path, tags: object, meta: object
+) -> None:
+    """In order, JSON serialised (empty lists and dicts too; None stays NULL), floats as
+    floats, literals filled in where the parameters leave them out."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    statement = instances.update().where(instances.c.id == sa.bindparam("b_pk"))
+    params = {"b_pk": 3, "tags": tags, "meta": meta, "ttl": 2, "port": 80}
+    with engine.connect() as conn:
+        compiled = DriverStatement(statement)._for(conn, tuple(params))
+        assert compiled.sql.startswith("UPDATE instances SET port=?, tags=?, meta=?, ttl=? ")
+        dumped = None if meta is None else json.dumps(meta)
+        assert compiled.values(params) == (80, json.dumps(list(tags)), dumped, 2.0, 3)
+        literal = DriverStatement(
+            sa.update(services).where(services.c.id == 7).values(name=sa.bindparam("b_name"))
+        )._for(conn, ("b_name",))
+        assert literal.values({"b_name": "web"}) == ("web", 7)
+    engine.dispose()
