@@ -9,11 +9,11 @@ eventfd), which lets go of the GIL around the system call, so the loop takes it 
 waiting.  On uvloop a round trip through a worker thread costs the event loop about
 half the CPU it costs through ``call_soon_threadsafe`` (``bench/handback_cost.py``).
 
-The loop, woken, runs the queued calls in order through ``call_soon``: behind anything
-the same thread handed over before through ``call_soon_threadsafe``.  A thread that
-also hands over calls that way, whose order against the queued ones matters both ways,
-sets ``threadsafe``: each call is then run through ``call_soon_threadsafe`` too, with
-the calls queued before it.
+The loop, woken, runs the queued calls in order at once, in the same round (not a
+round later through ``call_soon``), so they may overtake calls the same thread handed
+over through ``call_soon_threadsafe`` before.  A thread that also hands over calls that
+way, whose order against the queued ones matters, sets ``threadsafe``: each call is
+then run through ``call_soon_threadsafe`` too, with the calls queued before it.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ class Handback:
                 self._release()
 
     def _woken(self) -> None:
-        """Loop thread: the wake-up is readable; run the calls behind what is ready."""
+        """Loop thread: the wake-up is readable; run the calls queued."""
         _drain(self._reader)
-        self.loop.call_soon(self._run)
+        self._run()
 
     def _run(self) -> None:
         """Run the calls queued, up to the first one made ``threadsafe`` (which runs at

@@ -70,31 +70,6 @@ def test_calls_from_a_thread_run_on_the_loop_in_order(
     run(main())
 
 
-def test_calls_run_behind_what_the_thread_handed_over_before_through_the_loop(
-    run: Callable[[Coroutine[Any, Any, None]], None],
-) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        handback = Handback(loop)
-        ran: list[str] = []
-        done = loop.create_future()
-
-        def hand_over() -> None:
-            for n in range(20):
-                loop.call_soon_threadsafe(ran.append, f"loop {n}")
-                handback.call(ran.append, f"handback {n}")
-            handback.call(done.set_result, None)
-
-        in_thread(hand_over)
-        await asyncio.wait_for(done, 5)
-        for n in range(20):
-            assert ran.index(f"loop {n}") < ran.index(f"handback {n}")
-        assert [r for r in ran if r.startswith("handback")] == [f"handback {n}" for n in range(20)]
-        handback.close()
-
-    run(main())
-
-
 def test_threadsafe_calls_keep_their_order_with_the_loops_own_both_ways(
     run: Callable[[Coroutine[Any, Any, None]], None],
 ) -> None:
