@@ -401,11 +401,12 @@ class Registry:
         another service has an instance with that id.  Returns the stored instance.
         """
         now = self._clock()
+        tags, meta = instance.tags, instance.meta
         stored = _as_registered(
             instance,
-            now,
-            tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
-            meta=tuple(sorted(dict(instance.meta).items())),
+            now,  # (most registrations have no tags or meta: nothing to normalise)
+            tags=tuple(dict.fromkeys(tag.lower() for tag in tags)) if tags else (),
+            meta=tuple(sorted(dict(meta).items())) if meta else (),
         )
         change = await self._write(
             lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id),
