@@ -80,7 +80,9 @@ async def send_instance(state: State, instance: Instance, status: int, send: Sen
     ``api.fastregister``) answer."""
     values = state._state  # the attributes' dict: ``State.__getattr__`` costs 0.6 us a read
     health = values["health"]
-    live = None if health is None else health.states(instance.service, instance.id)
+    live = None  # the live states of its checks: an instance without any has none to read
+    if health is not None and instance.checks:
+        live = health.states(instance.service, instance.id)
     body = instance_json(instance, values["registry"].now(), live)
     await send(
         {
