@@ -14,8 +14,9 @@ fixed costs, per transaction and per thread hand-off, this measures).  Each regi
 replaces one of 1,000 extra instances spread over the services.  For ``--runs`` windows
 of ``--duration`` seconds it reads the server's user and system CPU time from
 ``/proc/PID/stat`` and prints each run's CPU per registration (user, sys, total, in
-microseconds) and the median of the runs.  Measures CPU, not throughput: the machine
-may be shared.
+microseconds), the event loop thread's share of it (``loop``, from
+``/proc/PID/task/PID/schedstat``) and the median of the runs.  Measures CPU, not throughput:
+the machine may be shared.
 
     python bench/lone_registration_cost.py --baseline /tmp/old
 
@@ -50,6 +51,12 @@ def cpu_times(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def loop_time(pid: int) -> float:
+    """CPU seconds of process ``pid``'s main thread (its event loop) so far, to the
+    nanosecond (``schedstat``, not the clock ticks of ``stat``)."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e9
 
 
 class Stream:
@@ -123,21 +130,25 @@ class Server:
                 os.environ["PYTHONPATH"] = saved
         self.stream = Stream(self.api, args.services, args.rate)
         self.costs: list[tuple[float, float]] = []
-        self._start: tuple[float, float, int] = (0.0, 0.0, 0)
+        self.loop_costs: list[float] = []
+        self._start: tuple[float, float, float, int] = (0.0, 0.0, 0.0, 0)
 
     def begin(self) -> None:
-        self._start = (*cpu_times(self.process.pid), self.stream.answered)
+        pid = self.process.pid
+        self._start = (*cpu_times(pid), loop_time(pid), self.stream.answered)
 
     def end(self) -> str:
         """Note the run's CPU per registration since ``begin``; a line about it."""
-        user0, sys0, done = self._start
+        user0, sys0, loop0, done = self._start
         user1, sys1 = cpu_times(self.process.pid)
+        loop1 = loop_time(self.process.pid)
         answered = self.stream.answered - done
         self.costs.append(((user1 - user0) / answered * 1e6, (sys1 - sys0) / answered * 1e6))
+        self.loop_costs.append((loop1 - loop0) / answered * 1e6)
         user, system = self.costs[-1]
         return (
             f"{self.name}: {answered} answers  user {user:.0f} us  sys {system:.0f} us  "
-            f"total {user + system:.0f} us per registration"
+            f"total {user + system:.0f} us (loop {self.loop_costs[-1]:.0f} us) per registration"
         )
 
     def medians(self) -> tuple[float, float, float]:
@@ -194,7 +205,8 @@ def main() -> None:
             user, system, total = server.medians()
             print(
                 f"{server.name}, median of {args.runs}: user {user:.0f} us  sys {system:.0f} us  "
-                f"total {total:.0f} us per registration at {args.rate:g}/s"
+                f"total {total:.0f} us (loop {statistics.median(server.loop_costs):.0f} us) "
+                f"per registration at {args.rate:g}/s"
             )
         if len(servers) == 2:
             ratio = servers[0].medians()[2] / servers[1].medians()[2]

@@ -58,7 +58,8 @@ class _Seen:
 
 
 def _seen(instance: Instance) -> _Seen:
-    return _Seen(instance.status, tuple((c.id, c.status) for c in instance.checks))
+    checks = instance.checks  # most have none: no generator to run then
+    return _Seen(instance.status, tuple((c.id, c.status) for c in checks) if checks else ())
 
 
 class StatusHistory:

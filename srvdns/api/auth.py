@@ -55,7 +55,9 @@ async def require_writer(
 def accepted_tokens(state: State) -> Tokens | None:
     """The tokens writes need: ``state.tokens`` (the tokens file, reloaded on SIGHUP),
     else the one admin ``state.token``; None when writes are open."""
-    tokens: Tokens | None = getattr(state, "tokens", None)
+    # ``getattr(state, "tokens", None)`` without ``State.__getattr__`` (a Python method
+    # that raises AttributeError for a missing key): every write reads it
+    tokens: Tokens | None = state._state.get("tokens")
     if tokens is not None:
         return tokens
     token: str | None = state.token

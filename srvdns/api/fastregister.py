@@ -65,7 +65,7 @@ class RegistrationFastPath:
                 pass
             else:
                 elapsed = time.perf_counter() - started
-                self.state.request_metrics.observe("PUT", ROUTE, status, elapsed)
+                self.state._state["request_metrics"].observe("PUT", ROUTE, status, elapsed)
                 return
             if received:
                 receive = _replay(received, receive)
@@ -106,7 +106,9 @@ class RegistrationFastPath:
         except ValueError:
             raise _FallThrough from None
         state = self.state
-        if service in state.reserved_names or not authorized(state, authorization or b"", service):
+        values = state._state  # the attributes' dict: ``State.__getattr__`` costs 0.6 us a read
+        reserved = values["reserved_names"]
+        if service in reserved or not authorized(state, authorization or b"", service):
             raise _FallThrough
         body = await _read_body(receive, received)
         try:
@@ -119,7 +121,7 @@ class RegistrationFastPath:
                 wanted = request.to_instance(service, instance, state.health_defaults)
         except (ValueError, RecursionError, ValidationError, InvalidField):
             raise _FallThrough from None
-        registry = state.registry
+        registry = values["registry"]
         existed = has_instance(registry, service, instance)
         try:
             stored = await registry.register(wanted)

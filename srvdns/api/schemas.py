@@ -170,9 +170,32 @@ class RegisterRequest(BaseModel):
 
 
 def rfc3339(timestamp: float) -> str:
-    """Unix seconds as an RFC 3339 UTC time with milliseconds: ``2024-05-01T12:00:00.000Z``."""
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Unix seconds as an RFC 3339 UTC time with milliseconds: ``2024-05-01T12:00:00.000Z``.
+
+    ``datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")``, with
+    ``Z`` for ``+00:00``: the timestamp rounded to the microsecond as ``fromtimestamp``
+    rounds it (half to even), the milliseconds cut off as ``isoformat`` cuts them.  The
+    date and time of the second are kept from one call to the next: the answer of every
+    registration and heartbeat holds its time, and most fall in the second of the last.
+    """
+    fraction, whole = math.modf(timestamp)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole += 1.0
+        micros -= 1_000_000
+    elif micros < 0:
+        whole -= 1.0
+        micros += 1_000_000
+    global _second
+    second, text = _second
+    if whole != second:
+        text = datetime.fromtimestamp(whole, UTC).isoformat()[:19]
+        _second = (whole, text)
+    return f"{text}.{micros // 1000:03d}Z"
+
+
+_second: tuple[float, str] = (math.nan, "")
+"""The last second ``rfc3339`` formatted, and its date and time (up to the seconds)."""
 
 
 class WeightsOut(BaseModel):

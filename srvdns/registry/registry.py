@@ -37,6 +37,7 @@ from srvdns.registry.checkpoint import WalCheckpointer
 from srvdns.registry.engine import READ_ONLY, create_engine
 from srvdns.registry.follower import DEFAULT_INTERVAL as DEFAULT_FOLLOW_INTERVAL
 from srvdns.registry.follower import ChangeFollower, Followed
+from srvdns.registry.handback import Handback
 from srvdns.registry.renewals import RenewalBuffer
 from srvdns.registry.repository import (
     Change,
@@ -252,6 +253,14 @@ class Registry:
         self._trouble: str | None = None
         """What the last write that the database refused said; None after a success."""
         self._checkpointer: WalCheckpointer | None = None
+        self._handback: Handback | None = None
+        """How the worker thread hands committed batches to the loop of the writes
+        (``handback``); None: through ``call_soon_threadsafe``."""
+        self._handbacks: list[Handback] = []
+        """Every hand-back made, released at ``close``."""
+        self._threadsafe_only = False
+        """Make no hand-back for a new loop: a change follower reads on the worker thread
+        (``follower``), or the loop cannot watch a descriptor."""
 
     @classmethod
     def open(
@@ -308,6 +317,8 @@ class Registry:
         with contextlib.suppress(RuntimeError):  # on the thread that used it, last
             self._executor.submit(self._repository.close_writer)
         self._executor.shutdown(wait=True)
+        for handback in self._handbacks:  # after the worker's last hand-back
+            handback.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._repository.engine.dispose()
@@ -390,11 +401,12 @@ class Registry:
         another service has an instance with that id.  Returns the stored instance.
         """
         now = self._clock()
+        tags, meta = instance.tags, instance.meta
         stored = _as_registered(
             instance,
-            now,
-            tags=tuple(dict.fromkeys(tag.lower() for tag in instance.tags)),
-            meta=tuple(sorted(dict(instance.meta).items())),
+            now,  # (most registrations have no tags or meta: nothing to normalise)
+            tags=tuple(dict.fromkeys(tag.lower() for tag in tags)) if tags else (),
+            meta=tuple(sorted(dict(meta).items())) if meta else (),
         )
         change = await self._write(
             lambda: self._repository.upsert_instance(stored, exclusive_id=exclusive_id),
@@ -530,7 +542,12 @@ class Registry:
         It reads on the registry's own worker thread, so its reads and this process's
         writes reach the catalog in commit order; what it finds wakes blocking queries
         and reaches the listeners like a local write (``keys`` None: any instance).
+        The follower hands its reads to the loop through ``call_soon_threadsafe``, so the
+        writes' hand-back does too from now on (``Handback.threadsafe``), in order.
         """
+        self._threadsafe_only = True
+        if self._handback is not None:
+            self._handback.threadsafe = True
         return ChangeFollower(
             self._repository,
             self.holder,
@@ -596,6 +613,9 @@ class Registry:
         error are counted in ``stats`` under ``operation``.
         """
         loop = asyncio.get_running_loop()
+        handback = self._handback
+        if (handback is None or handback.loop is not loop) and not self._threadsafe_only:
+            self._hand_back_to(loop)
         result: asyncio.Future[Change] = loop.create_future()
         write = _Write(fn, loop, result, operation)
         with self._lock:
@@ -607,6 +627,20 @@ class Registry:
                 self.stats.write(operation, time.perf_counter() - write.started, exc)
                 raise
         return await result
+
+    def _hand_back_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Loop thread, before the first write from ``loop``: have the worker thread
+        hand committed batches back to it through a ``Handback`` (which wakes the loop
+        without holding the GIL), unless another loop, still open, has one."""
+        if self._handback is not None and not self._handback.loop.is_closed():
+            return
+        try:
+            self._handback = Handback(loop)
+        except NotImplementedError:  # a loop that cannot watch descriptors
+            self._handback = None
+            self._threadsafe_only = True
+            return
+        self._handbacks.append(self._handback)
 
     def _start_drain(self) -> None:
         """With ``_lock`` held: make sure the worker thread will run the queue."""
@@ -660,7 +694,11 @@ class Registry:
                     self._draining = False
             if batch:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-                    batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
+                    handback = self._handback
+                    if handback is not None and handback.loop is batch[0].loop:
+                        handback.call(self._finish, batch, outcomes)
+                    else:
+                        batch[0].loop.call_soon_threadsafe(self._finish, batch, outcomes)
             if done:
                 return
 
