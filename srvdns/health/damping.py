@@ -73,3 +73,28 @@ def step(check: Check, status: Status, output: str, now: float, *, first: bool =
         successes=successes,
         failures=failures,
     )
+
+
+def repeat(check: Check, times: int) -> Check:
+    """``check`` after ``times`` more results with its own status and output: what
+    ``times`` calls of ``step`` give (only a counter moves, up to ``MAX_COUNTER``), built
+    once.  The health loop counts such results and builds the check when it is read."""
+    if times <= 0:
+        return check
+    if check.status is Status.CRITICAL:
+        failures = min(check.failures + times, MAX_COUNTER)
+        if failures == check.failures and not check.successes:
+            return check
+        return Check(check.spec, check.status, check.output, check.last_change, 0, failures)
+    successes = min(check.successes + times, MAX_COUNTER)
+    if successes == check.successes and not check.failures:
+        return check
+    return Check(check.spec, check.status, check.output, check.last_change, successes, 0)
+
+
+def repeat_moves(check: Check) -> bool:
+    """Whether one more result with ``check``'s own status and output changes it (a
+    counter below ``MAX_COUNTER``, or the other counter to clear)."""
+    if check.status is Status.CRITICAL:
+        return check.failures < MAX_COUNTER or bool(check.successes)
+    return check.successes < MAX_COUNTER or bool(check.failures)

@@ -97,7 +97,11 @@ def describe(spec: CheckSpec) -> str:
 
 @dataclass(eq=False, slots=True)
 class _Entry:
-    """One check the loop runs, with its live state."""
+    """One check the loop runs, with its live state.
+
+    ``check`` is the state as of ``repeats`` results ago: a result that repeats the last
+    one (the same status and output) only moves a counter, so it is counted here and
+    built into the check when the check is read (``current``), not on every run."""
 
     service: str
     instance_id: str
@@ -107,10 +111,23 @@ class _Entry:
     busy: bool = False
     dirty: bool = False
     due: float = 0.0
+    repeats: int = 0
 
     @property
     def key(self) -> _CheckKey:
         return (self.service, self.instance_id, self.check.id)
+
+    def current(self) -> Check:
+        """The check with every result counted."""
+        if self.repeats:
+            self.check = damping.repeat(self.check, self.repeats)
+            self.repeats = 0
+        return self.check
+
+    def replace(self, check: Check) -> None:
+        """Take ``check`` (stored by another writer) as the live state."""
+        self.check = check
+        self.repeats = 0
 
 
 class HealthLoop:
@@ -160,6 +177,7 @@ class HealthLoop:
         self._jobs: set[asyncio.Task[None]] = set()
         self._unfinished: set[Unfinished] = set()
         self._late = 0.0
+        self._tally: dict[tuple[CheckKind, Status], int] = {}
         self._pending: dict[_CheckKey, CheckUpdate] = {}
         self._removals: dict[_InstanceKey, CheckUpdate] = {}
         self._inflight: set[_CheckKey] = set()
@@ -220,6 +238,7 @@ class HealthLoop:
         for unfinished in self._unfinished:  # their tasks were cancelled before they ran
             unfinished.close()
         self._unfinished.clear()
+        self._count_results()
         updates, removals = list(self._pending.values()), list(self._removals.values())
         self._pending, self._removals = {}, {}
         counters = [
@@ -240,7 +259,7 @@ class HealthLoop:
     def states(self, service: str, instance_id: str) -> dict[str, Check]:
         """The live state of each check of an instance (counters and output included)."""
         entries = self._entries.get((service, instance_id), {})
-        return {check_id: entry.check for check_id, entry in entries.items()}
+        return {check_id: entry.current() for check_id, entry in entries.items()}
 
     def panic_zones(self, service: str) -> list[str]:
         """The zones that answer ``service`` in panic mode now."""
@@ -320,13 +339,13 @@ class HealthLoop:
                 if expires is not None and expires > self._wall():
                     # a heartbeat renewed the lease: a lapse not yet written is stale
                     self._pending.pop(key, None)
-                    entry.check = stored
+                    entry.replace(stored)
             elif (
                 stored.status is not entry.check.status
                 and key not in self._pending
                 and key not in self._inflight
             ):
-                entry.check = stored  # another writer (a registration) set it
+                entry.replace(stored)  # another writer (a registration) set it
             if stored.spec.kind is CheckKind.TTL and not entry.busy:
                 due = self._ttl_due(entry, instance, now)
                 planned = self._schedule.due_at(entry)
@@ -405,6 +424,7 @@ class HealthLoop:
                     self._start(entry)
         finally:
             self._planned_wake = math.inf
+            self._count_results()
         since, self._last_tick = now - self._last_tick, now
         if self._timer is None and self._aio is not None:
             if len(due) == BATCH:
@@ -482,24 +502,35 @@ class HealthLoop:
 
     def _drain(self) -> None:
         """Start the checks waiting in line while slots are free; at most ``BATCH`` in
-        one pass (checks that end at once free no slot), the rest in the next."""
-        begun = 0
-        while self._waiting and self._aio is not None and self._running < self._config.concurrency:
-            if begun == BATCH:
-                self._aio.call_soon(self._drain)
-                return
-            waiting = self._waiting.popleft()
-            if waiting.removed:
-                waiting.busy = False
-                continue
-            self._start(waiting)
-            begun += 1
+        one pass (checks that end at once free no slot), the rest in the next.  Every
+        task's check ends here too: the results it tallied are counted."""
+        try:
+            begun = 0
+            while (
+                self._waiting and self._aio is not None and self._running < self._config.concurrency
+            ):
+                if begun == BATCH:
+                    self._aio.call_soon(self._drain)
+                    return
+                waiting = self._waiting.popleft()
+                if waiting.removed:
+                    waiting.busy = False
+                    continue
+                self._start(waiting)
+                begun += 1
+        finally:
+            self._count_results()
 
     def _runnable(self, entry: _Entry, now: float) -> Instance | None:
         """The instance ``entry`` checks, when this node is to run it now; else None,
         with the entry dropped (its instance is gone) or planned again (another node
         runs it)."""
-        instance = self._instance(entry.service, entry.instance_id)
+        instance = None  # ``_instance``, inline: this runs once per check
+        view = self._registry.holder.current.services.get(entry.service)
+        if view is not None:
+            label = view.target_of.get(entry.instance_id)
+            if label is not None:
+                instance = view.targets.get(label)
         if instance is None:
             self._drop(entry)
             return None
@@ -606,13 +637,22 @@ class HealthLoop:
             self._plan(entry, max(due, now + NOT_OWNED_RECHECK))
 
     def _record(self, entry: _Entry, instance: Instance, result: Result) -> None:
-        """Apply a result: damping, a write when the status changed, deregistration."""
+        """Apply a result: damping, a write when the status changed, deregistration.
+
+        The result is tallied (``_tally``), counted in the metrics at the end of the
+        timer callback or the drain that ran it (``_count_results``)."""
+        check = entry.check
+        status = result.status
+        tallied = (check.spec.kind, status)
+        self._tally[tallied] = self._tally.get(tallied, 0) + 1
+        if status is check.status and entry.has_result and result.output == check.output:
+            self._repeated(entry, instance, check)
+            return
         wall = self._wall()
-        old = entry.check
-        new = damping.step(old, result.status, result.output, wall, first=not entry.has_result)
+        old = entry.current()
+        new = damping.step(old, status, result.output, wall, first=not entry.has_result)
         entry.has_result = True
         entry.check = new
-        self.metrics.result(new.spec.kind, result.status)
         key = entry.key
         if new.status is not old.status:
             self.metrics.changes.labels(new.status.value).inc()
@@ -641,6 +681,29 @@ class HealthLoop:
         ):
             self._deregister(entry, new)
 
+    def _repeated(self, entry: _Entry, instance: Instance, check: Check) -> None:
+        """``_record`` of a result that repeats the last one (``step`` would move only a
+        counter): counted in ``entry.repeats``; the rest as ``_record`` does it."""
+        entry.repeats += 1
+        if self._pending and (key := entry.key) in self._pending:
+            self._pending[key] = self._update(entry)
+        elif not entry.dirty and damping.repeat_moves(check):
+            entry.dirty = True
+        if check.status is Status.CRITICAL:
+            after = check.spec.deregister_critical_after
+            if (
+                after is not None
+                and instance.source is Source.API
+                and self._wall() - check.last_change >= after
+            ):
+                self._deregister(entry, entry.current())
+
+    def _count_results(self) -> None:
+        """Count the tallied results in the metrics."""
+        if self._tally:
+            self.metrics.add_results(self._tally)
+            self._tally.clear()
+
     def _deregister(self, entry: _Entry, check: Check) -> None:
         service = entry.service
         if self._in_panic(service):
@@ -659,7 +722,7 @@ class HealthLoop:
         self._write_wanted.set()
 
     def _update(self, entry: _Entry) -> CheckUpdate:
-        return CheckUpdate(entry.service, entry.instance_id, entry.check)
+        return CheckUpdate(entry.service, entry.instance_id, entry.current())
 
     # -- writing ------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from srvdns.model import CheckKind, Status
@@ -81,6 +83,12 @@ class HealthMetrics:
     def result(self, kind: CheckKind, status: Status) -> None:
         """Count one check result."""
         self._results[kind, status].inc()
+
+    def add_results(self, counts: Mapping[tuple[CheckKind, Status], int]) -> None:
+        """Count check results tallied by kind and status: one increment (and one take
+        of the counter's lock) per kind and status, not per result."""
+        for key, count in counts.items():
+            self._results[key].inc(count)
 
     def timeout(self, kind: CheckKind) -> None:
         """Count one timeout."""

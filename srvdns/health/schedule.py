@@ -56,9 +56,12 @@ class Schedule(Generic[K]):
     def at(self, key: K, due: float) -> None:
         """Make ``key`` due at ``due`` (replacing an earlier plan for it)."""
         slot = (due, next(self._seq), key)
-        self._planned[key] = slot
-        heapq.heappush(self._heap, slot)
-        self._compact()
+        planned = self._planned
+        planned[key] = slot
+        heap = self._heap
+        heapq.heappush(heap, slot)
+        if len(heap) > 64 and len(heap) > 4 * len(planned):
+            self._compact()
 
     def due_at(self, key: K) -> float | None:
         """When ``key`` is due, or None."""
@@ -94,7 +97,7 @@ class Schedule(Generic[K]):
         return self._planned.get(slot[2]) is slot
 
     def _compact(self) -> None:
-        # Superseded slots stay in the heap until popped; rebuild when they dominate.
-        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._planned):
-            self._heap = [slot for slot in self._heap if self._live(slot)]
-            heapq.heapify(self._heap)
+        """Drop the superseded slots (they stay in the heap until popped); ``at`` calls
+        this when they dominate (the test is inline there: it runs once per check)."""
+        self._heap = [slot for slot in self._heap if self._live(slot)]
+        heapq.heapify(self._heap)

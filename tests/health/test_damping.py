@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srvdns.health.damping import MAX_COUNTER, clip_output, step
+from srvdns.health.damping import MAX_COUNTER, clip_output, repeat, repeat_moves, step
 from srvdns.health.definitions import MAX_OUTPUT
 from srvdns.model import Check, CheckKind, CheckSpec, Status
 
@@ -135,3 +135,30 @@ def test_a_repeated_result_moves_only_a_counter_as_the_rule_says(
         fast = step(fast, status, output, float(n), first=n == 1 and near_max)
         slow = reference_step(slow, status, output, float(n), n == 1 and near_max)
         assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.sampled_from([P, W, C]),
+    successes=st.sampled_from([0, 1, 7, MAX_COUNTER - 2, MAX_COUNTER]),
+    failures=st.sampled_from([0, 1, 7, MAX_COUNTER - 2, MAX_COUNTER]),
+    times=st.integers(0, 5),
+    kind=st.sampled_from([CheckKind.HTTP, CheckKind.TTL]),
+)
+def test_repeat_is_that_many_steps_of_the_same_result(
+    status: Status, successes: int, failures: int, times: int, kind: CheckKind
+) -> None:
+    spec = replace(SPEC, kind=kind, success_before_passing=3, failures_before_critical=3)
+    check = Check(spec, status, "out", 5.0, successes, failures)
+    stepped = check
+    for n in range(times):
+        stepped = step(stepped, status, "out", 10.0 + n)
+    assert repeat(check, times) == stepped
+    assert repeat_moves(check) == (step(check, status, "out", 10.0) != check)
+
+
+def test_repeat_keeps_the_check_when_nothing_moves() -> None:
+    check = Check(SPEC, P, "out", 5.0, MAX_COUNTER, 0)
+    assert repeat(check, 3) is check
+    assert not repeat_moves(check)
+    assert repeat_moves(replace(check, successes=1))

@@ -627,3 +627,47 @@ async def test_a_burst_of_checks_that_end_at_once_all_runs(registry, start) -> N
     await start(rng=AllAtOnce(), checkers={CheckKind.TCP: instant})
     await until(lambda: len(instant.calls) == count, timeout=2)  # the interval is 30 s
     assert sorted(instant.calls) == sorted(f"web-{n}" for n in range(1, count + 1))
+
+
+def passing_results(loop: HealthLoop, kind: str) -> float:
+    """``srvdns_health_checks_total`` of ``kind`` and status passing, as scraped."""
+    prefix = f'srvdns_health_checks_total{{kind="{kind}",status="passing"}} '
+    for line in generate_latest(loop.metrics.registry).decode().splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_every_result_is_counted_live_in_the_metrics_and_at_shutdown(
+    tmp_path: Path, checker: Scripted
+) -> None:
+    """Results that repeat the last one are counted, not built into the check one by
+    one: the live state, a scrape and the counters saved at shutdown still show every
+    one, for checks run at once and checks run in a task alike."""
+    registry = Registry.open(f"sqlite:///{tmp_path / 'r.db'}")
+    instant = Instant()
+    loop = HealthLoop(
+        registry,
+        HealthConfig(jitter=0.0),
+        checkers={CheckKind.TCP: instant, CheckKind.HTTP: checker},
+    )
+    try:
+        await loop.start()
+        await registry.register(instance(1, tcp_spec(interval=0.02)))
+        await registry.register(instance(2, spec(interval=0.02)))
+        await until(lambda: len(instant.calls) >= 8 and len(checker.finished) >= 8)
+        for _ in range(3):  # between two awaits no result is half recorded
+            assert loop.states("web", "web-1")["tcp"].successes == len(instant.calls)
+            assert loop.states("web", "web-2")["http"].successes == len(checker.finished)
+            assert passing_results(loop, "tcp") == len(instant.calls)
+            assert passing_results(loop, "http") == len(checker.finished)
+            await asyncio.sleep(0.03)
+        await loop.stop()
+    finally:
+        registry.close()
+    saved = Registry.open(f"sqlite:///{tmp_path / 'r.db'}")  # the catalog as read at start
+    try:
+        assert stored(saved, 1).checks[0].successes == len(instant.calls)
+        assert stored(saved, 2).checks[0].successes == len(checker.finished)
+    finally:
+        saved.close()
