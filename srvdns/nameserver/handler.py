@@ -16,7 +16,7 @@ from srvdns.nameserver import cache, names
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
-from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.packing import Arrangement, Packer, rrsets, sample
 from srvdns.nameserver.stats import OTHER, DnsStats
 from srvdns.nameserver.wire import HEADER_SIZE, FormError, Query, Question, parse_query
 
@@ -194,8 +194,8 @@ class Handler:
         slot: int,
         again: Callable[[], bytes] | None,
     ) -> None:
-        """Cache ``reply``; when its records come in a random order (``again`` packs
-        another), the next ``ORDERS - 1`` hits each pack one more order
+        """Cache ``reply``; when its records come in a random order (``again`` makes
+        another), the next ``ORDERS - 1`` hits each make one more order
         (``_another_order``), so that a miss costs one packing, not ``ORDERS``.  ``slot``
         is the reply's kind (see ``stats``)."""
         catalog, service, until = scope
@@ -245,7 +245,7 @@ class Handler:
             scope = None  # a random subset per query spreads load beyond a few orders
         rcode, aa, authority = conclude(answer, zone, catalog)
 
-        def pack(answer: Answer) -> bytes:
+        def pack(answer: Answer, keep: list[Packer] | None = None) -> bytes:
             return self._reply(
                 msg_id,
                 flags,
@@ -257,14 +257,34 @@ class Handler:
                 answer=answer.answer,
                 authority=authority,
                 additional=answer.additional,
+                keep=keep,
             )
 
-        reply = pack(answer)
+        kept: list[Packer] = []
+        reply = pack(answer, kept)
         reorder = answer.reorder
-        if reorder is None or reply[6:8] in (b"\x00\x00", b"\x00\x01"):
+        if reorder is None or scope is None or reply[6:8] in (b"\x00\x00", b"\x00\x01"):
             return reply, scope, None
         rng = self._rng
-        return reply, scope, lambda: pack(reorder(rng))
+        if not kept:
+            return reply, scope, lambda: pack(reorder(rng))
+        arranged: list[Arrangement | None] = []
+
+        def again() -> bytes:
+            """Another order: the records' octets put together again (the first time, the
+            reply is taken apart: only answers asked again pay for it), or packed anew."""
+            if not arranged:
+                arranged.append(kept.pop().arrangement(reply))
+            other = reorder(rng)
+            arrangement = arranged[0]
+            if arrangement is not None:
+                additional = [rr for rrset in rrsets(other.additional) for rr in rrset]
+                moved = arrangement.reordered(other.answer, authority, additional)
+                if moved is not None:
+                    return moved
+            return pack(other)
+
+        return reply, scope, again
 
     def _lookup(
         self, question: Question
@@ -329,8 +349,10 @@ class Handler:
         answer: Sequence[RR] = (),
         authority: Sequence[RR] = (),
         additional: Sequence[RR] = (),
+        keep: list[Packer] | None = None,
     ) -> bytes:
-        """Pack a reply no larger than allowed (see ``handle`` for what gives way)."""
+        """Pack a reply no larger than allowed (see ``handle`` for what gives way); its
+        packer goes to ``keep`` when every record given is in it (``Packer.arrangement``)."""
         limit = TCP_SIZE if tcp else udp_limit(edns, self._edns_udp_size)
         if not tcp and self._udp_answer_limit is not None:
             answer, additional = sample(answer, additional, self._udp_answer_limit, self._rng)
@@ -341,6 +363,9 @@ class Handler:
             for rrset in rrsets(additional) if additional else ():
                 if not packer.add_all(_ADDITIONAL, rrset):
                     break
+            else:
+                if keep is not None:
+                    keep.append(packer)
             return packer.finish(tail=opt, tail_count=1 if opt else 0)
         packer = Packer(msg_id, reply_flags | _TC, question, limit=limit, reserve=len(opt))
         return packer.finish(tail=opt, tail_count=1 if opt else 0)

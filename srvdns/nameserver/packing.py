@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import struct
 from collections.abc import Sequence
@@ -66,6 +68,15 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._added: list[tuple[bytes, ...]] = []
+        self.fixed = 0
+        """Where the records start: pointers to offsets from here on are ``links``."""
+        self.links: list[tuple[int, int, tuple[bytes, ...]]] = []
+        """(where, to, name) of each pointer to a whole name written in a record."""
+        self.repeated: set[tuple[bytes, ...]] = set()
+        """Suffixes written out in more than one record (the first is the one remembered)."""
+        self.settled = True
+        """False once a record's name was compressed against only part of it, or not at
+        all: then another order of the records could compress it differently."""
 
     def remember(self, labels: Sequence[bytes], offset: int, count: int | None = None) -> None:
         """Record that the name ``labels`` is written out at ``offset``: its first
@@ -80,9 +91,12 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
             if at > _MAX_POINTER:
                 return
             suffix = suffixes[i]
-            if suffix not in names:
+            known = names.get(suffix)
+            if known is None:
                 names[suffix] = at
                 added.append(suffix)
+            elif known >= self.fixed:
+                self.repeated.add(suffix)
 
     def encode_name(self, name: DNSLabel | str | bytes) -> None:
         self._encode(_name(_labels(name)))
@@ -94,10 +108,13 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         if suffixes:
             pointer = names.get(suffixes[0])
             if pointer is not None:  # the whole name (most owners: the question's)
+                if pointer >= self.fixed:
+                    self.links.append((len(data), pointer, suffixes[0]))
                 data += _POINTER.pack(0xC000 | pointer)
                 self.offset = len(data)
                 return
         start = len(data)
+        self.settled = False
         for i in range(1, len(suffixes)):
             pointer = names.get(suffixes[i])
             if pointer is not None:
@@ -160,18 +177,19 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         data += raw
         self.offset = len(data)
 
-    def mark(self) -> tuple[int, int]:
+    def mark(self) -> tuple[int, int, int]:
         """A point to ``undo`` to."""
-        return self.offset, len(self._added)
+        return self.offset, len(self._added), len(self.links)
 
-    def undo(self, mark: tuple[int, int]) -> None:
+    def undo(self, mark: tuple[int, int, int]) -> None:
         """Forget everything written after ``mark``."""
-        offset, added = mark
+        offset, added, links = mark
         del self.data[offset:]
         self.offset = offset
         for suffix in self._added[added:]:
             del self.names[suffix]
         del self._added[added:]
+        del self.links[links:]
 
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
@@ -223,8 +241,11 @@ class Packer:
             buffer.names = name.as_question.copy()
             buffer.data += question.wire
             self._counts[0] = 1
-        buffer.offset = len(buffer.data)
+        buffer.offset = buffer.fixed = len(buffer.data)
         self._space = limit - reserve
+        self._records: list[RR] = []
+        self._starts: list[int] = []
+        """Each record written and where it starts (``arrangement``)."""
 
     def add(self, section: int, rr: RR) -> bool:
         """Append ``rr`` to ``section`` (1 answer, 2 authority, 3 additional) if it fits."""
@@ -239,18 +260,25 @@ class Packer:
             return True
         if any(self._counts[section + 1 :]):
             raise ValueError(f"section {section} comes before records already written")
-        mark = self._buffer.mark()
+        buffer = self._buffer
+        mark = buffer.mark()
+        starts = self._starts
+        written = len(starts)
         try:
-            pack = self._buffer.pack_rr
+            pack = buffer.pack_rr
             for rr in rrs:
+                starts.append(buffer.offset)
                 pack(rr)
         except BaseException:
-            self._buffer.undo(mark)
+            buffer.undo(mark)
+            del starts[written:]
             raise
-        if len(self._buffer.data) > self._space:
-            self._buffer.undo(mark)
+        if len(buffer.data) > self._space:
+            buffer.undo(mark)
+            del starts[written:]
             return False
         self._counts[section] += len(rrs)
+        self._records += rrs
         return True
 
     def finish(self, *, tail: bytes = b"", tail_count: int = 0) -> bytes:
@@ -260,6 +288,100 @@ class Packer:
         counts[3] += tail_count
         struct.pack_into("!4H", data, 4, *counts)
         return bytes(data) + tail
+
+    def arrangement(self, message: bytes) -> Arrangement | None:
+        """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;
+        None when another order of them could be compressed differently (see there)."""
+        buffer = self._buffer
+        if not buffer.settled or any(name in buffer.repeated for _, _, name in buffer.links):
+            return None
+        return Arrangement(
+            message,
+            buffer.fixed,
+            len(buffer.data),
+            self._starts,
+            self._records,
+            [section for section in (1, 2, 3) for _ in range(self._counts[section])],
+            buffer.links,
+        )
+
+
+class Arrangement:
+    """A packed message as the octets of each record, to be put together in another order.
+
+    The other orders of a cached answer (``cache.ORDERS``) hold the same records, and
+    packing them again is most of what a write costs the name server.  A record's octets
+    are the same wherever it goes: its names are pointers to the question, or written out
+    in full (SRV targets, which RFC 2782 forbids compressing), or pointers to such a name
+    in another record (the owner of an SRV target's address record), which ``reordered``
+    moves along with it.  ``Packer.arrangement`` makes one only when that holds (each
+    name compressed whole or never, each name pointed to written once), so that the
+    octets are exactly those ``Packer`` writes for the new order.
+    """
+
+    __slots__ = ("_head", "_index", "_links", "_pieces", "_records", "_sections", "_tail")
+
+    def __init__(
+        self,
+        message: bytes,
+        fixed: int,
+        end: int,
+        starts: Sequence[int],
+        records: Sequence[RR],
+        sections: Sequence[int],
+        links: Sequence[tuple[int, int, object]],
+    ) -> None:
+        bounds = [*starts, end]
+        self._head = message[:fixed]
+        self._tail = message[end:]
+        self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
+        self._records = tuple(records)  # held, so that their ids stay theirs
+        self._index = {id(rr): n for n, rr in enumerate(records)}
+        self._sections = tuple(sections)
+        moved: list[list[tuple[int, int, int]]] = [[] for _ in starts]
+        for where, to, _ in links:
+            source = bisect.bisect_right(starts, where) - 1
+            target = bisect.bisect_right(starts, to) - 1
+            moved[source].append((where - starts[source], target, to - starts[target]))
+        self._links = tuple(tuple(each) for each in moved)
+
+    def reordered(
+        self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
+    ) -> bytes | None:
+        """The message with these sections, which hold the same records in another order
+        (additional RRsets grouped as ``rrsets`` groups them); None if they do not, or if a
+        record would come before the one its pointer points into."""
+        index, sections = self._index, self._sections
+        order: list[int] = []
+        for section, rrs in ((1, answer), (2, authority), (3, additional)):
+            for rr in rrs:
+                n = index.get(id(rr))
+                if n is None or sections[n] != section:
+                    return None
+                order.append(n)
+        pieces = self._pieces
+        if len(order) != len(pieces) or len(set(order)) != len(order):
+            return None
+        starts = [0] * len(pieces)
+        at = len(self._head)
+        for n in order:
+            starts[n] = at
+            at += len(pieces[n])
+        parts = [self._head]
+        links = self._links
+        for n in order:
+            piece = pieces[n]
+            if links[n]:
+                moved = bytearray(piece)
+                for where, target, offset in links[n]:
+                    to = starts[target] + offset
+                    if to >= starts[n] + where or to > _MAX_POINTER:
+                        return None
+                    _POINTER.pack_into(moved, where, 0xC000 | to)
+                piece = bytes(moved)
+            parts.append(piece)
+        parts.append(self._tail)
+        return b"".join(parts)
 
 
 def rrsets(records: Sequence[RR]) -> list[list[RR]]:

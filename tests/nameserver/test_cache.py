@@ -305,8 +305,9 @@ def test_the_cache_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> Non
         assert store.size == sum(entry.size for entry in store.values())
 
 
-def test_the_next_hits_pack_the_other_orders_then_the_pipeline_rests(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("qtype", ["SRV", "A"])
+def test_the_next_hits_put_the_other_orders_together_then_the_pipeline_rests(
+    qtype: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(1))
     calls: dict[str, int] = {"_lookup": 0, "_reply": 0}
@@ -318,9 +319,11 @@ def test_the_next_hits_pack_the_other_orders_then_the_pipeline_rests(
             return _original(*args, **kw)
 
         monkeypatch.setattr(handler, name, counting)
-    replies = [handler.handle(query("web.service.local", "SRV", msg_id=n)) for n in range(50)]
-    # one lookup builds the records; each order packs them once
-    assert calls == {"_lookup": 1, "_reply": cache.ORDERS}
+    replies = [handler.handle(query("web.service.local", qtype, msg_id=n)) for n in range(50)]
+    # one lookup builds the records and packs them once; the other orders are those
+    # octets put together again (packing.Arrangement)
+    assert calls == {"_lookup": 1, "_reply": 1}
+    assert len({reply[2:] for reply in replies if reply is not None}) > 1
     assert all(
         reply is not None and reply[:2] == n.to_bytes(2, "big") for n, reply in enumerate(replies)
     )
