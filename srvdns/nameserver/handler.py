@@ -268,17 +268,20 @@ class Handler:
         rng = self._rng
         if not kept:
             return reply, scope, lambda: pack(reorder(rng))
-        arranged: list[Arrangement | None] = []
+        arranged: list[tuple[Arrangement | None, bool]] = []
 
         def again() -> bytes:
             """Another order: the records' octets put together again (the first time, the
             reply is taken apart: only answers asked again pay for it), or packed anew."""
-            if not arranged:
-                arranged.append(kept.pop().arrangement(reply))
+            if not arranged:  # additional RRsets of one record each need no grouping
+                grouped = len(rrsets(answer.additional)) < len(answer.additional)
+                arranged.append((kept.pop().arrangement(reply), grouped))
+            arrangement, grouped = arranged[0]
             other = reorder(rng)
-            arrangement = arranged[0]
             if arrangement is not None:
-                additional = [rr for rrset in rrsets(other.additional) for rr in rrset]
+                additional = other.additional
+                if grouped:
+                    additional = tuple(rr for rrset in rrsets(additional) for rr in rrset)
                 moved = arrangement.reordered(other.answer, authority, additional)
                 if moved is not None:
                     return moved
