@@ -16,7 +16,8 @@ from srvdns.nameserver import cache, names
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
-from srvdns.nameserver.packing import Arrangement, Packer, rrsets, sample
+from srvdns.nameserver.orders import Arrangements, Reorder
+from srvdns.nameserver.packing import Packer, rrsets, sample
 from srvdns.nameserver.stats import OTHER, DnsStats
 from srvdns.nameserver.wire import HEADER_SIZE, FormError, Query, Question, parse_query
 
@@ -105,6 +106,8 @@ class Handler:
         self.stats = stats if stats is not None else DnsStats()
         self._udp_cache = cache.Store(self.stats) if answer_cache else None
         self._tcp_cache = cache.Store(self.stats) if answer_cache else None
+        self._arrangements = Arrangements()
+        """Of the cached answers still collecting orders (``orders.Reorder``)."""
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -192,7 +195,7 @@ class Handler:
         reply: bytes,
         scope: _Scope,
         slot: int,
-        again: Callable[[], bytes] | None,
+        again: Reorder | None,
     ) -> None:
         """Cache ``reply``; when its records come in a random order (``again`` makes
         another), the next ``ORDERS - 1`` hits each make one more order
@@ -204,6 +207,7 @@ class Handler:
         entry = cache.Entry((reply[2:],), service, until, slot)
         if again is not None:
             entry.again, entry.pending = again, cache.ORDERS - 1
+            again.keep()
         entries.put(wire[2:], entry)
 
     def _another_order(
@@ -216,10 +220,12 @@ class Handler:
             reply = entry.again()
         except Exception:
             log.exception("internal error packing another order of a cached answer")
+            self._arrangements.discard(entry.again)
             entry.again = None
             return wire[:2] + entry.tails[0]
         entry.pending -= 1
         if entry.pending <= 0:
+            self._arrangements.discard(entry.again)
             entry.again = None
         tail = reply[2:]
         if tail not in entry.tails:
@@ -227,9 +233,7 @@ class Handler:
             entries.size += len(tail)
         return wire[:2] + tail
 
-    def _answer(
-        self, query: Query, *, tcp: bool
-    ) -> tuple[bytes, _Scope | None, Callable[[], bytes] | None]:
+    def _answer(self, query: Query, *, tcp: bool) -> tuple[bytes, _Scope | None, Reorder | None]:
         """The reply; what it depends on (None: it must not be cached); and when its
         records are in a random order, what packs the same reply in another order."""
         msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
@@ -265,28 +269,9 @@ class Handler:
         reorder = answer.reorder
         if reorder is None or scope is None or reply[6:8] in (b"\x00\x00", b"\x00\x01"):
             return reply, scope, None
-        rng = self._rng
-        if not kept:
-            return reply, scope, lambda: pack(reorder(rng))
-        arranged: list[tuple[Arrangement | None, bool]] = []
-
-        def again() -> bytes:
-            """Another order: the records' octets put together again (the first time, the
-            reply is taken apart: only answers asked again pay for it), or packed anew."""
-            if not arranged:  # additional RRsets of one record each need no grouping
-                grouped = len(rrsets(answer.additional)) < len(answer.additional)
-                arranged.append((kept.pop().arrangement(reply), grouped))
-            arrangement, grouped = arranged[0]
-            other = reorder(rng)
-            if arrangement is not None:
-                additional = other.additional
-                if grouped:
-                    additional = tuple(rr for rrset in rrsets(additional) for rr in rrset)
-                moved = arrangement.reordered(other.answer, authority, additional)
-                if moved is not None:
-                    return moved
-            return pack(other)
-
+        again = Reorder(pack, reorder, self._rng, authority, self._arrangements)
+        if kept:
+            again.first(kept[0], reply)
         return reply, scope, again
 
     def _lookup(

@@ -295,15 +295,24 @@ class Packer:
         buffer = self._buffer
         if not buffer.settled or any(name in buffer.repeated for _, _, name in buffer.links):
             return None
+        counts = self._counts
+        sections = [section for section in (1, 2, 3) for _ in range(counts[section])]
         return Arrangement(
             message,
             buffer.fixed,
             len(buffer.data),
             self._starts,
             self._records,
-            [section for section in (1, 2, 3) for _ in range(self._counts[section])],
+            sections,
             buffer.links,
         )
+
+
+_Raw = tuple[
+    bytes, int, int, list[int], list[RR], list[int], list[tuple[int, int, tuple[bytes, ...]]]
+]
+"""What ``Packer.arrangement`` hands over: message, where the records start and end,
+each record and where it starts, its section, and the pointers between records."""
 
 
 class Arrangement:
@@ -317,69 +326,110 @@ class Arrangement:
     moves along with it.  ``Packer.arrangement`` makes one only when that holds (each
     name compressed whole or never, each name pointed to written once), so that the
     octets are exactly those ``Packer`` writes for the new order.
+
+    Making one keeps only what the packer wrote down; the message is taken apart at the
+    first ``reordered``, so that an answer never asked again pays nothing more for it.
     """
 
-    __slots__ = ("_head", "_index", "_links", "_pieces", "_records", "_sections", "_tail")
+    __slots__ = (
+        "_cuts",
+        "_grouped",
+        "_head",
+        "_index",
+        "_lengths",
+        "_pieces",
+        "_raw",
+        "_sections",
+        "_tail",
+    )
 
     def __init__(
         self,
         message: bytes,
         fixed: int,
         end: int,
-        starts: Sequence[int],
-        records: Sequence[RR],
-        sections: Sequence[int],
-        links: Sequence[tuple[int, int, object]],
+        starts: list[int],
+        records: list[RR],
+        sections: list[int],
+        links: list[tuple[int, int, tuple[bytes, ...]]],
     ) -> None:
-        bounds = [*starts, end]
+        self._raw: _Raw | None = (message, fixed, end, starts, records, sections, links)
+        self._head = self._tail = b""
+        self._index: dict[int, int] = {}
+        self._sections: list[int] = []
+        self._grouped = False
+        """Whether an additional RRset holds more than one record: then a new order of
+        them is grouped as ``rrsets`` groups them, as ``Packer`` was given them."""
+        self._lengths: list[int] = []
+        self._pieces: list[bytes] = []
+        """Each record's octets after its last pointer into another record."""
+        self._cuts: list[tuple[tuple[bytes, int, int, int], ...]] = []
+        """Each record's pointers into other records: (its octets up to the pointer,
+        the record pointed into, the offset there, the pointer's own offset)."""
+
+    def _take_apart(self, raw: _Raw) -> None:
+        message, fixed, end, starts, records, sections, links = raw
         self._head = message[:fixed]
         self._tail = message[end:]
-        self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
-        self._records = tuple(records)  # held, so that their ids stay theirs
         self._index = {id(rr): n for n, rr in enumerate(records)}
-        self._sections = tuple(sections)
+        self._sections = sections
+        additional = [rr for rr, section in zip(records, sections, strict=True) if section == 3]
+        self._grouped = len(rrsets(additional)) < len(additional)
         moved: list[list[tuple[int, int, int]]] = [[] for _ in starts]
         for where, to, _ in links:
             source = bisect.bisect_right(starts, where) - 1
             target = bisect.bisect_right(starts, to) - 1
             moved[source].append((where - starts[source], target, to - starts[target]))
-        self._links = tuple(tuple(each) for each in moved)
+        for n, (start, stop) in enumerate(itertools.pairwise([*starts, end])):
+            self._lengths.append(stop - start)
+            cuts = []
+            at = start
+            for where, target, offset in sorted(moved[n]):
+                cuts.append((message[at : start + where], target, offset, where))
+                at = start + where + _POINTER.size
+            self._cuts.append(tuple(cuts))
+            self._pieces.append(message[at:stop])
+        self._raw = None
 
     def reordered(
         self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
     ) -> bytes | None:
         """The message with these sections, which hold the same records in another order
-        (additional RRsets grouped as ``rrsets`` groups them); None if they do not, or if a
-        record would come before the one its pointer points into."""
-        index, sections = self._index, self._sections
-        order: list[int] = []
-        for section, rrs in ((1, answer), (2, authority), (3, additional)):
-            for rr in rrs:
-                n = index.get(id(rr))
-                if n is None or sections[n] != section:
-                    return None
-                order.append(n)
-        pieces = self._pieces
-        if len(order) != len(pieces) or len(set(order)) != len(order):
+        (the additional RRsets put together as ``rrsets`` groups them); None if they do
+        not, or if a record would come before the one its pointer points into."""
+        raw = self._raw
+        if raw is not None:
+            self._take_apart(raw)
+        if self._grouped:
+            additional = [rr for rrset in rrsets(additional) for rr in rrset]
+        index = self._index
+        try:
+            order = [index[id(rr)] for rr in answer]
+            if authority:
+                order += [index[id(rr)] for rr in authority]
+            if additional:
+                order += [index[id(rr)] for rr in additional]
+        except KeyError:
             return None
-        starts = [0] * len(pieces)
-        at = len(self._head)
+        sections = self._sections
+        if [sections[n] for n in order] != sections or len(set(order)) != len(order):
+            return None
+        head, lengths = self._head, self._lengths
+        starts = [0] * len(lengths)
+        at = len(head)
         for n in order:
             starts[n] = at
-            at += len(pieces[n])
-        parts = [self._head]
-        links = self._links
+            at += lengths[n]
+        parts = [head]
+        pieces, cuts = self._pieces, self._cuts
         for n in order:
-            piece = pieces[n]
-            if links[n]:
-                moved = bytearray(piece)
-                for where, target, offset in links[n]:
-                    to = starts[target] + offset
-                    if to >= starts[n] + where or to > _MAX_POINTER:
-                        return None
-                    _POINTER.pack_into(moved, where, 0xC000 | to)
-                piece = bytes(moved)
-            parts.append(piece)
+            for octets, target, offset, where in cuts[n]:
+                to = starts[target] + offset
+                if to >= starts[n] + where or to > _MAX_POINTER:
+                    return None
+                parts.append(octets)
+                parts.append(_POINTER.pack(0xC000 | to))
+            parts.append(pieces[n])
         parts.append(self._tail)
         return b"".join(parts)
 
