@@ -72,8 +72,6 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         """Where the records start: pointers to offsets from here on are ``links``."""
         self.links: list[tuple[int, int, tuple[bytes, ...]]] = []
         """(where, to, name) of each pointer to a whole name written in a record."""
-        self.repeated: set[tuple[bytes, ...]] = set()
-        """Suffixes written out in more than one record (the first is the one remembered)."""
         self.settled = True
         """False once a record's name was compressed against only part of it, or not at
         all: then another order of the records could compress it differently."""
@@ -91,12 +89,9 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
             if at > _MAX_POINTER:
                 return
             suffix = suffixes[i]
-            known = names.get(suffix)
-            if known is None:
+            if suffix not in names:
                 names[suffix] = at
                 added.append(suffix)
-            elif known >= self.fixed:
-                self.repeated.add(suffix)
 
     def encode_name(self, name: DNSLabel | str | bytes) -> None:
         self._encode(_name(_labels(name)))
@@ -246,6 +241,8 @@ class Packer:
         self._records: list[RR] = []
         self._starts: list[int] = []
         """Each record written and where it starts (``arrangement``)."""
+        self._groups = 0
+        """How many ``add_all`` calls wrote the additional records."""
 
     def add(self, section: int, rr: RR) -> bool:
         """Append ``rr`` to ``section`` (1 answer, 2 authority, 3 additional) if it fits."""
@@ -279,6 +276,8 @@ class Packer:
             return False
         self._counts[section] += len(rrs)
         self._records += rrs
+        if section == 3:
+            self._groups += 1
         return True
 
     def finish(self, *, tail: bytes = b"", tail_count: int = 0) -> bytes:
@@ -293,26 +292,32 @@ class Packer:
         """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;
         None when another order of them could be compressed differently (see there)."""
         buffer = self._buffer
-        if not buffer.settled or any(name in buffer.repeated for _, _, name in buffer.links):
+        if not buffer.settled:
             return None
         counts = self._counts
-        sections = [section for section in (1, 2, 3) for _ in range(counts[section])]
         return Arrangement(
             message,
             buffer.fixed,
             len(buffer.data),
             self._starts,
             self._records,
-            sections,
+            (counts[1], counts[2], counts[3], self._groups),
             buffer.links,
         )
 
 
 _Raw = tuple[
-    bytes, int, int, list[int], list[RR], list[int], list[tuple[int, int, tuple[bytes, ...]]]
+    bytes,
+    int,
+    int,
+    list[int],
+    list[RR],
+    tuple[int, int, int, int],
+    list[tuple[int, int, tuple[bytes, ...]]],
 ]
-"""What ``Packer.arrangement`` hands over: message, where the records start and end,
-each record and where it starts, its section, and the pointers between records."""
+"""What ``Packer.arrangement`` hands over: the message, where its records start and end,
+each record and where it starts, the records in each section and the calls that wrote
+the additional ones, and the pointers between records."""
 
 
 class Arrangement:
@@ -323,8 +328,8 @@ class Arrangement:
     are the same wherever it goes: its names are pointers to the question, or written out
     in full (SRV targets, which RFC 2782 forbids compressing), or pointers to such a name
     in another record (the owner of an SRV target's address record), which ``reordered``
-    moves along with it.  ``Packer.arrangement`` makes one only when that holds (each
-    name compressed whole or never, each name pointed to written once), so that the
+    moves along with it.  It puts orders together only when that holds (each name
+    compressed whole or never, each name pointed to written out once), so that the
     octets are exactly those ``Packer`` writes for the new order.
 
     Making one keeps only what the packer wrote down; the message is taken apart at the
@@ -350,12 +355,13 @@ class Arrangement:
         end: int,
         starts: list[int],
         records: list[RR],
-        sections: list[int],
+        counts: tuple[int, int, int, int],
         links: list[tuple[int, int, tuple[bytes, ...]]],
     ) -> None:
-        self._raw: _Raw | None = (message, fixed, end, starts, records, sections, links)
+        self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links)
         self._head = self._tail = b""
-        self._index: dict[int, int] = {}
+        self._index: dict[int, int] | None = {}
+        """Each record's place by its ``id``; None when orders cannot be put together."""
         self._sections: list[int] = []
         self._grouped = False
         """Whether an additional RRset holds more than one record: then a new order of
@@ -368,28 +374,37 @@ class Arrangement:
         the record pointed into, the offset there, the pointer's own offset)."""
 
     def _take_apart(self, raw: _Raw) -> None:
-        message, fixed, end, starts, records, sections, links = raw
+        self._raw = None
+        message, fixed, end, starts, records, counts, links = raw
+        for _, _, name in links:
+            # a name pointed to must be written out once: if it is written out again
+            # (an SRV target is never compressed), another order points to the other
+            if message.count(_name(name).wire, fixed, end) > 1:
+                self._index = None
+                return
         self._head = message[:fixed]
         self._tail = message[end:]
         self._index = {id(rr): n for n, rr in enumerate(records)}
-        self._sections = sections
-        additional = [rr for rr, section in zip(records, sections, strict=True) if section == 3]
-        self._grouped = len(rrsets(additional)) < len(additional)
-        moved: list[list[tuple[int, int, int]]] = [[] for _ in starts]
+        answers, authorities, additional, groups = counts
+        self._sections = [1] * answers + [2] * authorities + [3] * additional
+        self._grouped = groups < additional
+        moved: dict[int, list[tuple[int, int, int]]] = {}
         for where, to, _ in links:
             source = bisect.bisect_right(starts, where) - 1
             target = bisect.bisect_right(starts, to) - 1
-            moved[source].append((where - starts[source], target, to - starts[target]))
+            moved.setdefault(source, []).append(
+                (where - starts[source], target, to - starts[target])
+            )
+        lengths, pieces, cuts = self._lengths, self._pieces, self._cuts
         for n, (start, stop) in enumerate(itertools.pairwise([*starts, end])):
-            self._lengths.append(stop - start)
-            cuts = []
+            lengths.append(stop - start)
+            cut = []
             at = start
-            for where, target, offset in sorted(moved[n]):
-                cuts.append((message[at : start + where], target, offset, where))
+            for where, target, offset in moved.get(n, ()):
+                cut.append((message[at : start + where], target, offset, where))
                 at = start + where + _POINTER.size
-            self._cuts.append(tuple(cuts))
-            self._pieces.append(message[at:stop])
-        self._raw = None
+            cuts.append(tuple(cut))
+            pieces.append(message[at:stop])
 
     def reordered(
         self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
@@ -400,9 +415,11 @@ class Arrangement:
         raw = self._raw
         if raw is not None:
             self._take_apart(raw)
+        index = self._index
+        if index is None:
+            return None
         if self._grouped:
             additional = [rr for rrset in rrsets(additional) for rr in rrset]
-        index = self._index
         try:
             order = [index[id(rr)] for rr in answer]
             if authority:

@@ -212,7 +212,8 @@ def test_no_arrangement_when_another_order_could_compress_differently() -> None:
     # on the order.
     twice = [srv(1), records.srv(QNAME, 5, 1, 1, 9090, records.name(target(1)))]
     first, p = packed("web.service.local", twice, [address(1)])
-    assert p.arrangement(first) is None
+    arrangement = p.arrangement(first)
+    assert arrangement is None or arrangement.reordered(twice[::-1], (), [address(1)]) is None
     # A name compressed against part of itself: in another order an earlier record could
     # hold more of it.
     answer = [srv(1), srv(2)]
@@ -220,6 +221,22 @@ def test_no_arrangement_when_another_order_could_compress_differently() -> None:
         "web.service.local", answer, [records.a(records.name(f"y.{target(1)}"), 5, "10.0.0.1")]
     )
     assert p.arrangement(first) is None
+
+
+def test_an_arrangement_groups_additional_rrsets_of_several_records_as_packing_does() -> None:
+    answer = [srv(1), srv(2)]
+    one, two, second = address(1), address(2), records.a(records.name(target(1)), 5, "10.9.9.9")
+    first, p = packed("web.service.local", answer, [one, two, second])
+    arrangement = p.arrangement(first)
+    assert arrangement is not None
+    # the additional records as a reordered answer lists them, an RRset split up
+    for new_answer, new_additional in (
+        (answer[::-1], [two, one, second]),
+        (answer, [one, two, second]),
+        (answer, [second, two, one]),
+    ):
+        expected, _ = packed("web.service.local", new_answer, new_additional)
+        assert arrangement.reordered(new_answer, (), new_additional) == expected
 
 
 def test_an_arrangement_takes_only_the_same_records_in_their_sections() -> None:
