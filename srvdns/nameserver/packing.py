@@ -75,6 +75,8 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         self.settled = True
         """False once a record's name was compressed against only part of it, or not at
         all: then another order of the records could compress it differently."""
+        self.repeated: set[tuple[bytes, ...]] | None = None
+        """Suffixes written out in more than one record (the first is the one remembered)."""
 
     def remember(self, labels: Sequence[bytes], offset: int, count: int | None = None) -> None:
         """Record that the name ``labels`` is written out at ``offset``: its first
@@ -89,9 +91,14 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
             if at > _MAX_POINTER:
                 return
             suffix = suffixes[i]
-            if suffix not in names:
+            known = names.get(suffix)
+            if known is None:
                 names[suffix] = at
                 added.append(suffix)
+            elif known >= self.fixed:
+                if self.repeated is None:
+                    self.repeated = set()
+                self.repeated.add(suffix)
 
     def encode_name(self, name: DNSLabel | str | bytes) -> None:
         self._encode(_name(_labels(name)))
@@ -294,6 +301,9 @@ class Packer:
         buffer = self._buffer
         if not buffer.settled:
             return None
+        repeated = buffer.repeated
+        if repeated is not None and any(name in repeated for _, _, name in buffer.links):
+            return None
         counts = self._counts
         return Arrangement(
             message,
@@ -360,8 +370,8 @@ class Arrangement:
     ) -> None:
         self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links)
         self._head = self._tail = b""
-        self._index: dict[int, int] | None = {}
-        """Each record's place by its ``id``; None when orders cannot be put together."""
+        self._index: dict[int, int] = {}
+        """Each record's place by its ``id``."""
         self._sections: list[int] = []
         self._grouped = False
         """Whether an additional RRset holds more than one record: then a new order of
@@ -376,35 +386,29 @@ class Arrangement:
     def _take_apart(self, raw: _Raw) -> None:
         self._raw = None
         message, fixed, end, starts, records, counts, links = raw
-        for _, _, name in links:
-            # a name pointed to must be written out once: if it is written out again
-            # (an SRV target is never compressed), another order points to the other
-            if message.count(_name(name).wire, fixed, end) > 1:
-                self._index = None
-                return
         self._head = message[:fixed]
         self._tail = message[end:]
         self._index = {id(rr): n for n, rr in enumerate(records)}
         answers, authorities, additional, groups = counts
         self._sections = [1] * answers + [2] * authorities + [3] * additional
         self._grouped = groups < additional
-        moved: dict[int, list[tuple[int, int, int]]] = {}
+        bounds = [*starts, end]
+        self._lengths = [stop - start for start, stop in itertools.pairwise(bounds)]
+        pieces = self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
+        cuts = self._cuts = [()] * len(starts)
+        # links are in the order written, so each record's are in the order of their offsets
+        source, at = -1, 0
         for where, to, _ in links:
-            source = bisect.bisect_right(starts, where) - 1
+            n = bisect.bisect_right(starts, where) - 1
+            if n != source:
+                if source >= 0:
+                    pieces[source] = message[at : bounds[source + 1]]
+                source, at = n, starts[n]
             target = bisect.bisect_right(starts, to) - 1
-            moved.setdefault(source, []).append(
-                (where - starts[source], target, to - starts[target])
-            )
-        lengths, pieces, cuts = self._lengths, self._pieces, self._cuts
-        for n, (start, stop) in enumerate(itertools.pairwise([*starts, end])):
-            lengths.append(stop - start)
-            cut = []
-            at = start
-            for where, target, offset in moved.get(n, ()):
-                cut.append((message[at : start + where], target, offset, where))
-                at = start + where + _POINTER.size
-            cuts.append(tuple(cut))
-            pieces.append(message[at:stop])
+            cuts[n] += ((message[at:where], target, to - starts[target], where - starts[n]),)
+            at = where + _POINTER.size
+        if source >= 0:
+            pieces[source] = message[at : bounds[source + 1]]
 
     def reordered(
         self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
@@ -416,8 +420,6 @@ class Arrangement:
         if raw is not None:
             self._take_apart(raw)
         index = self._index
-        if index is None:
-            return None
         if self._grouped:
             additional = [rr for rrset in rrsets(additional) for rr in rrset]
         try:

@@ -221,6 +221,14 @@ def test_no_arrangement_when_another_order_could_compress_differently() -> None:
         "web.service.local", answer, [records.a(records.name(f"y.{target(1)}"), 5, "10.0.0.1")]
     )
     assert p.arrangement(first) is None
+    # A target that ends another: an owner points at whichever of the two comes first.
+    nested = [srv(1), records.srv(QNAME, 5, 1, 1, 9090, records.name(f"x.{target(1)}"))]
+    glue = [address(1)]
+    for answer in (nested, nested[::-1]):
+        first, p = packed("web.service.local", answer, glue)
+        expected, _ = packed("web.service.local", answer[::-1], glue)
+        arrangement = p.arrangement(first)
+        assert arrangement is None or arrangement.reordered(answer[::-1], (), glue) == expected
 
 
 def test_an_arrangement_groups_additional_rrsets_of_several_records_as_packing_does() -> None:
