@@ -179,19 +179,20 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         data += raw
         self.offset = len(data)
 
-    def mark(self) -> tuple[int, int, int]:
+    def mark(self) -> tuple[int, int]:
         """A point to ``undo`` to."""
-        return self.offset, len(self._added), len(self.links)
+        return self.offset, len(self._added)
 
-    def undo(self, mark: tuple[int, int, int]) -> None:
-        """Forget everything written after ``mark``."""
-        offset, added, links = mark
+    def undo(self, mark: tuple[int, int]) -> None:
+        """Forget everything written after ``mark`` (and what ``links`` and ``repeated``
+        say: another order of the records is packed anew)."""
+        offset, added = mark
         del self.data[offset:]
         self.offset = offset
         for suffix in self._added[added:]:
             del self.names[suffix]
         del self._added[added:]
-        del self.links[links:]
+        self.settled = False
 
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
@@ -266,20 +267,16 @@ class Packer:
             raise ValueError(f"section {section} comes before records already written")
         buffer = self._buffer
         mark = buffer.mark()
-        starts = self._starts
-        written = len(starts)
         try:
-            pack = buffer.pack_rr
+            pack, starts = buffer.pack_rr, self._starts
             for rr in rrs:
                 starts.append(buffer.offset)
                 pack(rr)
         except BaseException:
-            buffer.undo(mark)
-            del starts[written:]
+            buffer.undo(mark)  # no arrangement after it: ``starts`` is left as it is
             raise
         if len(buffer.data) > self._space:
             buffer.undo(mark)
-            del starts[written:]
             return False
         self._counts[section] += len(rrs)
         self._records += rrs
@@ -297,7 +294,8 @@ class Packer:
 
     def arrangement(self, message: bytes) -> Arrangement | None:
         """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;
-        None when another order of them could be compressed differently (see there)."""
+        None when another order of them could be compressed differently (see there), or
+        when records were left out (``add_all`` found no room for some)."""
         buffer = self._buffer
         if not buffer.settled:
             return None

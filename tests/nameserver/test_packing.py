@@ -231,6 +231,13 @@ def test_no_arrangement_when_another_order_could_compress_differently() -> None:
         assert arrangement is None or arrangement.reordered(answer[::-1], (), glue) == expected
 
 
+def test_no_arrangement_once_records_were_left_out() -> None:
+    p = packer(limit=120)
+    assert p.add_all(1, [srv(1)])
+    assert not p.add_all(3, [address(n) for n in range(1, 9)])
+    assert p.arrangement(p.finish()) is None
+
+
 def test_an_arrangement_groups_additional_rrsets_of_several_records_as_packing_does() -> None:
     answer = [srv(1), srv(2)]
     one, two, second = address(1), address(2), records.a(records.name(target(1)), 5, "10.9.9.9")
