@@ -75,8 +75,9 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         self.settled = True
         """False once a record's name was compressed against only part of it, or not at
         all: then another order of the records could compress it differently."""
-        self.repeated: set[tuple[bytes, ...]] | None = None
-        """Suffixes written out in more than one record (the first is the one remembered)."""
+        self.repeated: set[tuple[bytes, ...]] = set()
+        """Suffixes written out in more than one record (the first is the one remembered),
+        the longest of each name: its own suffixes are written out again too."""
 
     def remember(self, labels: Sequence[bytes], offset: int, count: int | None = None) -> None:
         """Record that the name ``labels`` is written out at ``offset``: its first
@@ -84,7 +85,7 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         self._remember(_name(tuple(labels)), offset, count)
 
     def _remember(self, name: _Name, offset: int, count: int | None = None) -> None:
-        names, added = self.names, self._added
+        names, added, fixed = self.names, self._added, self.fixed
         suffixes, starts = name.suffixes, name.starts
         for i in range(len(suffixes) if count is None else count):
             at = offset + starts[i]
@@ -92,13 +93,12 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
                 return
             suffix = suffixes[i]
             known = names.get(suffix)
-            if known is None:
-                names[suffix] = at
-                added.append(suffix)
-            elif known >= self.fixed:
-                if self.repeated is None:
-                    self.repeated = set()
-                self.repeated.add(suffix)
+            if known is not None:  # so are its own suffixes: they were remembered with it
+                if known >= fixed:
+                    self.repeated.add(suffix)
+                return
+            names[suffix] = at
+            added.append(suffix)
 
     def encode_name(self, name: DNSLabel | str | bytes) -> None:
         self._encode(_name(_labels(name)))
@@ -299,9 +299,10 @@ class Packer:
         buffer = self._buffer
         if not buffer.settled:
             return None
-        repeated = buffer.repeated
-        if repeated is not None and any(name in repeated for _, _, name in buffer.links):
-            return None
+        if buffer.repeated:
+            repeated = {name[i:] for name in buffer.repeated for i in range(len(name))}
+            if any(name in repeated for _, _, name in buffer.links):
+                return None
         counts = self._counts
         return Arrangement(
             message,
