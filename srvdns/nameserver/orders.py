@@ -40,6 +40,8 @@ class Arrangements:
         """Hold ``arrangement`` for ``key``, dropping the oldest held if full."""
         held = self._held
         if key not in held and len(held) >= self._limit:
+            if not held:
+                return
             del held[next(iter(held))]
         held[key] = arrangement
 

@@ -15,6 +15,7 @@ from srvdns.catalog import CatalogHolder
 from srvdns.model import Instance, Service
 from srvdns.nameserver import cache, zonecontent
 from srvdns.nameserver.handler import Handler
+from srvdns.nameserver.orders import Arrangements
 
 from .dnstest import NOW, catalog, instance, lines, parse_reply, query, services, zones
 
@@ -331,3 +332,29 @@ def test_the_next_hits_put_the_other_orders_together_then_the_pipeline_rests(
     store = handler._udp_cache
     assert store is not None
     assert store.size == sum(entry.size for entry in store.values())
+
+
+@pytest.mark.parametrize("burst", [False, True])
+def test_orders_put_together_are_the_octets_packing_gives_whatever_arrangements_are_held(
+    burst: bool,
+) -> None:
+    """Handlers with the same seeded order: one packs every further order anew (no
+    arrangement held), one holds the default number, one two (most dropped before their
+    answer is asked again).  Asked the same queries, each answer four times in a row or
+    once per round over all of them, they send the same octets."""
+    queries = corpus()
+    handlers = [
+        Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(5))
+        for _ in range(3)
+    ]
+    handlers[0]._arrangements = Arrangements(limit=0)
+    handlers[1]._arrangements = Arrangements(limit=2)
+    rounds = [[query] * cache.ORDERS for query in queries] if burst else [queries] * cache.ORDERS
+    for asked in rounds:
+        for msg_id, (wire, tcp) in enumerate(asked):
+            wire = msg_id.to_bytes(2, "big") + wire[2:]
+            replies = {handler.handle(wire, tcp=tcp) for handler in handlers}
+            assert len(replies) == 1, (wire, tcp)
+        assert len(handlers[1]._arrangements) <= 2
+    held = [len(handler._arrangements) for handler in handlers]
+    assert held == [0, 0, 0]  # every answer has all its orders: none is held
