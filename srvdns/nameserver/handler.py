@@ -17,7 +17,7 @@ from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negati
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
 from srvdns.nameserver.orders import Arrangements, Reorder
-from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.packing import ArrangingPacker, Packer, rrsets, sample
 from srvdns.nameserver.stats import OTHER, DnsStats
 from srvdns.nameserver.wire import HEADER_SIZE, FormError, Query, Question, parse_query
 
@@ -249,7 +249,7 @@ class Handler:
             scope = None  # a random subset per query spreads load beyond a few orders
         rcode, aa, authority = conclude(answer, zone, catalog)
 
-        def pack(answer: Answer, keep: list[Packer] | None = None) -> bytes:
+        def pack(answer: Answer, keep: list[ArrangingPacker] | None = None) -> bytes:
             return self._reply(
                 msg_id,
                 flags,
@@ -264,10 +264,12 @@ class Handler:
                 keep=keep,
             )
 
-        kept: list[Packer] = []
-        reply = pack(answer, kept)
         reorder = answer.reorder
-        if reorder is None or scope is None or reply[6:8] in (b"\x00\x00", b"\x00\x01"):
+        if reorder is None or scope is None or len(answer.answer) < 2:
+            return pack(answer), scope, None
+        kept: list[ArrangingPacker] = []
+        reply = pack(answer, kept)
+        if reply[6:8] in (b"\x00\x00", b"\x00\x01"):
             return reply, scope, None
         again = Reorder(pack, reorder, self._rng, authority, self._arrangements)
         if kept:
@@ -337,22 +339,23 @@ class Handler:
         answer: Sequence[RR] = (),
         authority: Sequence[RR] = (),
         additional: Sequence[RR] = (),
-        keep: list[Packer] | None = None,
+        keep: list[ArrangingPacker] | None = None,
     ) -> bytes:
         """Pack a reply no larger than allowed (see ``handle`` for what gives way); its
-        packer goes to ``keep`` when every record given is in it (``Packer.arrangement``)."""
+        packer goes to ``keep`` when every record given is in it (``ArrangingPacker``)."""
         limit = TCP_SIZE if tcp else udp_limit(edns, self._edns_udp_size)
         if not tcp and self._udp_answer_limit is not None:
             answer, additional = sample(answer, additional, self._udp_answer_limit, self._rng)
         opt = b"" if edns is None else opt_record(self._edns_udp_size, edns, rcode)
         reply_flags = _reply_flags(flags, rcode, aa=aa)
-        packer = Packer(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
+        kind = Packer if keep is None else ArrangingPacker
+        packer = kind(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
         if packer.add_all(_ANSWER, answer) and packer.add_all(_AUTHORITY, authority):
             for rrset in rrsets(additional) if additional else ():
                 if not packer.add_all(_ADDITIONAL, rrset):
                     break
             else:
-                if keep is not None:
+                if isinstance(packer, ArrangingPacker) and keep is not None:
                     keep.append(packer)
             return packer.finish(tail=opt, tail_count=1 if opt else 0)
         packer = Packer(msg_id, reply_flags | _TC, question, limit=limit, reserve=len(opt))

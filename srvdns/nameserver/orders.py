@@ -9,12 +9,12 @@ from typing import Final
 from dnslib import RR  # type: ignore[import-untyped]
 
 from srvdns.nameserver.authority import Answer
-from srvdns.nameserver.packing import Arrangement, Packer
+from srvdns.nameserver.packing import Arrangement, ArrangingPacker
 
 ARRANGEMENTS: Final = 1024
 """Arrangements held at once (``Arrangements``): a few KiB each for a large answer."""
 
-Pack = Callable[[Answer, "list[Packer] | None"], bytes]
+Pack = Callable[[Answer, "list[ArrangingPacker] | None"], bytes]
 """Packs an answer's records into the reply (its packer appended to the list if given,
 when every record fitted: see ``Handler._reply``)."""
 
@@ -81,9 +81,9 @@ class Reorder:
         self._rng = rng
         self._authority = authority
         self._arrangements = arrangements
-        self._first: tuple[Packer, bytes] | None = None
+        self._first: tuple[ArrangingPacker, bytes] | None = None
 
-    def first(self, packer: Packer, reply: bytes) -> None:
+    def first(self, packer: ArrangingPacker, reply: bytes) -> None:
         """``reply``, which ``packer`` wrote, is the answer's first order: its arrangement
         is kept once the reply is cached (``keep``)."""
         self._first = (packer, reply)
@@ -95,7 +95,7 @@ class Reorder:
             self._first = None
             self._hold(*first)
 
-    def _hold(self, packer: Packer, reply: bytes) -> None:
+    def _hold(self, packer: ArrangingPacker, reply: bytes) -> None:
         arrangement = packer.arrangement(reply)
         if arrangement is not None:
             self._arrangements.put(self, arrangement)
@@ -107,7 +107,7 @@ class Reorder:
             moved = arrangement.reordered(other.answer, self._authority, other.additional)
             if moved is not None:
                 return moved
-        kept: list[Packer] = []
+        kept: list[ArrangingPacker] = []
         reply = self._pack(other, kept)
         if kept:
             self._hold(kept[0], reply)

@@ -246,11 +246,6 @@ class Packer:
             self._counts[0] = 1
         buffer.offset = buffer.fixed = len(buffer.data)
         self._space = limit - reserve
-        self._records: list[RR] = []
-        self._starts: list[int] = []
-        """Each record written and where it starts (``arrangement``)."""
-        self._groups = 0
-        """How many ``add_all`` calls wrote the additional records."""
 
     def add(self, section: int, rr: RR) -> bool:
         """Append ``rr`` to ``section`` (1 answer, 2 authority, 3 additional) if it fits."""
@@ -261,6 +256,50 @@ class Packer:
 
         Sections are written in order: answer, then authority, then additional.
         """
+        if not rrs:
+            return True
+        if any(self._counts[section + 1 :]):
+            raise ValueError(f"section {section} comes before records already written")
+        mark = self._buffer.mark()
+        try:
+            pack = self._buffer.pack_rr
+            for rr in rrs:
+                pack(rr)
+        except BaseException:
+            self._buffer.undo(mark)
+            raise
+        if len(self._buffer.data) > self._space:
+            self._buffer.undo(mark)
+            return False
+        self._counts[section] += len(rrs)
+        return True
+
+    def finish(self, *, tail: bytes = b"", tail_count: int = 0) -> bytes:
+        """The message, with ``tail`` (``tail_count`` records) appended to additional."""
+        data = self._buffer.data
+        counts = self._counts[:]
+        counts[3] += tail_count
+        struct.pack_into("!4H", data, 4, *counts)
+        return bytes(data) + tail
+
+
+class ArrangingPacker(Packer):
+    """A ``Packer`` that also notes each record and where it starts, so that the message
+    it writes can be put together again in another order (``arrangement``).  Apart, so
+    that replies never asked for another order (most) pay nothing for it."""
+
+    def __init__(
+        self, msg_id: int, flags: int, question: Question | None, *, limit: int, reserve: int = 0
+    ) -> None:
+        super().__init__(msg_id, flags, question, limit=limit, reserve=reserve)
+        self._records: list[RR] = []
+        self._starts: list[int] = []
+        """Each record written and where it starts."""
+        self._groups = 0
+        """How many ``add_all`` calls wrote the additional records."""
+
+    def add_all(self, section: int, rrs: Sequence[RR]) -> bool:
+        """``Packer.add_all``, noting each record written."""
         if not rrs:
             return True
         if any(self._counts[section + 1 :]):
@@ -283,14 +322,6 @@ class Packer:
         if section == 3:
             self._groups += 1
         return True
-
-    def finish(self, *, tail: bytes = b"", tail_count: int = 0) -> bytes:
-        """The message, with ``tail`` (``tail_count`` records) appended to additional."""
-        data = self._buffer.data
-        counts = self._counts[:]
-        counts[3] += tail_count
-        struct.pack_into("!4H", data, 4, *counts)
-        return bytes(data) + tail
 
     def arrangement(self, message: bytes) -> Arrangement | None:
         """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;

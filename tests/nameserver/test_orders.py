@@ -7,7 +7,7 @@ import random
 from srvdns.nameserver import records
 from srvdns.nameserver.authority import Answer, Outcome
 from srvdns.nameserver.orders import Arrangements, Reorder
-from srvdns.nameserver.packing import Arrangement, Packer
+from srvdns.nameserver.packing import Arrangement, ArrangingPacker
 from srvdns.nameserver.wire import parse_query
 
 from .dnstest import query
@@ -17,7 +17,7 @@ QNAME = records.name("web.service.local")
 
 def arrangement() -> Arrangement:
     parsed = parse_query(query("web.service.local", "A"))
-    packer = Packer(parsed.msg_id, 0x8400, parsed.question, limit=512)
+    packer = ArrangingPacker(parsed.msg_id, 0x8400, parsed.question, limit=512)
     assert packer.add_all(1, [records.a(QNAME, 5, "10.0.0.1"), records.a(QNAME, 5, "10.0.0.2")])
     made = packer.arrangement(packer.finish())
     assert made is not None
@@ -25,7 +25,7 @@ def arrangement() -> Arrangement:
 
 
 def reorder(arrangements: Arrangements) -> Reorder:
-    def pack(answer: Answer, keep: list[Packer] | None) -> bytes:
+    def pack(answer: Answer, keep: list[ArrangingPacker] | None) -> bytes:
         raise AssertionError("not packed here")
 
     def same(rng: random.Random) -> Answer:

@@ -10,7 +10,7 @@ import pytest
 from dnslib import QTYPE  # type: ignore[import-untyped]
 
 from srvdns.nameserver import records
-from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.packing import ArrangingPacker, Packer, rrsets, sample
 from srvdns.nameserver.wire import parse_query
 
 from .dnstest import query
@@ -33,6 +33,11 @@ def address(n: int) -> object:
 def packer(limit: int = 65535, *, qname: str = "web.service.local") -> Packer:
     parsed = parse_query(query(qname, "SRV"))
     return Packer(parsed.msg_id, 0x8400, parsed.question, limit=limit)
+
+
+def arranging(limit: int = 65535, *, qname: str = "web.service.local") -> ArrangingPacker:
+    parsed = parse_query(query(qname, "SRV"))
+    return ArrangingPacker(parsed.msg_id, 0x8400, parsed.question, limit=limit)
 
 
 def test_rfc1035_4_1_4_owner_names_point_at_the_question_and_srv_targets() -> None:
@@ -162,9 +167,9 @@ def mixed(rng: random.Random, text: str) -> str:
 
 def packed(
     qname: str, answer: list[object], additional: list[object], tail: bytes = b""
-) -> tuple[bytes, Packer]:
+) -> tuple[bytes, ArrangingPacker]:
     """The reply packed as the handler packs one: answer, then additional by RRset."""
-    p = packer(qname=qname)
+    p = arranging(qname=qname)
     assert p.add_all(1, answer)
     for rrset in rrsets(additional):
         assert p.add_all(3, rrset)
@@ -232,7 +237,7 @@ def test_no_arrangement_when_another_order_could_compress_differently() -> None:
 
 
 def test_no_arrangement_once_records_were_left_out() -> None:
-    p = packer(limit=120)
+    p = arranging(limit=120)
     assert p.add_all(1, [srv(1)])
     assert not p.add_all(3, [address(n) for n in range(1, 9)])
     assert p.arrangement(p.finish()) is None
