@@ -330,10 +330,6 @@ class ArrangingPacker(Packer):
         buffer = self._buffer
         if not buffer.settled:
             return None
-        if buffer.repeated:
-            repeated = {name[i:] for name in buffer.repeated for i in range(len(name))}
-            if any(name in repeated for _, _, name in buffer.links):
-                return None
         counts = self._counts
         return Arrangement(
             message,
@@ -343,6 +339,7 @@ class ArrangingPacker(Packer):
             self._records,
             (counts[1], counts[2], counts[3], self._groups),
             buffer.links,
+            buffer.repeated,
         )
 
 
@@ -354,10 +351,11 @@ _Raw = tuple[
     list[RR],
     tuple[int, int, int, int],
     list[tuple[int, int, tuple[bytes, ...]]],
+    set[tuple[bytes, ...]],
 ]
-"""What ``Packer.arrangement`` hands over: the message, where its records start and end,
-each record and where it starts, the records in each section and the calls that wrote
-the additional ones, and the pointers between records."""
+"""What ``ArrangingPacker.arrangement`` hands over: the message, where its records start
+and end, each record and where it starts, the records in each section and the calls that
+wrote the additional ones, the pointers between records and the names written twice."""
 
 
 class Arrangement:
@@ -382,6 +380,7 @@ class Arrangement:
         "_head",
         "_index",
         "_lengths",
+        "_linked",
         "_pieces",
         "_raw",
         "_sections",
@@ -397,8 +396,9 @@ class Arrangement:
         records: list[RR],
         counts: tuple[int, int, int, int],
         links: list[tuple[int, int, tuple[bytes, ...]]],
+        repeated: set[tuple[bytes, ...]],
     ) -> None:
-        self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links)
+        self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links, repeated)
         self._head = self._tail = b""
         self._index: dict[int, int] = {}
         """Each record's place by its ``id``."""
@@ -407,6 +407,8 @@ class Arrangement:
         """Whether an additional RRset holds more than one record: then a new order of
         them is grouped as ``rrsets`` groups them, as ``Packer`` was given them."""
         self._lengths: list[int] = []
+        self._linked = False
+        """Whether a record points into another (then pointers are worked out anew)."""
         self._pieces: list[bytes] = []
         """Each record's octets after its last pointer into another record."""
         self._cuts: list[tuple[tuple[bytes, int, int, int], ...]] = []
@@ -415,7 +417,15 @@ class Arrangement:
 
     def _take_apart(self, raw: _Raw) -> None:
         self._raw = None
-        message, fixed, end, starts, records, counts, links = raw
+        message, fixed, end, starts, records, counts, links, repeated = raw
+        if repeated:
+            # a name pointed to that is written out twice: another order points to the
+            # copy that comes first (their own suffixes are written out twice too)
+            twice = {name[i:] for name in repeated for i in range(len(name))}
+            if any(name in twice for _, _, name in links):
+                self._sections = [0]  # no order of records matches it
+                return
+        self._linked = bool(links)
         self._head = message[:fixed]
         self._tail = message[end:]
         self._index = {id(rr): n for n, rr in enumerate(records)}
@@ -463,6 +473,9 @@ class Arrangement:
         sections = self._sections
         if [sections[n] for n in order] != sections or len(set(order)) != len(order):
             return None
+        pieces = self._pieces
+        if not self._linked:  # e.g. address records, all owned by the question's name
+            return b"".join([self._head, *[pieces[n] for n in order], self._tail])
         head, lengths = self._head, self._lengths
         starts = [0] * len(lengths)
         at = len(head)
@@ -470,7 +483,7 @@ class Arrangement:
             starts[n] = at
             at += lengths[n]
         parts = [head]
-        pieces, cuts = self._pieces, self._cuts
+        cuts = self._cuts
         for n in order:
             for octets, target, offset, where in cuts[n]:
                 to = starts[target] + offset

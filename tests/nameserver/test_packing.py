@@ -233,7 +233,8 @@ def test_no_arrangement_when_another_order_could_compress_differently() -> None:
         first, p = packed("web.service.local", answer, glue)
         expected, _ = packed("web.service.local", answer[::-1], glue)
         arrangement = p.arrangement(first)
-        assert arrangement is None or arrangement.reordered(answer[::-1], (), glue) == expected
+        if arrangement is not None:  # put together, or left to packing
+            assert arrangement.reordered(answer[::-1], (), glue) in (None, expected)
 
 
 def test_no_arrangement_once_records_were_left_out() -> None:
