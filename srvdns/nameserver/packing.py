@@ -65,16 +65,23 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
     Writing only ever appends, so ``offset`` is always the length of ``data``.
     """
 
+    fixed = 1 << 31
+    """Where the records start: pointers to offsets from here on are ``links``, and names
+    written out again from here on are ``repeated`` (past any message unless ``track``)."""
+
+    settled = True
+    """False once a record's name was compressed against only part of it, or not at all:
+    then another order of the records could compress it differently."""
+
     def __init__(self) -> None:
         super().__init__()
         self._added: list[tuple[bytes, ...]] = []
-        self.fixed = 0
-        """Where the records start: pointers to offsets from here on are ``links``."""
+
+    def track(self) -> None:
+        """From now on, note what ``ArrangingPacker.arrangement`` needs to know."""
+        self.fixed = self.offset
         self.links: list[tuple[int, int, tuple[bytes, ...]]] = []
         """(where, to, name) of each pointer to a whole name written in a record."""
-        self.settled = True
-        """False once a record's name was compressed against only part of it, or not at
-        all: then another order of the records could compress it differently."""
         self.repeated: set[tuple[bytes, ...]] = set()
         """Suffixes written out in more than one record (the first is the one remembered),
         the longest of each name: its own suffixes are written out again too."""
@@ -244,7 +251,7 @@ class Packer:
             buffer.names = name.as_question.copy()
             buffer.data += question.wire
             self._counts[0] = 1
-        buffer.offset = buffer.fixed = len(buffer.data)
+        buffer.offset = len(buffer.data)
         self._space = limit - reserve
 
     def add(self, section: int, rr: RR) -> bool:
@@ -292,6 +299,7 @@ class ArrangingPacker(Packer):
         self, msg_id: int, flags: int, question: Question | None, *, limit: int, reserve: int = 0
     ) -> None:
         super().__init__(msg_id, flags, question, limit=limit, reserve=reserve)
+        self._buffer.track()
         self._records: list[RR] = []
         self._starts: list[int] = []
         """Each record written and where it starts."""
