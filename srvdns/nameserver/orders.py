@@ -24,9 +24,9 @@ class Arrangements:
     the oldest dropped first.
 
     Held by the cached entries themselves until their next hit, arrangements cost tens
-    of MiB at 100,000 instances: most answers there are asked once, and nothing drops
-    them until a write does.  Under write churn an answer's next hits follow its miss
-    within milliseconds, so the few hundred newest ones are all that are used; an
+    of MiB at 100,000 instances: a first pass over every question leaves one in every
+    entry until it is asked again.  Under write churn an answer's next hits follow its
+    miss within milliseconds, so the few hundred newest ones are all that are used; an
     answer whose arrangement was dropped packs its next order anew and keeps that one's.
     """
 
