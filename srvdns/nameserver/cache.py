@@ -22,8 +22,11 @@ without leases never expire by time.
 
 Each entry holds a few replies, each packed with its own random record order; a hit
 sends one of them at random (DESIGN.md: answers are shuffled so clients spread load).
-The first reply is packed by the miss, the others by the next few hits, so that a cold
-cache costs one packing per question.
+The first reply is packed by the miss; the next few hits each put another order together
+from its records' octets (``packing.Arrangement``: no packing at all), so that a cold cache
+costs one packing per question and a write little more.  Only the newest answers still
+collecting orders hold an arrangement (``orders.Arrangements``): one asked once holds
+nothing but its reply.
 """
 
 from __future__ import annotations

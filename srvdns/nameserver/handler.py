@@ -16,7 +16,8 @@ from srvdns.nameserver import cache, names
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
-from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.orders import Arrangements, Reorder
+from srvdns.nameserver.packing import ArrangingPacker, Packer, rrsets, sample
 from srvdns.nameserver.stats import OTHER, DnsStats
 from srvdns.nameserver.wire import HEADER_SIZE, FormError, Query, Question, parse_query
 
@@ -105,6 +106,8 @@ class Handler:
         self.stats = stats if stats is not None else DnsStats()
         self._udp_cache = cache.Store(self.stats) if answer_cache else None
         self._tcp_cache = cache.Store(self.stats) if answer_cache else None
+        self._arrangements = Arrangements()
+        """Of the cached answers still collecting orders (``orders.Reorder``)."""
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -192,10 +195,10 @@ class Handler:
         reply: bytes,
         scope: _Scope,
         slot: int,
-        again: Callable[[], bytes] | None,
+        again: Reorder | None,
     ) -> None:
-        """Cache ``reply``; when its records come in a random order (``again`` packs
-        another), the next ``ORDERS - 1`` hits each pack one more order
+        """Cache ``reply``; when its records come in a random order (``again`` makes
+        another), the next ``ORDERS - 1`` hits each make one more order
         (``_another_order``), so that a miss costs one packing, not ``ORDERS``.  ``slot``
         is the reply's kind (see ``stats``)."""
         catalog, service, until = scope
@@ -204,6 +207,7 @@ class Handler:
         entry = cache.Entry((reply[2:],), service, until, slot)
         if again is not None:
             entry.again, entry.pending = again, cache.ORDERS - 1
+            again.keep()
         entries.put(wire[2:], entry)
 
     def _another_order(
@@ -216,10 +220,12 @@ class Handler:
             reply = entry.again()
         except Exception:
             log.exception("internal error packing another order of a cached answer")
+            self._arrangements.discard(entry.again)
             entry.again = None
             return wire[:2] + entry.tails[0]
         entry.pending -= 1
         if entry.pending <= 0:
+            self._arrangements.discard(entry.again)
             entry.again = None
         tail = reply[2:]
         if tail not in entry.tails:
@@ -227,9 +233,7 @@ class Handler:
             entries.size += len(tail)
         return wire[:2] + tail
 
-    def _answer(
-        self, query: Query, *, tcp: bool
-    ) -> tuple[bytes, _Scope | None, Callable[[], bytes] | None]:
+    def _answer(self, query: Query, *, tcp: bool) -> tuple[bytes, _Scope | None, Reorder | None]:
         """The reply; what it depends on (None: it must not be cached); and when its
         records are in a random order, what packs the same reply in another order."""
         msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
@@ -245,7 +249,7 @@ class Handler:
             scope = None  # a random subset per query spreads load beyond a few orders
         rcode, aa, authority = conclude(answer, zone, catalog)
 
-        def pack(answer: Answer) -> bytes:
+        def pack(answer: Answer, keep: list[ArrangingPacker] | None = None) -> bytes:
             return self._reply(
                 msg_id,
                 flags,
@@ -257,14 +261,20 @@ class Handler:
                 answer=answer.answer,
                 authority=authority,
                 additional=answer.additional,
+                keep=keep,
             )
 
-        reply = pack(answer)
         reorder = answer.reorder
-        if reorder is None or reply[6:8] in (b"\x00\x00", b"\x00\x01"):
+        if reorder is None or scope is None or len(answer.answer) < 2:
+            return pack(answer), scope, None
+        kept: list[ArrangingPacker] = []
+        reply = pack(answer, kept)
+        if reply[6:8] in (b"\x00\x00", b"\x00\x01"):
             return reply, scope, None
-        rng = self._rng
-        return reply, scope, lambda: pack(reorder(rng))
+        again = Reorder(pack, reorder, self._rng, authority, self._arrangements)
+        if kept:
+            again.first(kept[0], reply)
+        return reply, scope, again
 
     def _lookup(
         self, question: Question
@@ -329,18 +339,24 @@ class Handler:
         answer: Sequence[RR] = (),
         authority: Sequence[RR] = (),
         additional: Sequence[RR] = (),
+        keep: list[ArrangingPacker] | None = None,
     ) -> bytes:
-        """Pack a reply no larger than allowed (see ``handle`` for what gives way)."""
+        """Pack a reply no larger than allowed (see ``handle`` for what gives way); its
+        packer goes to ``keep`` when every record given is in it (``ArrangingPacker``)."""
         limit = TCP_SIZE if tcp else udp_limit(edns, self._edns_udp_size)
         if not tcp and self._udp_answer_limit is not None:
             answer, additional = sample(answer, additional, self._udp_answer_limit, self._rng)
         opt = b"" if edns is None else opt_record(self._edns_udp_size, edns, rcode)
         reply_flags = _reply_flags(flags, rcode, aa=aa)
-        packer = Packer(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
+        kind = Packer if keep is None else ArrangingPacker
+        packer = kind(msg_id, reply_flags, question, limit=limit, reserve=len(opt))
         if packer.add_all(_ANSWER, answer) and packer.add_all(_AUTHORITY, authority):
             for rrset in rrsets(additional) if additional else ():
                 if not packer.add_all(_ADDITIONAL, rrset):
                     break
+            else:
+                if isinstance(packer, ArrangingPacker) and keep is not None:
+                    keep.append(packer)
             return packer.finish(tail=opt, tail_count=1 if opt else 0)
         packer = Packer(msg_id, reply_flags | _TC, question, limit=limit, reserve=len(opt))
         return packer.finish(tail=opt, tail_count=1 if opt else 0)

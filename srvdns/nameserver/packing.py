@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import struct
 from collections.abc import Sequence
@@ -63,9 +65,26 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
     Writing only ever appends, so ``offset`` is always the length of ``data``.
     """
 
+    fixed = 1 << 31
+    """Where the records start: pointers to offsets from here on are ``links``, and names
+    written out again from here on are ``repeated`` (past any message unless ``track``)."""
+
+    settled = True
+    """False once a record's name was compressed against only part of it, or not at all:
+    then another order of the records could compress it differently."""
+
     def __init__(self) -> None:
         super().__init__()
         self._added: list[tuple[bytes, ...]] = []
+
+    def track(self) -> None:
+        """From now on, note what ``ArrangingPacker.arrangement`` needs to know."""
+        self.fixed = self.offset
+        self.links: list[tuple[int, int, tuple[bytes, ...]]] = []
+        """(where, to, name) of each pointer to a whole name written in a record."""
+        self.repeated: set[tuple[bytes, ...]] = set()
+        """Suffixes written out in more than one record (the first is the one remembered),
+        the longest of each name: its own suffixes are written out again too."""
 
     def remember(self, labels: Sequence[bytes], offset: int, count: int | None = None) -> None:
         """Record that the name ``labels`` is written out at ``offset``: its first
@@ -73,16 +92,20 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         self._remember(_name(tuple(labels)), offset, count)
 
     def _remember(self, name: _Name, offset: int, count: int | None = None) -> None:
-        names, added = self.names, self._added
+        names, added, fixed = self.names, self._added, self.fixed
         suffixes, starts = name.suffixes, name.starts
         for i in range(len(suffixes) if count is None else count):
             at = offset + starts[i]
             if at > _MAX_POINTER:
                 return
             suffix = suffixes[i]
-            if suffix not in names:
-                names[suffix] = at
-                added.append(suffix)
+            known = names.get(suffix)
+            if known is not None:  # so are its own suffixes: they were remembered with it
+                if known >= fixed:
+                    self.repeated.add(suffix)
+                return
+            names[suffix] = at
+            added.append(suffix)
 
     def encode_name(self, name: DNSLabel | str | bytes) -> None:
         self._encode(_name(_labels(name)))
@@ -94,10 +117,13 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         if suffixes:
             pointer = names.get(suffixes[0])
             if pointer is not None:  # the whole name (most owners: the question's)
+                if pointer >= self.fixed:
+                    self.links.append((len(data), pointer, suffixes[0]))
                 data += _POINTER.pack(0xC000 | pointer)
                 self.offset = len(data)
                 return
         start = len(data)
+        self.settled = False
         for i in range(1, len(suffixes)):
             pointer = names.get(suffixes[i])
             if pointer is not None:
@@ -165,13 +191,15 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         return self.offset, len(self._added)
 
     def undo(self, mark: tuple[int, int]) -> None:
-        """Forget everything written after ``mark``."""
+        """Forget everything written after ``mark`` (and what ``links`` and ``repeated``
+        say: another order of the records is packed anew)."""
         offset, added = mark
         del self.data[offset:]
         self.offset = offset
         for suffix in self._added[added:]:
             del self.names[suffix]
         del self._added[added:]
+        self.settled = False
 
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
@@ -260,6 +288,220 @@ class Packer:
         counts[3] += tail_count
         struct.pack_into("!4H", data, 4, *counts)
         return bytes(data) + tail
+
+
+class ArrangingPacker(Packer):
+    """A ``Packer`` that also notes each record and where it starts, so that the message
+    it writes can be put together again in another order (``arrangement``).  Apart, so
+    that replies never asked for another order (most) pay nothing for it."""
+
+    def __init__(
+        self, msg_id: int, flags: int, question: Question | None, *, limit: int, reserve: int = 0
+    ) -> None:
+        super().__init__(msg_id, flags, question, limit=limit, reserve=reserve)
+        self._buffer.track()
+        self._records: list[RR] = []
+        self._starts: list[int] = []
+        """Each record written and where it starts."""
+        self._groups = 0
+        """How many ``add_all`` calls wrote the additional records."""
+
+    def add_all(self, section: int, rrs: Sequence[RR]) -> bool:
+        """``Packer.add_all``, noting each record written."""
+        if not rrs:
+            return True
+        if any(self._counts[section + 1 :]):
+            raise ValueError(f"section {section} comes before records already written")
+        buffer = self._buffer
+        mark = buffer.mark()
+        try:
+            pack, starts = buffer.pack_rr, self._starts
+            for rr in rrs:
+                starts.append(buffer.offset)
+                pack(rr)
+        except BaseException:
+            buffer.undo(mark)  # no arrangement after it: ``starts`` is left as it is
+            raise
+        if len(buffer.data) > self._space:
+            buffer.undo(mark)
+            return False
+        self._counts[section] += len(rrs)
+        self._records += rrs
+        if section == 3:
+            self._groups += 1
+        return True
+
+    def arrangement(self, message: bytes) -> Arrangement | None:
+        """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;
+        None when another order of them could be compressed differently (see there), or
+        when records were left out (``add_all`` found no room for some)."""
+        buffer = self._buffer
+        if not buffer.settled:
+            return None
+        counts = self._counts
+        return Arrangement(
+            message,
+            buffer.fixed,
+            len(buffer.data),
+            self._starts,
+            self._records,
+            (counts[1], counts[2], counts[3], self._groups),
+            buffer.links,
+            buffer.repeated,
+        )
+
+
+_Raw = tuple[
+    bytes,
+    int,
+    int,
+    list[int],
+    list[RR],
+    tuple[int, int, int, int],
+    list[tuple[int, int, tuple[bytes, ...]]],
+    set[tuple[bytes, ...]],
+]
+"""What ``ArrangingPacker.arrangement`` hands over: the message, where its records start
+and end, each record and where it starts, the records in each section and the calls that
+wrote the additional ones, the pointers between records and the names written twice."""
+
+
+class Arrangement:
+    """A packed message as the octets of each record, to be put together in another order.
+
+    The other orders of a cached answer (``cache.ORDERS``) hold the same records, and
+    packing them again is most of what a write costs the name server.  A record's octets
+    are the same wherever it goes: its names are pointers to the question, or written out
+    in full (SRV targets, which RFC 2782 forbids compressing), or pointers to such a name
+    in another record (the owner of an SRV target's address record), which ``reordered``
+    moves along with it.  It puts orders together only when that holds (each name
+    compressed whole or never, each name pointed to written out once), so that the
+    octets are exactly those ``Packer`` writes for the new order.
+
+    Making one keeps only what the packer wrote down; the message is taken apart at the
+    first ``reordered``, so that an answer never asked again pays nothing more for it.
+    """
+
+    __slots__ = (
+        "_cuts",
+        "_grouped",
+        "_head",
+        "_index",
+        "_lengths",
+        "_linked",
+        "_pieces",
+        "_raw",
+        "_sections",
+        "_tail",
+    )
+
+    def __init__(
+        self,
+        message: bytes,
+        fixed: int,
+        end: int,
+        starts: list[int],
+        records: list[RR],
+        counts: tuple[int, int, int, int],
+        links: list[tuple[int, int, tuple[bytes, ...]]],
+        repeated: set[tuple[bytes, ...]],
+    ) -> None:
+        self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links, repeated)
+        self._head = self._tail = b""
+        self._index: dict[int, int] = {}
+        """Each record's place by its ``id``."""
+        self._sections: list[int] = []
+        self._grouped = False
+        """Whether an additional RRset holds more than one record: then a new order of
+        them is grouped as ``rrsets`` groups them, as ``Packer`` was given them."""
+        self._lengths: list[int] = []
+        self._linked = False
+        """Whether a record points into another (then pointers are worked out anew)."""
+        self._pieces: list[bytes] = []
+        """Each record's octets after its last pointer into another record."""
+        self._cuts: list[tuple[tuple[bytes, int, int, int], ...]] = []
+        """Each record's pointers into other records: (its octets up to the pointer,
+        the record pointed into, the offset there, the pointer's own offset)."""
+
+    def _take_apart(self, raw: _Raw) -> None:
+        self._raw = None
+        message, fixed, end, starts, records, counts, links, repeated = raw
+        if repeated:
+            # a name pointed to that is written out twice: another order points to the
+            # copy that comes first (their own suffixes are written out twice too)
+            twice = {name[i:] for name in repeated for i in range(len(name))}
+            if any(name in twice for _, _, name in links):
+                self._sections = [0]  # no order of records matches it
+                return
+        self._linked = bool(links)
+        self._head = message[:fixed]
+        self._tail = message[end:]
+        self._index = {id(rr): n for n, rr in enumerate(records)}
+        answers, authorities, additional, groups = counts
+        self._sections = [1] * answers + [2] * authorities + [3] * additional
+        self._grouped = groups < additional
+        bounds = [*starts, end]
+        self._lengths = [stop - start for start, stop in itertools.pairwise(bounds)]
+        pieces = self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
+        cuts = self._cuts = [()] * len(starts)
+        # links are in the order written, so each record's are in the order of their offsets
+        source, at = -1, 0
+        for where, to, _ in links:
+            n = bisect.bisect_right(starts, where) - 1
+            if n != source:
+                if source >= 0:
+                    pieces[source] = message[at : bounds[source + 1]]
+                source, at = n, starts[n]
+            target = bisect.bisect_right(starts, to) - 1
+            cuts[n] += ((message[at:where], target, to - starts[target], where - starts[n]),)
+            at = where + _POINTER.size
+        if source >= 0:
+            pieces[source] = message[at : bounds[source + 1]]
+
+    def reordered(
+        self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
+    ) -> bytes | None:
+        """The message with these sections, which hold the same records in another order
+        (the additional RRsets put together as ``rrsets`` groups them); None if they do
+        not, or if a record would come before the one its pointer points into."""
+        raw = self._raw
+        if raw is not None:
+            self._take_apart(raw)
+        index = self._index
+        if self._grouped:
+            additional = [rr for rrset in rrsets(additional) for rr in rrset]
+        try:
+            order = [index[id(rr)] for rr in answer]
+            if authority:
+                order += [index[id(rr)] for rr in authority]
+            if additional:
+                order += [index[id(rr)] for rr in additional]
+        except KeyError:
+            return None
+        sections = self._sections
+        if [sections[n] for n in order] != sections or len(set(order)) != len(order):
+            return None
+        pieces = self._pieces
+        if not self._linked:  # e.g. address records, all owned by the question's name
+            return b"".join([self._head, *[pieces[n] for n in order], self._tail])
+        head, lengths = self._head, self._lengths
+        starts = [0] * len(lengths)
+        at = len(head)
+        for n in order:
+            starts[n] = at
+            at += lengths[n]
+        parts = [head]
+        cuts = self._cuts
+        for n in order:
+            for octets, target, offset, where in cuts[n]:
+                to = starts[target] + offset
+                if to >= starts[n] + where or to > _MAX_POINTER:
+                    return None
+                parts.append(octets)
+                parts.append(_POINTER.pack(0xC000 | to))
+            parts.append(pieces[n])
+        parts.append(self._tail)
+        return b"".join(parts)
 
 
 def rrsets(records: Sequence[RR]) -> list[list[RR]]:

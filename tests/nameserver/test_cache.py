@@ -15,6 +15,7 @@ from srvdns.catalog import CatalogHolder
 from srvdns.model import Instance, Service
 from srvdns.nameserver import cache, zonecontent
 from srvdns.nameserver.handler import Handler
+from srvdns.nameserver.orders import Arrangements
 
 from .dnstest import NOW, catalog, instance, lines, parse_reply, query, services, zones
 
@@ -305,8 +306,9 @@ def test_the_cache_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> Non
         assert store.size == sum(entry.size for entry in store.values())
 
 
-def test_the_next_hits_pack_the_other_orders_then_the_pipeline_rests(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("qtype", ["SRV", "A"])
+def test_the_next_hits_put_the_other_orders_together_then_the_pipeline_rests(
+    qtype: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(1))
     calls: dict[str, int] = {"_lookup": 0, "_reply": 0}
@@ -318,9 +320,11 @@ def test_the_next_hits_pack_the_other_orders_then_the_pipeline_rests(
             return _original(*args, **kw)
 
         monkeypatch.setattr(handler, name, counting)
-    replies = [handler.handle(query("web.service.local", "SRV", msg_id=n)) for n in range(50)]
-    # one lookup builds the records; each order packs them once
-    assert calls == {"_lookup": 1, "_reply": cache.ORDERS}
+    replies = [handler.handle(query("web.service.local", qtype, msg_id=n)) for n in range(50)]
+    # one lookup builds the records and packs them once; the other orders are those
+    # octets put together again (packing.Arrangement)
+    assert calls == {"_lookup": 1, "_reply": 1}
+    assert len({reply[2:] for reply in replies if reply is not None}) > 1
     assert all(
         reply is not None and reply[:2] == n.to_bytes(2, "big") for n, reply in enumerate(replies)
     )
@@ -328,3 +332,29 @@ def test_the_next_hits_pack_the_other_orders_then_the_pipeline_rests(
     store = handler._udp_cache
     assert store is not None
     assert store.size == sum(entry.size for entry in store.values())
+
+
+@pytest.mark.parametrize("burst", [False, True])
+def test_orders_put_together_are_the_octets_packing_gives_whatever_arrangements_are_held(
+    burst: bool,
+) -> None:
+    """Handlers with the same seeded order: one packs every further order anew (no
+    arrangement held), one holds the default number, one two (most dropped before their
+    answer is asked again).  Asked the same queries, each answer four times in a row or
+    once per round over all of them, they send the same octets."""
+    queries = corpus()
+    handlers = [
+        Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(5))
+        for _ in range(3)
+    ]
+    handlers[0]._arrangements = Arrangements(limit=0)
+    handlers[1]._arrangements = Arrangements(limit=2)
+    rounds = [[query] * cache.ORDERS for query in queries] if burst else [queries] * cache.ORDERS
+    for asked in rounds:
+        for msg_id, (wire, tcp) in enumerate(asked):
+            wire = msg_id.to_bytes(2, "big") + wire[2:]
+            replies = {handler.handle(wire, tcp=tcp) for handler in handlers}
+            assert len(replies) == 1, (wire, tcp)
+        assert len(handlers[1]._arrangements) <= 2
+    held = [len(handler._arrangements) for handler in handlers]
+    assert held == [0, 0, 0]  # every answer has all its orders: none is held

@@ -10,7 +10,7 @@ import pytest
 from dnslib import QTYPE  # type: ignore[import-untyped]
 
 from srvdns.nameserver import records
-from srvdns.nameserver.packing import Packer, rrsets, sample
+from srvdns.nameserver.packing import ArrangingPacker, Packer, rrsets, sample
 from srvdns.nameserver.wire import parse_query
 
 from .dnstest import query
@@ -33,6 +33,11 @@ def address(n: int) -> object:
 def packer(limit: int = 65535, *, qname: str = "web.service.local") -> Packer:
     parsed = parse_query(query(qname, "SRV"))
     return Packer(parsed.msg_id, 0x8400, parsed.question, limit=limit)
+
+
+def arranging(limit: int = 65535, *, qname: str = "web.service.local") -> ArrangingPacker:
+    parsed = parse_query(query(qname, "SRV"))
+    return ArrangingPacker(parsed.msg_id, 0x8400, parsed.question, limit=limit)
 
 
 def test_rfc1035_4_1_4_owner_names_point_at_the_question_and_srv_targets() -> None:
@@ -154,3 +159,125 @@ def test_sample_of_srv_prefers_the_lowest_priority() -> None:
     for seed in range(10):
         kept, _ = sample(answer, [], 3, random.Random(seed))
         assert {rr.rdata.priority for rr in kept} == {0}
+
+
+def mixed(rng: random.Random, text: str) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c for c in text)
+
+
+def packed(
+    qname: str, answer: list[object], additional: list[object], tail: bytes = b""
+) -> tuple[bytes, ArrangingPacker]:
+    """The reply packed as the handler packs one: answer, then additional by RRset."""
+    p = arranging(qname=qname)
+    assert p.add_all(1, answer)
+    for rrset in rrsets(additional):
+        assert p.add_all(3, rrset)
+    return p.finish(tail=tail, tail_count=1 if tail else 0), p
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_an_arrangement_gives_the_octets_packing_that_order_gives(seed: int) -> None:
+    """Random SRV and address answers, random case in the question and the targets: every
+    other order put together from the pieces is octet for octet a fresh packing of it."""
+    rng = random.Random(seed)
+    qname = mixed(rng, "web.service.local")
+    owner = records.name(qname)
+    count = rng.randint(1, 9)
+    names = [
+        records.name(mixed(rng, f"i{n}-{rng.randint(0, 99)}.instance.web.service.local"))
+        for n in range(count)
+    ]
+    srvs = [
+        records.srv(owner, 5, rng.randint(0, 9), 1, 80 + n, name) for n, name in enumerate(names)
+    ]
+    glue = [
+        records.aaaa(name, 5, f"2001:db8::{n + 1:x}")
+        if n % 3 == 0
+        else records.a(name, 5, f"10.0.0.{n + 1}")
+        for n, name in enumerate(names)
+    ]
+    plain = [records.a(owner, 3, f"10.1.0.{n + 1}") for n in range(count)]
+    opt = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
+    for answer, additional in ((srvs, glue), (plain, [])):
+        first, p = packed(qname, answer, additional, opt)
+        arrangement = p.arrangement(first)
+        assert arrangement is not None
+        for _ in range(10):
+            order = list(range(count))
+            rng.shuffle(order)
+            new_answer = [answer[n] for n in order]
+            new_additional = [additional[n] for n in order] if additional else []
+            expected, _ = packed(qname, new_answer, new_additional, opt)
+            assert arrangement.reordered(new_answer, (), new_additional) == expected
+
+
+def test_no_arrangement_when_another_order_could_compress_differently() -> None:
+    # Two records naming the same target: which one an address record points at depends
+    # on the order.
+    twice = [srv(1), records.srv(QNAME, 5, 1, 1, 9090, records.name(target(1)))]
+    first, p = packed("web.service.local", twice, [address(1)])
+    arrangement = p.arrangement(first)
+    assert arrangement is None or arrangement.reordered(twice[::-1], (), [address(1)]) is None
+    # A name compressed against part of itself: in another order an earlier record could
+    # hold more of it.
+    answer = [srv(1), srv(2)]
+    first, p = packed(
+        "web.service.local", answer, [records.a(records.name(f"y.{target(1)}"), 5, "10.0.0.1")]
+    )
+    assert p.arrangement(first) is None
+    # A target that ends another: an owner points at whichever of the two comes first.
+    nested = [srv(1), records.srv(QNAME, 5, 1, 1, 9090, records.name(f"x.{target(1)}"))]
+    glue = [address(1)]
+    for answer in (nested, nested[::-1]):
+        first, p = packed("web.service.local", answer, glue)
+        expected, _ = packed("web.service.local", answer[::-1], glue)
+        arrangement = p.arrangement(first)
+        if arrangement is not None:  # put together, or left to packing
+            assert arrangement.reordered(answer[::-1], (), glue) in (None, expected)
+
+
+def test_no_arrangement_once_records_were_left_out() -> None:
+    p = arranging(limit=120)
+    assert p.add_all(1, [srv(1)])
+    assert not p.add_all(3, [address(n) for n in range(1, 9)])
+    assert p.arrangement(p.finish()) is None
+
+
+def test_an_arrangement_groups_additional_rrsets_of_several_records_as_packing_does() -> None:
+    answer = [srv(1), srv(2)]
+    one, two, second = address(1), address(2), records.a(records.name(target(1)), 5, "10.9.9.9")
+    first, p = packed("web.service.local", answer, [one, two, second])
+    arrangement = p.arrangement(first)
+    assert arrangement is not None
+    # the additional records as a reordered answer lists them, an RRset split up
+    for new_answer, new_additional in (
+        (answer[::-1], [two, one, second]),
+        (answer, [one, two, second]),
+        (answer, [second, two, one]),
+    ):
+        expected, _ = packed("web.service.local", new_answer, new_additional)
+        assert arrangement.reordered(new_answer, (), new_additional) == expected
+
+
+def test_an_arrangement_takes_only_the_same_records_in_their_sections() -> None:
+    answer = [srv(n) for n in (1, 2, 3)]
+    additional = [address(n) for n in (1, 2, 3)]
+    first, p = packed("web.service.local", answer, additional)
+    arrangement = p.arrangement(first)
+    assert arrangement is not None
+    assert arrangement.reordered(answer, (), additional) == first
+    assert arrangement.reordered(answer[:2], (), additional) is None
+    assert arrangement.reordered([*answer, answer[0]], (), additional) is None
+    assert arrangement.reordered([srv(1), *answer[1:]], (), additional) is None  # equal, not it
+    assert arrangement.reordered(additional, (), answer) is None
+
+
+def test_no_record_is_put_before_the_name_its_pointer_points_at() -> None:
+    # An address record in the answer section whose owner points at an SRV target.
+    answer = [srv(1), address(1)]
+    first, p = packed("web.service.local", answer, [])
+    arrangement = p.arrangement(first)
+    assert arrangement is not None
+    assert arrangement.reordered(answer, (), ()) == first
+    assert arrangement.reordered(answer[::-1], (), ()) is None
