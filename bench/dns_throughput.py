@@ -23,10 +23,11 @@ health check every second (against a port the benchmark accepts on) and registra
 through the API at ``--churn`` per second (each replaces one of 1,000 extra instances
 spread over the queried services, so every write swaps the snapshot and drops the
 cached answers of one service); the registrations' client and the checks' target run in
-this process, pinned to dnsperf's CPU.  The flat-out runs come in ``--runs`` pairs, idle then
-busy a few seconds apart (the checked instances are registered for the busy run and
-deregistered after it), so that the machine's speed drifting over the benchmark does not
-pass for a cost of the churn; each pair's ratio and their median are printed.  Then
+this process, pinned to dnsperf's CPU.  The flat-out runs alternate, idle first and last:
+``--runs`` busy runs, each between two idle runs a few seconds away (the checked instances
+are registered for the busy run and deregistered after it), and each busy run is compared
+with the mean of those two, so that the machine's speed drifting over the benchmark passes
+neither for a cost of the churn nor for a gain; each ratio and their median are printed.  Then
 latency percentiles of both at half the idle rate, side by side; and the server's CPU for
 the registrations alone and the checks alone (no DNS load), for each and per operation.
 ``--workers N`` serves with N processes, not pinned (on this machine they share the two
@@ -444,14 +445,17 @@ class Busy:
         time.sleep(1)
 
 
-def flat_out_pairs(
+def flat_out_alternating(
     port: int, api: str, queries: Path, args: argparse.Namespace, target: str
 ) -> tuple[Result, Result]:
-    """Flat-out runs taken in pairs, idle then busy, ``--runs`` times: each ratio compares
-    two runs a few seconds apart, so that a drift of the machine's speed over the whole
-    benchmark does not count as a cost of the churn.  The churn's instances are all
-    registered first, so that idle and busy runs answer the same data (each service has
-    one instance more: larger answers).  Returns the median idle and busy."""
+    """Flat-out runs, idle and busy in turn, starting and ending idle (``--runs`` busy
+    runs, one idle run more): each busy run is compared with the mean of the idle runs
+    just before and just after it, so that the machine's speed drifting over the whole
+    benchmark does not count as a cost of the churn, nor as a gain (against the idle run
+    before it alone, a steady slow-down would count against the busy run every time; that
+    ratio is printed too).  The churn's instances are all registered first, so that idle
+    and busy runs answer the same data (each service has one instance more: larger
+    answers).  Returns the median idle and busy."""
     url = urlsplit(api)
     first = run_sync(
         url.hostname or "127.0.0.1",
@@ -462,21 +466,32 @@ def flat_out_pairs(
     if first.count != first.ok:
         sys.exit(f"registering the churn's instances failed: {first.statuses}")
     warm_up(port, queries)
-    idle: list[Result] = []
+    idle = [dnsperf(port, queries, args.duration)[0]]
+    print(f"  idle   {idle[-1].qps:>8.0f} qps (lost {idle[-1].lost})", flush=True)
     busy: list[Result] = []
     for _ in range(args.runs):
-        idle.append(dnsperf(port, queries, args.duration)[0])
         with Busy(api, args, target) as churn:
             busy.append(dnsperf(port, queries, args.duration)[0])
-        ratio = busy[-1].qps / idle[-1].qps
+        idle.append(dnsperf(port, queries, args.duration)[0])
+        around = (idle[-2].qps + idle[-1].qps) / 2
         print(
-            f"  idle {idle[-1].qps:>8.0f} qps (lost {idle[-1].lost}), busy {busy[-1].qps:>8.0f} "
-            f"qps (lost {busy[-1].lost}; {churn.summary()}): {ratio:.2f} of idle",
+            f"  busy   {busy[-1].qps:>8.0f} qps (lost {busy[-1].lost}; {churn.summary()}): "
+            f"{busy[-1].qps / around:.2f} of the idle runs around it "
+            f"({busy[-1].qps / idle[-2].qps:.2f} of the one before)",
             flush=True,
         )
-    ratios = sorted(b.qps / i.qps for i, b in zip(idle, busy, strict=True))
-    each = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"  busy / idle per pair: {each}; median {ratios[len(ratios) // 2]:.2f}")
+        print(f"  idle   {idle[-1].qps:>8.0f} qps (lost {idle[-1].lost})", flush=True)
+    ratios = sorted(
+        b.qps / ((before.qps + after.qps) / 2)
+        for b, before, after in zip(busy, idle, idle[1:], strict=False)
+    )
+    before_only = sorted(b.qps / i.qps for b, i in zip(busy, idle, strict=False))
+    print(
+        f"  busy / idle around it: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {ratios[len(ratios) // 2]:.2f} (against the idle run before: "
+        f"{', '.join(f'{r:.2f}' for r in before_only)}; median "
+        f"{before_only[len(before_only) // 2]:.2f})"
+    )
     return median(idle), median(busy)
 
 
@@ -490,10 +505,11 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
         os.sched_setaffinity(0, {int(CLIENT_CPU)})
     target = CheckTarget().netloc
     print(
-        f"flat out, idle then with {args.checks} checks/s and registrations at "
-        f"{args.churn:.0f}/s, {args.runs} pairs of {args.duration:.0f} s runs:"
+        f"flat out, idle and with {args.checks} checks/s and registrations at "
+        f"{args.churn:.0f}/s in turn: {args.runs} busy runs of {args.duration:.0f} s, "
+        "each between two idle ones:"
     )
-    idle, busy = flat_out_pairs(port, api, queries, args, target)
+    idle, busy = flat_out_alternating(port, api, queries, args, target)
     rate = int(idle.qps / 2)
     latency("srvdns idle", port, queries, args.duration, rate)
     idle_us, _ = cost(pid, port, queries, args.duration, rate)
