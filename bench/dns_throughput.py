@@ -447,7 +447,7 @@ class Busy:
 
 def flat_out_alternating(
     port: int, api: str, queries: Path, args: argparse.Namespace, target: str
-) -> tuple[Result, Result]:
+) -> tuple[Result, Result, float]:
     """Flat-out runs, idle and busy in turn, starting and ending idle (``--runs`` busy
     runs, one idle run more): each busy run is compared with the mean of the idle runs
     just before and just after it, so that the machine's speed drifting over the whole
@@ -455,7 +455,7 @@ def flat_out_alternating(
     before it alone, a steady slow-down would count against the busy run every time; that
     ratio is printed too).  The churn's instances are all registered first, so that idle
     and busy runs answer the same data (each service has one instance more: larger
-    answers).  Returns the median idle and busy."""
+    answers).  Returns the median idle and busy runs and the median ratio."""
     url = urlsplit(api)
     first = run_sync(
         url.hostname or "127.0.0.1",
@@ -492,7 +492,7 @@ def flat_out_alternating(
         f"{', '.join(f'{r:.2f}' for r in before_only)}; median "
         f"{before_only[len(before_only) // 2]:.2f})"
     )
-    return median(idle), median(busy)
+    return median(idle), median(busy), ratios[len(ratios) // 2]
 
 
 def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries: Path) -> None:
@@ -509,7 +509,7 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
         f"{args.churn:.0f}/s in turn: {args.runs} busy runs of {args.duration:.0f} s, "
         "each between two idle ones:"
     )
-    idle, busy = flat_out_alternating(port, api, queries, args, target)
+    idle, busy, ratio = flat_out_alternating(port, api, queries, args, target)
     rate = int(idle.qps / 2)
     latency("srvdns idle", port, queries, args.duration, rate)
     idle_us, _ = cost(pid, port, queries, args.duration, rate)
@@ -527,8 +527,8 @@ def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries:
         spent = cpu_seconds(pid) - before - background * (time.monotonic() - started)
         busy_us = spent / max(1, result.sent - result.lost) * 1e6
     print(
-        f"\nUDP flat out, medians of the runs: idle {idle.qps:.0f} qps, busy {busy.qps:.0f} qps "
-        f"({busy.qps / idle.qps:.2f} of idle)"
+        f"\nUDP flat out, medians of the runs: idle {idle.qps:.0f} qps, busy {busy.qps:.0f} qps; "
+        f"busy {ratio:.2f} of idle (the median of the busy runs' ratios above)"
     )
     print(
         f"server CPU alone: {writes * 100:.1f} % for the registrations "
