@@ -525,12 +525,7 @@ class HealthLoop:
         """The instance ``entry`` checks, when this node is to run it now; else None,
         with the entry dropped (its instance is gone) or planned again (another node
         runs it)."""
-        instance = None  # ``_instance``, inline: this runs once per check
-        view = self._registry.holder.current.services.get(entry.service)
-        if view is not None:
-            label = view.target_of.get(entry.instance_id)
-            if label is not None:
-                instance = view.targets.get(label)
+        instance = self._instance(entry.service, entry.instance_id)
         if instance is None:
             self._drop(entry)
             return None
