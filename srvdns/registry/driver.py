@@ -159,8 +159,12 @@ class DriverStatement:
             cursor.close()
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row of parameters (all rows with the same names)."""
+        """Run the statement once per row of parameters (all rows with the same names);
+        a single row is run as ``run`` runs it (an ``executemany`` of one costs more)."""
         if not rows:
+            return
+        if len(rows) == 1:
+            self.run(conn, rows[0])
             return
         if not _direct(conn):
             conn.execute(self.statement, [dict(row) for row in rows])

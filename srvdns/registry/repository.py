@@ -557,9 +557,6 @@ def _stamp_changes(conn: Connection, names: Iterable[str], seq: int) -> None:
     """Stamp each of ``names`` with ``seq`` in ``service_changes`` (see ``record_changes``)."""
     wanted = sorted(set(names))
     upsert = _stamp_upsert(conn.dialect.name)
-    if upsert is not None and len(wanted) == 1:  # a lone write's: no executemany
-        upsert.run(conn, {"name": wanted[0], "change_seq": seq})
-        return
     if upsert is not None and len(wanted) <= _MANY_SERVICES:
         upsert.run_many(conn, [{"name": name, "change_seq": seq} for name in wanted])
         return
