@@ -27,7 +27,8 @@ this process, pinned to dnsperf's CPU.  The flat-out runs alternate, idle first 
 ``--runs`` busy runs, each between two idle runs a few seconds away (the checked instances
 are registered for the busy run and deregistered after it), and each busy run is compared
 with the mean of those two, so that the machine's speed drifting over the benchmark passes
-neither for a cost of the churn nor for a gain; each ratio and their median are printed.  Then
+neither for a cost of the churn nor for a gain; each ratio and their median are printed.  With
+each busy run, the server's garbage collections during it (``/metrics``, youngest first).  Then
 latency percentiles of both at half the idle rate, side by side; and the server's CPU for
 the registrations alone and the checks alone (no DNS load), for each and per operation.
 ``--workers N`` serves with N processes, not pinned (on this machine they share the two
@@ -471,13 +472,18 @@ def flat_out_alternating(
     busy: list[Result] = []
     for _ in range(args.runs):
         with Busy(api, args, target) as churn:
+            collected = gc_collections(api)
             busy.append(dnsperf(port, queries, args.duration)[0])
+            collected = [
+                after - before for before, after in zip(collected, gc_collections(api), strict=True)
+            ]
         idle.append(dnsperf(port, queries, args.duration)[0])
         around = (idle[-2].qps + idle[-1].qps) / 2
         print(
             f"  busy   {busy[-1].qps:>8.0f} qps (lost {busy[-1].lost}; {churn.summary()}): "
             f"{busy[-1].qps / around:.2f} of the idle runs around it "
-            f"({busy[-1].qps / idle[-2].qps:.2f} of the one before)",
+            f"({busy[-1].qps / idle[-2].qps:.2f} of the one before); server garbage "
+            f"collections meanwhile: {', '.join(f'{n:.0f}' for n in collected)} (young to full)",
             flush=True,
         )
         print(f"  idle   {idle[-1].qps:>8.0f} qps (lost {idle[-1].lost})", flush=True)
@@ -493,6 +499,13 @@ def flat_out_alternating(
         f"{before_only[len(before_only) // 2]:.2f})"
     )
     return median(idle), median(busy), ratios[len(ratios) // 2]
+
+
+def gc_collections(api: str) -> list[float]:
+    """The server's garbage collections so far, youngest generation first (``/metrics``)."""
+    text = httpx.get(f"{api}/metrics", timeout=30).text
+    found = re.findall(r'^python_gc_collections_total\{generation="(\d)"\} (\S+)$', text, re.M)
+    return [float(count) for _, count in sorted(found)]
 
 
 def churn_mode(args: argparse.Namespace, pid: int, port: int, api: str, queries: Path) -> None:
