@@ -8,7 +8,7 @@ from typing import Final
 
 from dnslib import RR  # type: ignore[import-untyped]
 
-from srvdns.nameserver.authority import Answer
+from srvdns.nameserver.authority import Answer, Reordering
 from srvdns.nameserver.packing import Arrangement, ArrangingPacker
 
 ARRANGEMENTS: Final = 1024
@@ -59,8 +59,9 @@ class Arrangements:
 
 class Reorder:
     """Another order of one answer's records, packed as the first was: its records'
-    octets put together again when an arrangement is held (``packing.Arrangement``),
-    else packed anew and that order's arrangement kept for the next call.
+    octets put together again in the order drawn when an arrangement is held
+    (``packing.Arrangement``), else the answer of that draw packed anew and that order's
+    arrangement kept for the next call.
 
     An object, not a closure over the first reply: a cached entry holds it until its
     last order, and it holds no octets (``Arrangements`` does, boundedly).
@@ -71,7 +72,7 @@ class Reorder:
     def __init__(
         self,
         pack: Pack,
-        reorder: Callable[[random.Random], Answer],
+        reorder: Reordering,
         rng: random.Random,
         authority: tuple[RR, ...],
         arrangements: Arrangements,
@@ -96,19 +97,23 @@ class Reorder:
             self._hold(*first)
 
     def _hold(self, packer: ArrangingPacker, reply: bytes) -> None:
-        arrangement = packer.arrangement(reply)
+        reorder = self._reorder
+        arrangement = packer.arrangement(
+            reply, reorder.answer_records, self._authority, reorder.additional_records
+        )
         if arrangement is not None:
             self._arrangements.put(self, arrangement)
 
     def __call__(self) -> bytes:
-        other = self._reorder(self._rng)
+        reorder = self._reorder
+        answer, additional = reorder.draw(self._rng)
         arrangement = self._arrangements.get(self)
         if arrangement is not None:
-            moved = arrangement.reordered(other.answer, self._authority, other.additional)
+            moved = arrangement.reordered(answer, additional)
             if moved is not None:
                 return moved
         kept: list[ArrangingPacker] = []
-        reply = self._pack(other, kept)
+        reply = self._pack(reorder.answer(answer, additional), kept)
         if kept:
             self._hold(kept[0], reply)
         return reply

@@ -331,23 +331,34 @@ class ArrangingPacker(Packer):
             self._groups += 1
         return True
 
-    def arrangement(self, message: bytes) -> Arrangement | None:
-        """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;
-        None when another order of them could be compressed differently (see there), or
-        when records were left out (``add_all`` found no room for some)."""
+    def arrangement(
+        self,
+        message: bytes,
+        answer: Sequence[RR],
+        authority: Sequence[RR],
+        additional: Sequence[RR],
+    ) -> Arrangement | None:
+        """``message`` (what ``finish`` returned) as an ``Arrangement`` of the records
+        of each section (given in any order: ``Arrangement.reordered`` takes places in
+        these sequences); None when another order of them could be compressed
+        differently (see there), or when records were left out (``add_all`` found no
+        room for some)."""
         buffer = self._buffer
         if not buffer.settled:
             return None
         counts = self._counts
         return Arrangement(
-            message,
-            buffer.fixed,
-            len(buffer.data),
-            self._starts,
-            self._records,
-            (counts[1], counts[2], counts[3], self._groups),
-            buffer.links,
-            buffer.repeated,
+            (
+                message,
+                buffer.fixed,
+                len(buffer.data),
+                self._starts,
+                self._records,
+                (counts[1], counts[2], counts[3], self._groups),
+                buffer.links,
+                buffer.repeated,
+                (answer, authority, additional),
+            )
         )
 
 
@@ -360,10 +371,16 @@ _Raw = tuple[
     tuple[int, int, int, int],
     list[tuple[int, int, tuple[bytes, ...]]],
     set[tuple[bytes, ...]],
+    tuple[Sequence[RR], Sequence[RR], Sequence[RR]],
 ]
 """What ``ArrangingPacker.arrangement`` hands over: the message, where its records start
 and end, each record and where it starts, the records in each section and the calls that
-wrote the additional ones, the pointers between records and the names written twice."""
+wrote the additional ones, the pointers between records, the names written twice, and
+the records of each section in the order ``Arrangement.reordered`` counts places in."""
+
+_Cut = tuple[bytes, int, int, int]
+"""A pointer into another record: (the octets up to it since the last one, the record
+pointed into, the offset there, the pointer's own offset in its record)."""
 
 
 class Arrangement:
@@ -380,70 +397,93 @@ class Arrangement:
 
     Making one keeps only what the packer wrote down; the message is taken apart at the
     first ``reordered``, so that an answer never asked again pays nothing more for it.
+    Taking it apart also works out, once, which record each place of the records given
+    is, that the sections hold just those, how additional RRsets group, and whether any
+    order could put a pointer before what it points at: an order then costs a list of
+    places and a join.
     """
 
     __slots__ = (
+        "_additional",
+        "_answer",
+        "_authority",
+        "_checked",
+        "_count",
         "_cuts",
-        "_grouped",
+        "_group_of",
         "_head",
-        "_index",
         "_lengths",
-        "_linked",
         "_pieces",
         "_raw",
-        "_sections",
         "_tail",
     )
 
-    def __init__(
-        self,
-        message: bytes,
-        fixed: int,
-        end: int,
-        starts: list[int],
-        records: list[RR],
-        counts: tuple[int, int, int, int],
-        links: list[tuple[int, int, tuple[bytes, ...]]],
-        repeated: set[tuple[bytes, ...]],
-    ) -> None:
-        self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links, repeated)
+    def __init__(self, raw: _Raw) -> None:
+        self._raw: _Raw | None = raw
         self._head = self._tail = b""
-        self._index: dict[int, int] = {}
-        """Each record's place by its ``id``."""
-        self._sections: list[int] = []
-        self._grouped = False
-        """Whether an additional RRset holds more than one record: then a new order of
-        them is grouped as ``rrsets`` groups them, as ``Packer`` was given them."""
+        self._count = -1
+        """How many records an order holds; -1 when no order can be put together."""
+        self._answer: list[int] = []
+        self._authority: list[int] = []
+        self._additional: list[int] = []
+        """The record of each place in the answer, authority and additional records given."""
+        self._group_of: list[int] | None = None
+        """The RRset of each record, when an additional RRset holds more than one: then
+        a new order of them is grouped as ``rrsets`` groups them, as ``Packer`` was
+        given them."""
         self._lengths: list[int] = []
-        self._linked = False
-        """Whether a record points into another (then pointers are worked out anew)."""
         self._pieces: list[bytes] = []
         """Each record's octets after its last pointer into another record."""
-        self._cuts: list[tuple[tuple[bytes, int, int, int], ...]] = []
-        """Each record's pointers into other records: (its octets up to the pointer,
-        the record pointed into, the offset there, the pointer's own offset)."""
+        self._cuts: list[tuple[_Cut, ...]] | None = None
+        """Each record's pointers into other records (None: none has any)."""
+        self._checked = False
+        """Whether an order could put a pointer before the name it points at, or past
+        16383: then each pointer of each order is checked."""
 
     def _take_apart(self, raw: _Raw) -> None:
         self._raw = None
-        message, fixed, end, starts, records, counts, links, repeated = raw
-        if repeated:
+        message, fixed, end, starts, records, counts, links, repeated, given = raw
+        if repeated and links:
             # a name pointed to that is written out twice: another order points to the
             # copy that comes first (their own suffixes are written out twice too)
-            twice = {name[i:] for name in repeated for i in range(len(name))}
-            if any(name in twice for _, _, name in links):
-                self._sections = [0]  # no order of records matches it
-                return
-        self._linked = bool(links)
+            longest = max(map(len, repeated))
+            named = [name for _, _, name in links if len(name) <= longest]
+            if named:
+                twice = {name[i:] for name in repeated for i in range(len(name))}
+                if any(name in twice for name in named):
+                    return
+        answers, authorities, additional, groups = counts
+        index = dict(zip(map(id, records), range(len(records))))
+        place = index.__getitem__
+        try:
+            answer = list(map(place, map(id, given[0])))
+            authority = list(map(place, map(id, given[1])))
+            additional_places = list(map(place, map(id, given[2])))
+        except KeyError:
+            return  # not the records written
+        if (
+            sorted(answer) != list(range(answers))
+            or authority != list(range(answers, answers + authorities))
+            or sorted(additional_places) != list(range(answers + authorities, len(records)))
+        ):
+            return  # not each record once, in its own section (the authority in order)
+        self._answer, self._authority, self._additional = answer, authority, additional_places
+        self._count = len(records)
         self._head = message[:fixed]
         self._tail = message[end:]
-        self._index = {id(rr): n for n, rr in enumerate(records)}
-        answers, authorities, additional, groups = counts
-        self._sections = [1] * answers + [2] * authorities + [3] * additional
-        self._grouped = groups < additional
+        if groups < additional:
+            keys: dict[tuple[tuple[bytes, ...], int, int], int] = {}
+            self._group_of = [
+                keys.setdefault((_folded(rr.rname), rr.rtype, rr.rclass), len(keys))
+                for rr in records
+            ]
         bounds = [*starts, end]
-        self._lengths = [stop - start for start, stop in itertools.pairwise(bounds)]
         pieces = self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
-        cuts = self._cuts = [()] * len(starts)
+        if not links:  # e.g. address records, all owned by the question's name
+            return
+        self._lengths = [stop - start for start, stop in itertools.pairwise(bounds)]
+        sections = [1] * answers + [2] * authorities + [3] * additional
+        cuts: list[tuple[_Cut, ...]] = [()] * len(starts)
         # links are in the order written, so each record's are in the order of their offsets
         source, at = -1, 0
         for where, to, _ in links:
@@ -455,51 +495,66 @@ class Arrangement:
             target = bisect.bisect_right(starts, to) - 1
             cuts[n] += ((message[at:where], target, to - starts[target], where - starts[n]),)
             at = where + _POINTER.size
-        if source >= 0:
-            pieces[source] = message[at : bounds[source + 1]]
+            if target != n and sections[target] == sections[n]:
+                self._checked = True  # another order may put it after this record
+        pieces[source] = message[at : bounds[source + 1]]
+        self._cuts = cuts
+        if end > _MAX_POINTER:
+            self._checked = True
 
-    def reordered(
-        self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
-    ) -> bytes | None:
-        """The message with these sections, which hold the same records in another order
-        (the additional RRsets put together as ``rrsets`` groups them); None if they do
-        not, or if a record would come before the one its pointer points into."""
+    def reordered(self, answer: Sequence[int], additional: Sequence[int]) -> bytes | None:
+        """The message with the answer records given to ``ArrangingPacker.arrangement``
+        in the order of the places ``answer``, the additional ones in that of
+        ``additional`` (put together as ``rrsets`` groups them), each a permutation of
+        its section's places, the authority as it was; None when the records given are
+        not those written, or when a record would come before the one its pointer points
+        into."""
         raw = self._raw
         if raw is not None:
             self._take_apart(raw)
-        index = self._index
-        if self._grouped:
-            additional = [rr for rrset in rrsets(additional) for rr in rrset]
-        try:
-            order = [index[id(rr)] for rr in answer]
-            if authority:
-                order += [index[id(rr)] for rr in authority]
-            if additional:
-                order += [index[id(rr)] for rr in additional]
-        except KeyError:
+        if self._count < 0:
             return None
-        sections = self._sections
-        if [sections[n] for n in order] != sections or len(set(order)) != len(order):
+        places = self._answer
+        order = [places[n] for n in answer]
+        if self._authority:
+            order += self._authority
+        if additional:
+            places = self._additional
+            later = [places[n] for n in additional]
+            group_of = self._group_of
+            if group_of is not None:
+                groups: dict[int, list[int]] = {}
+                for n in later:
+                    groups.setdefault(group_of[n], []).append(n)
+                later = [n for group in groups.values() for n in group]
+            order += later
+        if len(order) != self._count:
             return None
         pieces = self._pieces
-        if not self._linked:  # e.g. address records, all owned by the question's name
+        cuts = self._cuts
+        if cuts is None:
             return b"".join([self._head, *[pieces[n] for n in order], self._tail])
-        head, lengths = self._head, self._lengths
+        head, lengths, checked = self._head, self._lengths, self._checked
         starts = [0] * len(lengths)
         at = len(head)
+        if checked:  # every record's place first: a pointer may point at a later one
+            for n in order:
+                starts[n] = at
+                at += lengths[n]
+            at = len(head)
+        parts = [head]
+        pointer = _POINTER.pack
         for n in order:
             starts[n] = at
-            at += lengths[n]
-        parts = [head]
-        cuts = self._cuts
-        for n in order:
             for octets, target, offset, where in cuts[n]:
+                # unchecked, every record pointed into comes before (or is) this one
                 to = starts[target] + offset
-                if to >= starts[n] + where or to > _MAX_POINTER:
+                if checked and (to >= at + where or to > _MAX_POINTER):
                     return None
                 parts.append(octets)
-                parts.append(_POINTER.pack(0xC000 | to))
+                parts.append(pointer(0xC000 | to))
             parts.append(pieces[n])
+            at += lengths[n]
         parts.append(self._tail)
         return b"".join(parts)
 
