@@ -430,9 +430,7 @@ def _shuffled_targets(srvs: list[RR], addresses: list[RR], rng: random.Random) -
     """The first order of ``_ShuffledTargets``: it becomes the answer's ``reorder``."""
     targets = _ShuffledTargets(srvs, addresses, list(range(len(srvs))))
     order, _ = targets.draw(rng)
-    return _success(
-        tuple([srvs[n] for n in order]), tuple([addresses[n] for n in order]), targets
-    )
+    return _success(tuple([srvs[n] for n in order]), tuple([addresses[n] for n in order]), targets)
 
 
 class _WeightedAddresses:
@@ -451,7 +449,7 @@ class _WeightedAddresses:
 
     additional_records: ClassVar[Sequence[RR]] = ()
 
-    def __init__(self, weights: list[tuple[int, int]], places: list[int], rrset: list[RR]):
+    def __init__(self, weights: list[tuple[int, int]], places: list[int], rrset: list[RR]) -> None:
         self._weights = weights
         self._places = places
         self.answer_records = rrset

@@ -453,7 +453,7 @@ class Arrangement:
                 if any(name in twice for name in named):
                     return
         answers, authorities, additional, groups = counts
-        index = dict(zip(map(id, records), range(len(records))))
+        index = dict(zip(map(id, records), range(len(records)), strict=True))
         place = index.__getitem__
         try:
             answer = list(map(place, map(id, given[0])))
