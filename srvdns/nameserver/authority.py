@@ -8,7 +8,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
 
@@ -55,19 +55,15 @@ class Answer:
 class Reordering(Protocol):
     """Further orders of one answer's records, each drawn as the first order was.
 
-    ``draw`` gives an order as places in ``answer_records`` and ``additional_records``
-    (the records in a fixed order of their own), so that a packed reply's records can be
-    put together in it without a record or an ``Answer`` built (``packing.Arrangement``);
-    ``answer`` makes the ``Answer`` of a draw, for packing anew.  Calling it does both.
+    An order is the places of each section's records in a fixed order of them
+    (``draw``), so that a packed reply's records can be put together in it without a
+    record or an ``Answer`` built (``packing.Arrangement``); ``answer`` makes the
+    ``Answer`` of a draw, for packing anew.  Calling it does both.
     """
 
-    @property
-    def answer_records(self) -> Sequence[RR]:
-        """The answer section's records, in the order places in them count in."""
-
-    @property
-    def additional_records(self) -> Sequence[RR]:
-        """The additional section's records, likewise."""
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        """The order of the answer it came with (None if not known), asked once before
+        any draw: it holds nothing after."""
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
         """Another order: the places of the answer's records, then the additional
@@ -329,7 +325,7 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         data = records.aaaa_data if want_v6 else records.a_data
         rrset = records.rrs(query.owner, qtype, rrset_ttl, [data(ip) for ip in unique])
         weights = [(i.priority, i.srv_weight) for i in eligible]
-        return _WeightedAddresses(weights, places, rrset)(query.rng)
+        return _WeightedAddresses(weights, places, rrset).first_answer(query.rng)
     if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
@@ -383,12 +379,16 @@ class _ShuffledTargets:
     the lookup's own lists, never copied.
     """
 
-    __slots__ = ("_order", "additional_records", "answer_records")
+    __slots__ = ("_addresses", "_order", "_srvs")
 
     def __init__(self, srvs: Sequence[RR], addresses: Sequence[RR], order: list[int]) -> None:
-        self.answer_records = srvs
-        self.additional_records = addresses
+        self._srvs = srvs
+        self._addresses = addresses
         self._order = order
+
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        order = self._order[:]
+        return order, order
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
         order = self._order
@@ -396,7 +396,7 @@ class _ShuffledTargets:
         return order, order
 
     def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
-        srvs, addresses = self.answer_records, self.additional_records
+        srvs, addresses = self._srvs, self._addresses
         return _success(
             tuple([srvs[n] for n in answer]),
             tuple([addresses[n] for n in additional]),
@@ -445,16 +445,26 @@ class _WeightedAddresses:
     their order, as the keys' sort keeps them): no key tuples built.
     """
 
-    __slots__ = ("_places", "_uniform", "_weights", "answer_records")
-
-    additional_records: ClassVar[Sequence[RR]] = ()
+    __slots__ = ("_first", "_places", "_rrset", "_uniform", "_weights")
 
     def __init__(self, weights: list[tuple[int, int]], places: list[int], rrset: list[RR]) -> None:
         self._weights = weights
         self._places = places
-        self.answer_records = rrset
+        self._rrset = rrset
         first = weights[0]
         self._uniform = first[1] == 1 and weights.count(first) == len(weights)
+        self._first: Sequence[int] | None = None
+        """The first answer's order, until ``first_order`` takes it."""
+
+    def first_answer(self, rng: random.Random) -> Answer:
+        """The first order, kept for ``first_order``."""
+        order, _ = self.draw(rng)
+        self._first = order
+        return self.answer(order, ())
+
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        first, self._first = self._first, None
+        return None if first is None else (first, ())
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
         weights = self._weights
@@ -465,12 +475,12 @@ class _WeightedAddresses:
         else:
             order = _weighted_indices(weights, rng)
         places = self._places
-        if len(self.answer_records) < len(places):  # shared addresses; else places[i] == i
+        if len(self._rrset) < len(places):  # shared addresses; else places[i] == i
             order = list(dict.fromkeys([places[index] for index in order]))
         return order, ()
 
     def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
-        rrset = self.answer_records
+        rrset = self._rrset
         return _success(tuple([rrset[place] for place in answer]), (), self)
 
     def __call__(self, rng: random.Random) -> Answer:

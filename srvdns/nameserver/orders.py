@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
-
-from dnslib import RR  # type: ignore[import-untyped]
 
 from srvdns.nameserver.authority import Answer, Reordering
 from srvdns.nameserver.packing import Arrangement, ArrangingPacker
@@ -67,20 +65,18 @@ class Reorder:
     last order, and it holds no octets (``Arrangements`` does, boundedly).
     """
 
-    __slots__ = ("_arrangements", "_authority", "_first", "_pack", "_reorder", "_rng")
+    __slots__ = ("_arrangements", "_first", "_pack", "_reorder", "_rng")
 
     def __init__(
         self,
         pack: Pack,
         reorder: Reordering,
         rng: random.Random,
-        authority: tuple[RR, ...],
         arrangements: Arrangements,
     ) -> None:
         self._pack = pack
         self._reorder = reorder
         self._rng = rng
-        self._authority = authority
         self._arrangements = arrangements
         self._first: tuple[ArrangingPacker, bytes] | None = None
 
@@ -91,16 +87,19 @@ class Reorder:
 
     def keep(self) -> None:
         """The answer is cached: hold the first order's arrangement for the next call."""
-        first = self._first
-        if first is not None:
-            self._first = None
-            self._hold(*first)
+        first, self._first = self._first, None
+        order = self._reorder.first_order()  # taken even if unused: it holds nothing after
+        if first is not None and order is not None:
+            self._hold(*first, *order)
 
-    def _hold(self, packer: ArrangingPacker, reply: bytes) -> None:
-        reorder = self._reorder
-        arrangement = packer.arrangement(
-            reply, reorder.answer_records, self._authority, reorder.additional_records
-        )
+    def _hold(
+        self,
+        packer: ArrangingPacker,
+        reply: bytes,
+        answer: Sequence[int],
+        additional: Sequence[int],
+    ) -> None:
+        arrangement = packer.arrangement(reply, answer, additional)
         if arrangement is not None:
             self._arrangements.put(self, arrangement)
 
@@ -114,6 +113,6 @@ class Reorder:
                 return moved
         kept: list[ArrangingPacker] = []
         reply = self._pack(reorder.answer(answer, additional), kept)
-        if kept:
-            self._hold(kept[0], reply)
+        if kept:  # the draw's lists change with the next draw: the arrangement's do not
+            self._hold(kept[0], reply, list(answer), list(additional))
         return reply

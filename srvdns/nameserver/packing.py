@@ -291,8 +291,8 @@ class Packer:
 
 
 class ArrangingPacker(Packer):
-    """A ``Packer`` that also notes each record and where it starts, so that the message
-    it writes can be put together again in another order (``arrangement``).  Apart, so
+    """A ``Packer`` that also notes where each record starts, so that the message it
+    writes can be put together again in another order (``arrangement``).  Apart, so
     that replies never asked for another order (most) pay nothing for it."""
 
     def __init__(
@@ -300,9 +300,8 @@ class ArrangingPacker(Packer):
     ) -> None:
         super().__init__(msg_id, flags, question, limit=limit, reserve=reserve)
         self._buffer.track()
-        self._records: list[RR] = []
         self._starts: list[int] = []
-        """Each record written and where it starts."""
+        """Where each record written starts."""
         self._groups = 0
         """How many ``add_all`` calls wrote the additional records."""
 
@@ -326,38 +325,41 @@ class ArrangingPacker(Packer):
             buffer.undo(mark)
             return False
         self._counts[section] += len(rrs)
-        self._records += rrs
         if section == 3:
             self._groups += 1
         return True
 
     def arrangement(
-        self,
-        message: bytes,
-        answer: Sequence[RR],
-        authority: Sequence[RR],
-        additional: Sequence[RR],
+        self, message: bytes, answer: Sequence[int], additional: Sequence[int]
     ) -> Arrangement | None:
-        """``message`` (what ``finish`` returned) as an ``Arrangement`` of the records
-        of each section (given in any order: ``Arrangement.reordered`` takes places in
-        these sequences); None when another order of them could be compressed
-        differently (see there), or when records were left out (``add_all`` found no
-        room for some)."""
+        """``message`` (what ``finish`` returned) as an ``Arrangement``: its answer
+        records are, in the order written, those at the places ``answer`` in a fixed
+        order of them, and its additional records those at the places ``additional``
+        (``Arrangement.reordered`` takes places in the same orders; the lists are not
+        changed after).  None when another order of them could be compressed differently
+        (see there), when records were left out (``add_all`` found no room for some), when
+        the places are not as many as the records, or when an additional RRset holds
+        several records (a new order of them would be grouped anew: left to packing)."""
         buffer = self._buffer
-        if not buffer.settled:
-            return None
         counts = self._counts
+        if (
+            not buffer.settled
+            or len(answer) != counts[1]
+            or len(additional) != counts[3]
+            or self._groups < counts[3]
+        ):
+            return None
         return Arrangement(
             (
                 message,
                 buffer.fixed,
                 len(buffer.data),
                 self._starts,
-                self._records,
-                (counts[1], counts[2], counts[3], self._groups),
+                (counts[1], counts[2], counts[3]),
                 buffer.links,
                 buffer.repeated,
-                (answer, authority, additional),
+                answer,
+                additional,
             )
         )
 
@@ -367,16 +369,16 @@ _Raw = tuple[
     int,
     int,
     list[int],
-    list[RR],
-    tuple[int, int, int, int],
+    tuple[int, int, int],
     list[tuple[int, int, tuple[bytes, ...]]],
     set[tuple[bytes, ...]],
-    tuple[Sequence[RR], Sequence[RR], Sequence[RR]],
+    Sequence[int],
+    Sequence[int],
 ]
 """What ``ArrangingPacker.arrangement`` hands over: the message, where its records start
-and end, each record and where it starts, the records in each section and the calls that
-wrote the additional ones, the pointers between records, the names written twice, and
-the records of each section in the order ``Arrangement.reordered`` counts places in."""
+and end, where each record starts, the records in each section, the pointers between
+records, the names written twice, and the places of the answer and additional records
+written in the orders ``Arrangement.reordered`` counts places in."""
 
 _Cut = tuple[bytes, int, int, int]
 """A pointer into another record: (the octets up to it since the last one, the record
@@ -397,10 +399,10 @@ class Arrangement:
 
     Making one keeps only what the packer wrote down; the message is taken apart at the
     first ``reordered``, so that an answer never asked again pays nothing more for it.
-    Taking it apart also works out, once, which record each place of the records given
-    is, that the sections hold just those, how additional RRsets group, and whether any
-    order could put a pointer before what it points at: an order then costs a list of
-    places and a join.
+    Taking it apart also works out, once, where each place of the answer and additional
+    records given is written (the inverse of the orders written) and whether any order
+    could put a pointer before what it points at: an order then costs a list of places
+    and a join.
     """
 
     __slots__ = (
@@ -410,7 +412,6 @@ class Arrangement:
         "_checked",
         "_count",
         "_cuts",
-        "_group_of",
         "_head",
         "_lengths",
         "_pieces",
@@ -426,11 +427,8 @@ class Arrangement:
         self._answer: list[int] = []
         self._authority: list[int] = []
         self._additional: list[int] = []
-        """The record of each place in the answer, authority and additional records given."""
-        self._group_of: list[int] | None = None
-        """The RRset of each record, when an additional RRset holds more than one: then
-        a new order of them is grouped as ``rrsets`` groups them, as ``Packer`` was
-        given them."""
+        """The record written of each place in the answer and additional records, and
+        the authority records, which keep their order."""
         self._lengths: list[int] = []
         self._pieces: list[bytes] = []
         """Each record's octets after its last pointer into another record."""
@@ -442,7 +440,7 @@ class Arrangement:
 
     def _take_apart(self, raw: _Raw) -> None:
         self._raw = None
-        message, fixed, end, starts, records, counts, links, repeated, given = raw
+        message, fixed, end, starts, counts, links, repeated, answer, additional = raw
         if repeated and links:
             # a name pointed to that is written out twice: another order points to the
             # copy that comes first (their own suffixes are written out twice too)
@@ -452,37 +450,24 @@ class Arrangement:
                 twice = {name[i:] for name in repeated for i in range(len(name))}
                 if any(name in twice for name in named):
                     return
-        answers, authorities, additional, groups = counts
-        index = dict(zip(map(id, records), range(len(records)), strict=True))
-        place = index.__getitem__
-        try:
-            answer = list(map(place, map(id, given[0])))
-            authority = list(map(place, map(id, given[1])))
-            additional_places = list(map(place, map(id, given[2])))
-        except KeyError:
-            return  # not the records written
-        if (
-            sorted(answer) != list(range(answers))
-            or authority != list(range(answers, answers + authorities))
-            or sorted(additional_places) != list(range(answers + authorities, len(records)))
-        ):
-            return  # not each record once, in its own section (the authority in order)
-        self._answer, self._authority, self._additional = answer, authority, additional_places
-        self._count = len(records)
+        answers, authorities, additionals = counts
+        # a permutation's inverse: the order of the places, sorted by the place written
+        self._answer = sorted(range(answers), key=answer.__getitem__)
+        later = answers + authorities
+        if authorities:
+            self._authority = list(range(answers, later))
+        if additionals:
+            self._additional = [
+                later + n for n in sorted(range(additionals), key=additional.__getitem__)
+            ]
+        self._count = len(starts)
         self._head = message[:fixed]
         self._tail = message[end:]
-        if groups < additional:
-            keys: dict[tuple[tuple[bytes, ...], int, int], int] = {}
-            self._group_of = [
-                keys.setdefault((_folded(rr.rname), rr.rtype, rr.rclass), len(keys))
-                for rr in records
-            ]
         bounds = [*starts, end]
         pieces = self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
         if not links:  # e.g. address records, all owned by the question's name
             return
-        self._lengths = [stop - start for start, stop in itertools.pairwise(bounds)]
-        sections = [1] * answers + [2] * authorities + [3] * additional
+        self._lengths = list(map(len, pieces))
         cuts: list[tuple[_Cut, ...]] = [()] * len(starts)
         # links are in the order written, so each record's are in the order of their offsets
         source, at = -1, 0
@@ -495,20 +480,18 @@ class Arrangement:
             target = bisect.bisect_right(starts, to) - 1
             cuts[n] += ((message[at:where], target, to - starts[target], where - starts[n]),)
             at = where + _POINTER.size
-            if target != n and sections[target] == sections[n]:
-                self._checked = True  # another order may put it after this record
+            if target != n and (target < answers) is (n < answers):
+                self._checked = True  # in one section: another order may put it after
         pieces[source] = message[at : bounds[source + 1]]
         self._cuts = cuts
         if end > _MAX_POINTER:
             self._checked = True
 
     def reordered(self, answer: Sequence[int], additional: Sequence[int]) -> bytes | None:
-        """The message with the answer records given to ``ArrangingPacker.arrangement``
-        in the order of the places ``answer``, the additional ones in that of
-        ``additional`` (put together as ``rrsets`` groups them), each a permutation of
-        its section's places, the authority as it was; None when the records given are
-        not those written, or when a record would come before the one its pointer points
-        into."""
+        """The message with its answer records in the order of the places ``answer``
+        and its additional ones in that of ``additional`` (places counted as for
+        ``ArrangingPacker.arrangement``, each a permutation), the authority as it was;
+        None when a record would come before the one its pointer points into."""
         raw = self._raw
         if raw is not None:
             self._take_apart(raw)
@@ -520,14 +503,7 @@ class Arrangement:
             order += self._authority
         if additional:
             places = self._additional
-            later = [places[n] for n in additional]
-            group_of = self._group_of
-            if group_of is not None:
-                groups: dict[int, list[int]] = {}
-                for n in later:
-                    groups.setdefault(group_of[n], []).append(n)
-                later = [n for group in groups.values() for n in group]
-            order += later
+            order += [places[n] for n in additional]
         if len(order) != self._count:
             return None
         pieces = self._pieces

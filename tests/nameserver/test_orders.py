@@ -32,7 +32,7 @@ def arrangement() -> Arrangement:
     packer = ArrangingPacker(parsed.msg_id, 0x8400, parsed.question, limit=512)
     answer = [records.a(QNAME, 5, "10.0.0.1"), records.a(QNAME, 5, "10.0.0.2")]
     assert packer.add_all(1, answer)
-    made = packer.arrangement(packer.finish(), answer, (), ())
+    made = packer.arrangement(packer.finish(), [0, 1], [])
     assert made is not None
     return made
 
@@ -40,8 +40,8 @@ def arrangement() -> Arrangement:
 class Unordered:
     """A reordering of no records, for the store's tests."""
 
-    answer_records: Sequence[Any] = ()
-    additional_records: Sequence[Any] = ()
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        return None
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
         return [], []
@@ -57,7 +57,7 @@ def reorder(arrangements: Arrangements) -> Reorder:
     def pack(answer: Answer, keep: list[ArrangingPacker] | None) -> bytes:
         raise AssertionError("not packed here")
 
-    return Reorder(pack, Unordered(), random.Random(1), (), arrangements)
+    return Reorder(pack, Unordered(), random.Random(1), arrangements)
 
 
 def test_the_oldest_is_dropped_first_and_never_more_than_the_limit_held() -> None:
@@ -129,7 +129,7 @@ def test_an_order_put_together_or_packed_anew_is_the_one_the_answer_draws(
     the same generator, and leaves the generator where that draw does."""
     first = web(WEIGHTED, qtype, seed=3)
     assert first.reorder is not None
-    again = Reorder(pack, first.reorder, random.Random(9), (), Arrangements(limit=held))
+    again = Reorder(pack, first.reorder, random.Random(9), Arrangements(limit=held))
     kept: list[ArrangingPacker] = []
     reply = pack(first, kept)
     again.first(kept[0], reply)
@@ -142,21 +142,28 @@ def test_an_order_put_together_or_packed_anew_is_the_one_the_answer_draws(
         assert again._rng.getstate() == rng.getstate()
 
 
-def test_an_arrangement_of_other_records_is_left_for_packing() -> None:
+def test_an_order_an_arrangement_refuses_is_packed_anew() -> None:
     first = web(WEIGHTED, QTYPE.SRV, seed=4)
     assert first.reorder is not None
     store = Arrangements()
-    again = Reorder(pack, first.reorder, random.Random(2), (), store)
-    other = web(WEIGHTED, QTYPE.SRV, seed=4)  # equal records, not the same ones
+    again = Reorder(pack, first.reorder, random.Random(2), store)
+    # two SRV records naming one target: which one the address record's owner points
+    # at depends on the order, so no order is put together from it
+    srv = records.srv(QNAME, 5, 0, 1, 80, records.name("t.web.service.local"))
+    same = records.srv(QNAME, 5, 0, 1, 81, records.name("t.web.service.local"))
+    address = records.a(records.name("t.web.service.local"), 5, "10.0.0.1")
     kept: list[ArrangingPacker] = []
-    reply = pack(other, kept)
-    made = kept[0].arrangement(reply, first.answer, (), first.additional)
-    assert made is not None
-    store.put(again, made)
+    reply = pack(Answer(Outcome.SUCCESS, (srv, same), (), (address,)), kept)
+    refusing = kept[0].arrangement(reply, [0, 1], [0])
+    assert refusing is not None
+    assert refusing.reordered([1, 0], [0]) is None
+    store.put(again, refusing)
     following = web(WEIGHTED, QTYPE.SRV, seed=4).reorder
     assert following is not None
-    assert again() == pack(following(random.Random(2)))
-    assert store.get(again) is not made  # the order packed anew is held instead
+    rng = random.Random(2)
+    assert again() == pack(following(rng))
+    assert store.get(again) is not refusing  # the order packed anew is held instead
+    assert again() == pack(following(rng))
 
 
 def shapes() -> Catalog:
