@@ -460,7 +460,8 @@ class _WeightedAddresses:
         """The first order, kept for ``first_order``."""
         order, _ = self.draw(rng)
         self._first = order
-        return self.answer(order, ())
+        rrset = self._rrset
+        return _success(tuple([rrset[place] for place in order]), (), self)
 
     def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
         first, self._first = self._first, None
@@ -468,6 +469,9 @@ class _WeightedAddresses:
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
         weights = self._weights
+        if len(weights) == 1:  # one key drawn, one order
+            rng.random()
+            return [0], ()
         if self._uniform:
             draw = rng.random
             keys = [draw() for _ in weights]
