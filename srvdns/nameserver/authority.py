@@ -6,9 +6,9 @@ import enum
 import functools
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from typing import Protocol
 
 from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
 
@@ -47,9 +47,33 @@ class Answer:
     answer: tuple[RR, ...] = ()
     authority: tuple[RR, ...] = ()
     additional: tuple[RR, ...] = ()
-    reorder: Callable[[random.Random], Answer] | None = field(default=None, compare=False)
+    reorder: Reordering | None = field(default=None, compare=False)
     """For records in a random order: the same records in another order drawn the same
     way (without building them again), e.g. to pack more orders of a cached answer."""
+
+
+class Reordering(Protocol):
+    """Further orders of one answer's records, each drawn as the first order was.
+
+    An order is the places of each section's records in a fixed order of them
+    (``draw``), so that a packed reply's records can be put together in it without a
+    record or an ``Answer`` built (``packing.Arrangement``); ``answer`` makes the
+    ``Answer`` of a draw, for packing anew.  Calling it does both.
+    """
+
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        """The order of the answer it came with (None if not known), asked once before
+        any draw: it holds nothing after."""
+
+    def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
+        """Another order: the places of the answer's records, then the additional
+        ones', each a permutation (valid until the next draw)."""
+
+    def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
+        """The answer of a draw, whose own ``reorder`` draws on from it."""
+
+    def __call__(self, rng: random.Random) -> Answer:
+        """``answer(*draw(rng))``."""
 
 
 _A, _AAAA, _SRV, _TXT, _ANY = QTYPE.A, QTYPE.AAAA, QTYPE.SRV, QTYPE.TXT, QTYPE.ANY
@@ -301,7 +325,7 @@ def _instances(query: _Query, view: ServiceView, instances: list[Instance]) -> A
         data = records.aaaa_data if want_v6 else records.a_data
         rrset = records.rrs(query.owner, qtype, rrset_ttl, [data(ip) for ip in unique])
         weights = [(i.priority, i.srv_weight) for i in eligible]
-        return _weighted_addresses(weights, places, rrset, query.rng)
+        return _WeightedAddresses(weights, places, rrset).first_answer(query.rng)
     if qtype == _TXT:
         with_meta = [i for i in instances if i.meta]
         texts = dict.fromkeys(_meta_strings(i) for i in with_meta)
@@ -344,41 +368,133 @@ def _service_targets(
     if not rdatas:
         return NODATA
     srvs = records.rrs(query.owner, _SRV, rrset_ttl, rdatas)
-    return _shuffled_targets(list(zip(srvs, addresses, strict=True)), query.rng)
+    return _shuffled_targets(srvs, addresses, query.rng)
 
 
-def _shuffled_targets(pairs: list[tuple[RR, RR]], rng: random.Random) -> Answer:
-    """SRV records in a random order, each target's address record in the same order."""
-    rng.shuffle(pairs)
-    srvs, addresses = zip(*pairs, strict=True)
-    return _success(srvs, addresses, partial(_shuffled_targets, pairs[:]))
+class _ShuffledTargets:
+    """SRV records in a random order, each target's address record in the same order.
+
+    Each draw shuffles the previous order in place (``random.shuffle``, which draws the
+    same numbers whatever the list holds): the order is the only state, the records are
+    the lookup's own lists, never copied.
+    """
+
+    __slots__ = ("_addresses", "_order", "_srvs")
+
+    def __init__(self, srvs: Sequence[RR], addresses: Sequence[RR], order: list[int]) -> None:
+        self._srvs = srvs
+        self._addresses = addresses
+        self._order = order
+
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        order = self._order[:]
+        return order, order
+
+    def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
+        order = self._order
+        _shuffle(order, rng)
+        return order, order
+
+    def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
+        srvs, addresses = self._srvs, self._addresses
+        return _success(
+            tuple([srvs[n] for n in answer]),
+            tuple([addresses[n] for n in additional]),
+            _ShuffledTargets(srvs, addresses, list(answer)),
+        )
+
+    def __call__(self, rng: random.Random) -> Answer:
+        return self.answer(*self.draw(rng))
 
 
-def _weighted_addresses(
-    weights: list[tuple[int, int]],
-    places: list[int],
-    rrset: list[RR],
-    rng: random.Random,
-) -> Answer:
+def _shuffle(items: list[int], rng: random.Random) -> None:
+    """``rng.shuffle(items)``: the same numbers drawn by the same calls, without a call of
+    ``rng._randbelow`` per item.  CPython's ``shuffle`` draws each swap's place ``j``
+    below ``i + 1`` by ``getrandbits`` of its bit length until one is below it; that is
+    written out here for a ``random.Random`` itself (a subclass may draw otherwise: it
+    gets ``rng.shuffle``).  A test checks both shuffle alike."""
+    if type(rng) is not random.Random:
+        rng.shuffle(items)
+        return
+    getrandbits = rng.getrandbits
+    for i in range(len(items) - 1, 0, -1):
+        bound = i + 1
+        bits = bound.bit_length()
+        j = getrandbits(bits)
+        while j >= bound:
+            j = getrandbits(bits)
+        items[i], items[j] = items[j], items[i]
+
+
+def _shuffled_targets(srvs: list[RR], addresses: list[RR], rng: random.Random) -> Answer:
+    """The first order of ``_ShuffledTargets``: it becomes the answer's ``reorder``."""
+    targets = _ShuffledTargets(srvs, addresses, list(range(len(srvs))))
+    order, _ = targets.draw(rng)
+    return _success(tuple([srvs[n] for n in order]), tuple([addresses[n] for n in order]), targets)
+
+
+class _WeightedAddresses:
     """The address records of instances (their ``weights``, see ``_weighted_indices``,
     and the ``places`` of their addresses' records in ``rrset``) in ``weighted_order``,
     an address several instances share where it first comes.  The keys of the weighted
     order are drawn independently per instance, so ordering the instances of one family
-    alone is the same draw as ordering all of them and keeping that family."""
-    order = _weighted_indices(weights, rng)
-    if len(rrset) < len(places):  # shared addresses; else ``places[i] == i``
-        order = list(dict.fromkeys([places[index] for index in order]))
-    return _success(
-        tuple([rrset[place] for place in order]),
-        (),
-        partial(_weighted_addresses, weights, places, rrset),
-    )
+    alone is the same draw as ordering all of them and keeping that family.
+
+    When every instance has one priority and weight 1 (the usual case), a key is the
+    number drawn itself, so the order is the places sorted by it, largest first (ties in
+    their order, as the keys' sort keeps them): no key tuples built.
+    """
+
+    __slots__ = ("_first", "_places", "_rrset", "_uniform", "_weights")
+
+    def __init__(self, weights: list[tuple[int, int]], places: list[int], rrset: list[RR]) -> None:
+        self._weights = weights
+        self._places = places
+        self._rrset = rrset
+        first = weights[0]
+        self._uniform = first[1] == 1 and weights.count(first) == len(weights)
+        self._first: Sequence[int] | None = None
+        """The first answer's order, until ``first_order`` takes it."""
+
+    def first_answer(self, rng: random.Random) -> Answer:
+        """The first order, kept for ``first_order``."""
+        order, _ = self.draw(rng)
+        self._first = order
+        rrset = self._rrset
+        return _success(tuple([rrset[place] for place in order]), (), self)
+
+    def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
+        first, self._first = self._first, None
+        return None if first is None else (first, ())
+
+    def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
+        weights = self._weights
+        if len(weights) == 1:  # one key drawn, one order
+            rng.random()
+            return [0], ()
+        if self._uniform:
+            draw = rng.random
+            keys = [draw() for _ in weights]
+            order = sorted(range(len(keys)), key=keys.__getitem__, reverse=True)
+        else:
+            order = _weighted_indices(weights, rng)
+        places = self._places
+        if len(self._rrset) < len(places):  # shared addresses; else places[i] == i
+            order = list(dict.fromkeys([places[index] for index in order]))
+        return order, ()
+
+    def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
+        rrset = self._rrset
+        return _success(tuple([rrset[place] for place in answer]), (), self)
+
+    def __call__(self, rng: random.Random) -> Answer:
+        return self.answer(*self.draw(rng))
 
 
 def _success(
     answer: tuple[RR, ...],
     additional: tuple[RR, ...],
-    reorder: Callable[[random.Random], Answer],
+    reorder: Reordering,
 ) -> Answer:
     """``Answer(SUCCESS, answer, (), additional, reorder)``, its slots set directly: a
     frozen dataclass's own ``__init__`` sets each through ``object.__setattr__`` (twice

@@ -271,7 +271,7 @@ class Handler:
         reply = pack(answer, kept)
         if reply[6:8] in (b"\x00\x00", b"\x00\x01"):
             return reply, scope, None
-        again = Reorder(pack, reorder, self._rng, authority, self._arrangements)
+        again = Reorder(pack, reorder, self._rng, self._arrangements)
         if kept:
             again.first(kept[0], reply)
         return reply, scope, again

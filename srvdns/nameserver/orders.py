@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
-from dnslib import RR  # type: ignore[import-untyped]
-
-from srvdns.nameserver.authority import Answer
+from srvdns.nameserver.authority import Answer, Reordering
 from srvdns.nameserver.packing import Arrangement, ArrangingPacker
 
 ARRANGEMENTS: Final = 1024
@@ -59,27 +57,26 @@ class Arrangements:
 
 class Reorder:
     """Another order of one answer's records, packed as the first was: its records'
-    octets put together again when an arrangement is held (``packing.Arrangement``),
-    else packed anew and that order's arrangement kept for the next call.
+    octets put together again in the order drawn when an arrangement is held
+    (``packing.Arrangement``), else the answer of that draw packed anew and that order's
+    arrangement kept for the next call.
 
     An object, not a closure over the first reply: a cached entry holds it until its
     last order, and it holds no octets (``Arrangements`` does, boundedly).
     """
 
-    __slots__ = ("_arrangements", "_authority", "_first", "_pack", "_reorder", "_rng")
+    __slots__ = ("_arrangements", "_first", "_pack", "_reorder", "_rng")
 
     def __init__(
         self,
         pack: Pack,
-        reorder: Callable[[random.Random], Answer],
+        reorder: Reordering,
         rng: random.Random,
-        authority: tuple[RR, ...],
         arrangements: Arrangements,
     ) -> None:
         self._pack = pack
         self._reorder = reorder
         self._rng = rng
-        self._authority = authority
         self._arrangements = arrangements
         self._first: tuple[ArrangingPacker, bytes] | None = None
 
@@ -90,25 +87,32 @@ class Reorder:
 
     def keep(self) -> None:
         """The answer is cached: hold the first order's arrangement for the next call."""
-        first = self._first
-        if first is not None:
-            self._first = None
-            self._hold(*first)
+        first, self._first = self._first, None
+        order = self._reorder.first_order()  # taken even if unused: it holds nothing after
+        if first is not None and order is not None:
+            self._hold(*first, *order)
 
-    def _hold(self, packer: ArrangingPacker, reply: bytes) -> None:
-        arrangement = packer.arrangement(reply)
+    def _hold(
+        self,
+        packer: ArrangingPacker,
+        reply: bytes,
+        answer: Sequence[int],
+        additional: Sequence[int],
+    ) -> None:
+        arrangement = packer.arrangement(reply, answer, additional)
         if arrangement is not None:
             self._arrangements.put(self, arrangement)
 
     def __call__(self) -> bytes:
-        other = self._reorder(self._rng)
+        reorder = self._reorder
+        answer, additional = reorder.draw(self._rng)
         arrangement = self._arrangements.get(self)
         if arrangement is not None:
-            moved = arrangement.reordered(other.answer, self._authority, other.additional)
+            moved = arrangement.reordered(answer, additional)
             if moved is not None:
                 return moved
         kept: list[ArrangingPacker] = []
-        reply = self._pack(other, kept)
-        if kept:
-            self._hold(kept[0], reply)
+        reply = self._pack(reorder.answer(answer, additional), kept)
+        if kept:  # the draw's lists change with the next draw: the arrangement's do not
+            self._hold(kept[0], reply, list(answer), list(additional))
         return reply

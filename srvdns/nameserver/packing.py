@@ -291,8 +291,8 @@ class Packer:
 
 
 class ArrangingPacker(Packer):
-    """A ``Packer`` that also notes each record and where it starts, so that the message
-    it writes can be put together again in another order (``arrangement``).  Apart, so
+    """A ``Packer`` that also notes where each record starts, so that the message it
+    writes can be put together again in another order (``arrangement``).  Apart, so
     that replies never asked for another order (most) pay nothing for it."""
 
     def __init__(
@@ -300,9 +300,8 @@ class ArrangingPacker(Packer):
     ) -> None:
         super().__init__(msg_id, flags, question, limit=limit, reserve=reserve)
         self._buffer.track()
-        self._records: list[RR] = []
         self._starts: list[int] = []
-        """Each record written and where it starts."""
+        """Where each record written starts."""
         self._groups = 0
         """How many ``add_all`` calls wrote the additional records."""
 
@@ -326,28 +325,42 @@ class ArrangingPacker(Packer):
             buffer.undo(mark)
             return False
         self._counts[section] += len(rrs)
-        self._records += rrs
         if section == 3:
             self._groups += 1
         return True
 
-    def arrangement(self, message: bytes) -> Arrangement | None:
-        """``message`` (what ``finish`` returned) as an ``Arrangement`` of its records;
-        None when another order of them could be compressed differently (see there), or
-        when records were left out (``add_all`` found no room for some)."""
+    def arrangement(
+        self, message: bytes, answer: Sequence[int], additional: Sequence[int]
+    ) -> Arrangement | None:
+        """``message`` (what ``finish`` returned) as an ``Arrangement``: its answer
+        records are, in the order written, those at the places ``answer`` in a fixed
+        order of them, and its additional records those at the places ``additional``
+        (``Arrangement.reordered`` takes places in the same orders; the lists are not
+        changed after).  None when another order of them could be compressed differently
+        (see there), when records were left out (``add_all`` found no room for some), when
+        the places are not as many as the records, or when an additional RRset holds
+        several records (a new order of them would be grouped anew: left to packing)."""
         buffer = self._buffer
-        if not buffer.settled:
-            return None
         counts = self._counts
+        if (
+            not buffer.settled
+            or len(answer) != counts[1]
+            or len(additional) != counts[3]
+            or self._groups < counts[3]
+        ):
+            return None
         return Arrangement(
-            message,
-            buffer.fixed,
-            len(buffer.data),
-            self._starts,
-            self._records,
-            (counts[1], counts[2], counts[3], self._groups),
-            buffer.links,
-            buffer.repeated,
+            (
+                message,
+                buffer.fixed,
+                len(buffer.data),
+                self._starts,
+                (counts[1], counts[2], counts[3]),
+                buffer.links,
+                buffer.repeated,
+                answer,
+                additional,
+            )
         )
 
 
@@ -356,14 +369,20 @@ _Raw = tuple[
     int,
     int,
     list[int],
-    list[RR],
-    tuple[int, int, int, int],
+    tuple[int, int, int],
     list[tuple[int, int, tuple[bytes, ...]]],
     set[tuple[bytes, ...]],
+    Sequence[int],
+    Sequence[int],
 ]
 """What ``ArrangingPacker.arrangement`` hands over: the message, where its records start
-and end, each record and where it starts, the records in each section and the calls that
-wrote the additional ones, the pointers between records and the names written twice."""
+and end, where each record starts, the records in each section, the pointers between
+records, the names written twice, and the places of the answer and additional records
+written in the orders ``Arrangement.reordered`` counts places in."""
+
+_Cut = tuple[bytes, int, int, int]
+"""A pointer into another record: (the octets up to it since the last one, the record
+pointed into, the offset there, the pointer's own offset in its record)."""
 
 
 class Arrangement:
@@ -380,70 +399,76 @@ class Arrangement:
 
     Making one keeps only what the packer wrote down; the message is taken apart at the
     first ``reordered``, so that an answer never asked again pays nothing more for it.
+    Taking it apart also works out, once, where each place of the answer and additional
+    records given is written (the inverse of the orders written) and whether any order
+    could put a pointer before what it points at: an order then costs a list of places
+    and a join.
     """
 
     __slots__ = (
+        "_additional",
+        "_answer",
+        "_authority",
+        "_checked",
+        "_count",
         "_cuts",
-        "_grouped",
         "_head",
-        "_index",
         "_lengths",
-        "_linked",
         "_pieces",
         "_raw",
-        "_sections",
         "_tail",
     )
 
-    def __init__(
-        self,
-        message: bytes,
-        fixed: int,
-        end: int,
-        starts: list[int],
-        records: list[RR],
-        counts: tuple[int, int, int, int],
-        links: list[tuple[int, int, tuple[bytes, ...]]],
-        repeated: set[tuple[bytes, ...]],
-    ) -> None:
-        self._raw: _Raw | None = (message, fixed, end, starts, records, counts, links, repeated)
+    def __init__(self, raw: _Raw) -> None:
+        self._raw: _Raw | None = raw
         self._head = self._tail = b""
-        self._index: dict[int, int] = {}
-        """Each record's place by its ``id``."""
-        self._sections: list[int] = []
-        self._grouped = False
-        """Whether an additional RRset holds more than one record: then a new order of
-        them is grouped as ``rrsets`` groups them, as ``Packer`` was given them."""
+        self._count = -1
+        """How many records an order holds; -1 when no order can be put together."""
+        self._answer: list[int] = []
+        self._authority: list[int] = []
+        self._additional: list[int] = []
+        """The record written of each place in the answer and additional records, and
+        the authority records, which keep their order."""
         self._lengths: list[int] = []
-        self._linked = False
-        """Whether a record points into another (then pointers are worked out anew)."""
         self._pieces: list[bytes] = []
         """Each record's octets after its last pointer into another record."""
-        self._cuts: list[tuple[tuple[bytes, int, int, int], ...]] = []
-        """Each record's pointers into other records: (its octets up to the pointer,
-        the record pointed into, the offset there, the pointer's own offset)."""
+        self._cuts: list[tuple[_Cut, ...]] | None = None
+        """Each record's pointers into other records (None: none has any)."""
+        self._checked = False
+        """Whether an order could put a pointer before the name it points at, or past
+        16383: then each pointer of each order is checked."""
 
     def _take_apart(self, raw: _Raw) -> None:
         self._raw = None
-        message, fixed, end, starts, records, counts, links, repeated = raw
-        if repeated:
+        message, fixed, end, starts, counts, links, repeated, answer, additional = raw
+        if repeated and links:
             # a name pointed to that is written out twice: another order points to the
             # copy that comes first (their own suffixes are written out twice too)
-            twice = {name[i:] for name in repeated for i in range(len(name))}
-            if any(name in twice for _, _, name in links):
-                self._sections = [0]  # no order of records matches it
-                return
-        self._linked = bool(links)
+            longest = max(map(len, repeated))
+            named = [name for _, _, name in links if len(name) <= longest]
+            if named:
+                twice = {name[i:] for name in repeated for i in range(len(name))}
+                if any(name in twice for name in named):
+                    return
+        answers, authorities, additionals = counts
+        # a permutation's inverse: the order of the places, sorted by the place written
+        self._answer = sorted(range(answers), key=answer.__getitem__)
+        later = answers + authorities
+        if authorities:
+            self._authority = list(range(answers, later))
+        if additionals:
+            self._additional = [
+                later + n for n in sorted(range(additionals), key=additional.__getitem__)
+            ]
+        self._count = len(starts)
         self._head = message[:fixed]
         self._tail = message[end:]
-        self._index = {id(rr): n for n, rr in enumerate(records)}
-        answers, authorities, additional, groups = counts
-        self._sections = [1] * answers + [2] * authorities + [3] * additional
-        self._grouped = groups < additional
         bounds = [*starts, end]
-        self._lengths = [stop - start for start, stop in itertools.pairwise(bounds)]
         pieces = self._pieces = [message[start:stop] for start, stop in itertools.pairwise(bounds)]
-        cuts = self._cuts = [()] * len(starts)
+        if not links:  # e.g. address records, all owned by the question's name
+            return
+        self._lengths = list(map(len, pieces))
+        cuts: list[tuple[_Cut, ...]] = [()] * len(starts)
         # links are in the order written, so each record's are in the order of their offsets
         source, at = -1, 0
         for where, to, _ in links:
@@ -455,51 +480,57 @@ class Arrangement:
             target = bisect.bisect_right(starts, to) - 1
             cuts[n] += ((message[at:where], target, to - starts[target], where - starts[n]),)
             at = where + _POINTER.size
-        if source >= 0:
-            pieces[source] = message[at : bounds[source + 1]]
+            if target != n and (target < answers) is (n < answers):
+                self._checked = True  # in one section: another order may put it after
+        pieces[source] = message[at : bounds[source + 1]]
+        self._cuts = cuts
+        if end > _MAX_POINTER:
+            self._checked = True
 
-    def reordered(
-        self, answer: Sequence[RR], authority: Sequence[RR], additional: Sequence[RR]
-    ) -> bytes | None:
-        """The message with these sections, which hold the same records in another order
-        (the additional RRsets put together as ``rrsets`` groups them); None if they do
-        not, or if a record would come before the one its pointer points into."""
+    def reordered(self, answer: Sequence[int], additional: Sequence[int]) -> bytes | None:
+        """The message with its answer records in the order of the places ``answer``
+        and its additional ones in that of ``additional`` (places counted as for
+        ``ArrangingPacker.arrangement``, each a permutation), the authority as it was;
+        None when a record would come before the one its pointer points into."""
         raw = self._raw
         if raw is not None:
             self._take_apart(raw)
-        index = self._index
-        if self._grouped:
-            additional = [rr for rrset in rrsets(additional) for rr in rrset]
-        try:
-            order = [index[id(rr)] for rr in answer]
-            if authority:
-                order += [index[id(rr)] for rr in authority]
-            if additional:
-                order += [index[id(rr)] for rr in additional]
-        except KeyError:
+        if self._count < 0:
             return None
-        sections = self._sections
-        if [sections[n] for n in order] != sections or len(set(order)) != len(order):
+        places = self._answer
+        order = [places[n] for n in answer]
+        if self._authority:
+            order += self._authority
+        if additional:
+            places = self._additional
+            order += [places[n] for n in additional]
+        if len(order) != self._count:
             return None
         pieces = self._pieces
-        if not self._linked:  # e.g. address records, all owned by the question's name
+        cuts = self._cuts
+        if cuts is None:
             return b"".join([self._head, *[pieces[n] for n in order], self._tail])
-        head, lengths = self._head, self._lengths
+        head, lengths, checked = self._head, self._lengths, self._checked
         starts = [0] * len(lengths)
         at = len(head)
+        if checked:  # every record's place first: a pointer may point at a later one
+            for n in order:
+                starts[n] = at
+                at += lengths[n]
+            at = len(head)
+        parts = [head]
+        pointer = _POINTER.pack
         for n in order:
             starts[n] = at
-            at += lengths[n]
-        parts = [head]
-        cuts = self._cuts
-        for n in order:
             for octets, target, offset, where in cuts[n]:
+                # unchecked, every record pointed into comes before (or is) this one
                 to = starts[target] + offset
-                if to >= starts[n] + where or to > _MAX_POINTER:
+                if checked and (to >= at + where or to > _MAX_POINTER):
                     return None
                 parts.append(octets)
-                parts.append(_POINTER.pack(0xC000 | to))
+                parts.append(pointer(0xC000 | to))
             parts.append(pieces[n])
+            at += lengths[n]
         parts.append(self._tail)
         return b"".join(parts)
 

@@ -10,7 +10,7 @@ from dnslib import QTYPE, DNSLabel  # type: ignore[import-untyped]
 
 from srvdns.catalog import Catalog, target_label
 from srvdns.model import Service
-from srvdns.nameserver import authority, names
+from srvdns.nameserver import authority, names, records
 from srvdns.nameserver.authority import Outcome, capped_ttl, lookup, weighted_order
 
 from .dnstest import (
@@ -339,3 +339,63 @@ def test_address_reorder_follows_the_weighted_order() -> None:
         assert sorted(map(str, again.answer)) == sorted(map(str, first.answer))
         firsts[str(again.answer[0].rdata)] += 1
     assert firsts["10.0.0.1"] > 3 * firsts["10.0.0.2"], "web-1 has weight 10, web-2 weight 1"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 16, 17, 40])
+def test_targets_are_shuffled_as_random_shuffle_shuffles_them(size: int) -> None:
+    """``_shuffle`` draws what ``random.shuffle`` draws, call for call: a reply's order
+    depends on the seed alone, as it did before it was written out."""
+    for seed in range(20):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        items, expected = list(range(size)), list(range(size))
+        for _ in range(5):
+            authority._shuffle(items, ours)
+            theirs.shuffle(expected)
+            assert items == expected
+            assert ours.getstate() == theirs.getstate()
+
+
+class Repeating(random.Random):
+    """Draws from a short list, so that keys tie (and ``_shuffle`` uses ``shuffle``)."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__(0)
+        self._values = values
+        self._next = 0
+
+    def random(self) -> float:
+        value = self._values[self._next % len(self._values)]
+        self._next += 1
+        return value
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        [(0, 1)] * 5,
+        [(3, 1)] * 2,
+        [(0, 1)],
+        [(2, 0)],
+        [(0, 1), (0, 2), (0, 1)],
+        [(0, 1), (1, 1), (0, 1), (1, 1)],
+        [(0, 0)] * 4,
+        [(0, 3)] * 4,
+    ],
+)
+def test_address_orders_are_the_weighted_order_of_their_instances(
+    weights: list[tuple[int, int]],
+) -> None:
+    """One priority and weight 1 draws the order without key tuples: the same order as
+    ``_weighted_indices``, ties (equal numbers drawn) included."""
+    places = list(range(len(weights)))
+    rrset = [records.a(DNSLabel("web.service.local"), 5, f"10.0.0.{n}") for n in places]
+    ordering = authority._WeightedAddresses(weights, places, rrset)
+    for values in ([0.5, 0.5, 0.25], [0.0, 0.0], [0.1, 0.9, 0.9, 0.3, 0.1]):
+        drawn, _ = ordering.draw(Repeating(values))
+        assert list(drawn) == authority._weighted_indices(weights, Repeating(values))
+    for seed in range(50):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        drawn, additional = ordering.draw(ours)
+        assert list(drawn) == authority._weighted_indices(weights, theirs)
+        assert additional == ()
+        assert ours.getstate() == theirs.getstate()

@@ -178,8 +178,9 @@ def packed(
 
 @pytest.mark.parametrize("seed", range(40))
 def test_an_arrangement_gives_the_octets_packing_that_order_gives(seed: int) -> None:
-    """Random SRV and address answers, random case in the question and the targets: every
-    other order put together from the pieces is octet for octet a fresh packing of it."""
+    """Random SRV and address answers, random case in the question and the targets, the
+    first order packed a random one: every other order put together from the pieces is
+    octet for octet a fresh packing of it."""
     rng = random.Random(seed)
     qname = mixed(rng, "web.service.local")
     owner = records.name(qname)
@@ -200,84 +201,126 @@ def test_an_arrangement_gives_the_octets_packing_that_order_gives(seed: int) -> 
     plain = [records.a(owner, 3, f"10.1.0.{n + 1}") for n in range(count)]
     opt = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
     for answer, additional in ((srvs, glue), (plain, [])):
-        first, p = packed(qname, answer, additional, opt)
-        arrangement = p.arrangement(first)
+        order = list(range(count))
+        rng.shuffle(order)
+        first, p = packed(
+            qname,
+            [answer[n] for n in order],
+            [additional[n] for n in order] if additional else [],
+            opt,
+        )
+        arrangement = p.arrangement(first, order[:], order[:] if additional else [])
         assert arrangement is not None
         for _ in range(10):
-            order = list(range(count))
             rng.shuffle(order)
             new_answer = [answer[n] for n in order]
             new_additional = [additional[n] for n in order] if additional else []
             expected, _ = packed(qname, new_answer, new_additional, opt)
-            assert arrangement.reordered(new_answer, (), new_additional) == expected
+            assert arrangement.reordered(order, order if additional else []) == expected
+
+
+def test_an_arrangement_keeps_the_authority_section_between_the_others() -> None:
+    answer = [srv(n) for n in (1, 2, 3)]
+    additional = [address(n) for n in (1, 2, 3)]
+    # names pointing at the question alone: compressed whole, the same in every order
+    authority = [
+        records.ns(records.name("service.local"), 5, QNAME),
+        records.ns(records.name("service.local"), 5, records.name("service.local")),
+    ]
+
+    def pack(order: list[int]) -> tuple[bytes, ArrangingPacker]:
+        p = arranging()
+        assert p.add_all(1, [answer[n] for n in order])
+        assert p.add_all(2, authority)
+        for rrset in rrsets([additional[n] for n in order]):
+            assert p.add_all(3, rrset)
+        return p.finish(), p
+
+    first, p = pack([2, 0, 1])
+    arrangement = p.arrangement(first, [2, 0, 1], [2, 0, 1])
+    assert arrangement is not None
+    for order in ([0, 1, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]):
+        assert arrangement.reordered(order, order) == pack(order)[0]
 
 
 def test_no_arrangement_when_another_order_could_compress_differently() -> None:
     # Two records naming the same target: which one an address record points at depends
     # on the order.
     twice = [srv(1), records.srv(QNAME, 5, 1, 1, 9090, records.name(target(1)))]
-    first, p = packed("web.service.local", twice, [address(1)])
-    arrangement = p.arrangement(first)
-    assert arrangement is None or arrangement.reordered(twice[::-1], (), [address(1)]) is None
+    glue = [address(1)]
+    first, p = packed("web.service.local", twice, glue)
+    arrangement = p.arrangement(first, [0, 1], [0])
+    assert arrangement is None or arrangement.reordered([1, 0], [0]) is None
     # A name compressed against part of itself: in another order an earlier record could
     # hold more of it.
     answer = [srv(1), srv(2)]
-    first, p = packed(
-        "web.service.local", answer, [records.a(records.name(f"y.{target(1)}"), 5, "10.0.0.1")]
-    )
-    assert p.arrangement(first) is None
+    glue = [records.a(records.name(f"y.{target(1)}"), 5, "10.0.0.1")]
+    first, p = packed("web.service.local", answer, glue)
+    assert p.arrangement(first, [0, 1], [0]) is None
     # A target that ends another: an owner points at whichever of the two comes first.
     nested = [srv(1), records.srv(QNAME, 5, 1, 1, 9090, records.name(f"x.{target(1)}"))]
     glue = [address(1)]
     for answer in (nested, nested[::-1]):
         first, p = packed("web.service.local", answer, glue)
         expected, _ = packed("web.service.local", answer[::-1], glue)
-        arrangement = p.arrangement(first)
+        arrangement = p.arrangement(first, [0, 1], [0])
         if arrangement is not None:  # put together, or left to packing
-            assert arrangement.reordered(answer[::-1], (), glue) in (None, expected)
+            assert arrangement.reordered([1, 0], [0]) in (None, expected)
 
 
 def test_no_arrangement_once_records_were_left_out() -> None:
     p = arranging(limit=120)
     assert p.add_all(1, [srv(1)])
-    assert not p.add_all(3, [address(n) for n in range(1, 9)])
-    assert p.arrangement(p.finish()) is None
+    glue = [address(n) for n in range(1, 9)]
+    assert not p.add_all(3, glue)
+    assert p.arrangement(p.finish(), [0], list(range(8))) is None
 
 
-def test_an_arrangement_groups_additional_rrsets_of_several_records_as_packing_does() -> None:
+def test_an_additional_rrset_of_several_records_is_left_to_packing() -> None:
+    # another order would group its records anew, as ``rrsets`` groups them
     answer = [srv(1), srv(2)]
-    one, two, second = address(1), address(2), records.a(records.name(target(1)), 5, "10.9.9.9")
-    first, p = packed("web.service.local", answer, [one, two, second])
-    arrangement = p.arrangement(first)
-    assert arrangement is not None
-    # the additional records as a reordered answer lists them, an RRset split up
-    for new_answer, new_additional in (
-        (answer[::-1], [two, one, second]),
-        (answer, [one, two, second]),
-        (answer, [second, two, one]),
-    ):
-        expected, _ = packed("web.service.local", new_answer, new_additional)
-        assert arrangement.reordered(new_answer, (), new_additional) == expected
+    additional = [address(1), address(2), records.a(records.name(target(1)), 5, "10.9.9.9")]
+    first, p = packed("web.service.local", answer, additional)
+    assert p.arrangement(first, [0, 1], [0, 1, 2]) is None
 
 
-def test_an_arrangement_takes_only_the_same_records_in_their_sections() -> None:
+def test_an_arrangement_takes_as_many_places_as_records() -> None:
     answer = [srv(n) for n in (1, 2, 3)]
     additional = [address(n) for n in (1, 2, 3)]
     first, p = packed("web.service.local", answer, additional)
-    arrangement = p.arrangement(first)
-    assert arrangement is not None
-    assert arrangement.reordered(answer, (), additional) == first
-    assert arrangement.reordered(answer[:2], (), additional) is None
-    assert arrangement.reordered([*answer, answer[0]], (), additional) is None
-    assert arrangement.reordered([srv(1), *answer[1:]], (), additional) is None  # equal, not it
-    assert arrangement.reordered(additional, (), answer) is None
+    same = p.arrangement(first, [0, 1, 2], [0, 1, 2])
+    assert same is not None
+    assert same.reordered([0, 1, 2], [0, 1, 2]) == first
+    assert p.arrangement(first, [0, 1], [0, 1, 2]) is None
+    assert p.arrangement(first, [0, 1, 2], [0, 1, 2, 3]) is None
+    assert same.reordered([0, 1], [0, 1, 2]) is None
+    assert same.reordered([0, 1, 2], []) is None
 
 
 def test_no_record_is_put_before_the_name_its_pointer_points_at() -> None:
     # An address record in the answer section whose owner points at an SRV target.
     answer = [srv(1), address(1)]
     first, p = packed("web.service.local", answer, [])
-    arrangement = p.arrangement(first)
+    arrangement = p.arrangement(first, [0, 1], [])
     assert arrangement is not None
-    assert arrangement.reordered(answer, (), ()) == first
-    assert arrangement.reordered(answer[::-1], (), ()) is None
+    assert arrangement.reordered([0, 1], ()) == first
+    assert arrangement.reordered([1, 0], ()) is None
+    assert arrangement.reordered([0, 1], ()) == first
+
+
+def test_pointers_past_16383_are_left_to_packing() -> None:
+    # An order that moves an SRV target past the reach of a pointer: packing writes the
+    # address record's owner out in full, so that order is not put together.
+    texts = [records.txt(QNAME, 5, (f"{n:03}" + "x" * 240,)) for n in range(70)]
+    answer = [srv(1), *texts]
+    glue = [address(1)]
+    first, p = packed("web.service.local", answer, glue)
+    assert len(first) > 16383
+    order = list(range(len(answer)))
+    arrangement = p.arrangement(first, order, [0])
+    assert arrangement is not None
+    assert arrangement.reordered(order, [0]) == first
+    assert arrangement.reordered(order[::-1], [0]) is None
+    nearer = [*order[1:30], 0, *order[30:]]  # still within reach
+    expected, _ = packed("web.service.local", [answer[n] for n in nearer], glue)
+    assert arrangement.reordered(nearer, [0]) == expected
