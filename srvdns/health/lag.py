@@ -6,6 +6,10 @@ import asyncio
 import collections
 import math
 from collections.abc import Callable
+from typing import Final
+
+CLOCK_STEP: Final = 0.001
+"""The coarsest event loop clock there is (uvloop's: whole milliseconds)."""
 
 
 class LagMonitor:
@@ -65,11 +69,19 @@ class LagMonitor:
     async def run(self) -> None:
         """Sample forever (cancel to stop)."""
         loop = asyncio.get_running_loop()
+        period = self.period
+        # on a grid of the period, so that other timers on that grid (the health loop's)
+        # fire in the same wake-up of the loop; counted in periods, not computed from the
+        # clock each time, where a clock exactly on a grid point (uvloop's counts whole
+        # milliseconds) can floor to the point just passed and sample it again
+        point = math.floor(loop.time() / period) + 1
         while True:
-            # on a grid of the period, so that other timers on that grid (the health
-            # loop's) fire in the same wake-up of the loop
-            start = loop.time()
-            expected = (math.floor(start / self.period) + 1) * self.period
-            await asyncio.sleep(expected - start)
+            expected = point * period
             now = loop.time()
-            self.record(now, max(0.0, now - expected))
+            while now < expected:
+                # a timer on a clock of whole milliseconds may fire up to one early: wait
+                # out the rest (at least one step of that clock, or it fires at once again)
+                await asyncio.sleep(max(expected - now, CLOCK_STEP))
+                now = loop.time()
+            self.record(now, now - expected)
+            point = max(point + 1, math.floor(now / period) + 1)

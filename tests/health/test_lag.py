@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
 
 from srvdns.health.lag import LagMonitor
 
@@ -39,3 +44,39 @@ async def test_a_blocked_loop_shows_as_lag() -> None:
     task.cancel()
     assert monitor.max_lag() > 0.1
     assert monitor.stall_since(started) > 0.1
+
+
+class _MillisecondLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock counts whole milliseconds, as uvloop's does."""
+
+    def time(self) -> float:
+        return math.floor(time.monotonic() * 1000) / 1000
+
+
+def _samples_in(run: Callable[[Coroutine[Any, Any, int]], int], seconds: float) -> int:
+    async def count() -> int:
+        seen: list[float] = []
+        monitor = LagMonitor(period=0.05, on_sample=seen.append)
+        task = asyncio.create_task(monitor.run())
+        await asyncio.sleep(seconds)
+        task.cancel()
+        return len(seen)
+
+    return run(count())
+
+
+def test_one_sample_per_period_on_a_clock_of_whole_milliseconds() -> None:
+    """A timer may fire up to a millisecond early on such a clock: the monitor waits out
+    the rest instead of sampling again and again until the clock gets there."""
+    loop = _MillisecondLoop()
+    try:
+        samples = _samples_in(loop.run_until_complete, 0.5)
+    finally:
+        loop.close()
+    assert 7 <= samples <= 11, samples
+
+
+def test_one_sample_per_period_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    samples = _samples_in(uvloop.run, 0.5)
+    assert 7 <= samples <= 11, samples
