@@ -49,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -104,11 +104,14 @@ def start_srvdns(
     pin: bool = True,
     ready_line: str | None = None,
     timeout: float = 600,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], int, str, Path]:
     """``srvdns serve`` on free loopback ports, pinned to the server CPU unless ``pin`` is
     false; ``server`` adds ``[server]`` keys, ``extra`` is appended to the config
-    (``[[zone.service]]`` blocks), ``args`` to the command line.  Returns once the API
-    listens, or once a log line holds ``ready_line`` when given."""
+    (``[[zone.service]]`` blocks), ``args`` to the command line, ``env`` to this
+    process's environment for the server's (e.g. ``PYTHONPATH`` to run another tree's
+    ``srvdns``).  Returns once the API listens, or once a log line holds ``ready_line``
+    when given."""
     config = directory / "srvdns.toml"
     config.write_text(
         "[server]\n"
@@ -127,6 +130,7 @@ def start_srvdns(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     found: dict[str, str] = {}
     ready = threading.Event()

@@ -95,17 +95,9 @@ def window(tree: str | None, directory: Path, args: argparse.Namespace) -> tuple
     probe_dir.mkdir()
     (probe_dir / "sitecustomize.py").write_text(PROBE)
     out = directory / "gc.txt"
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(probe_dir), tree, saved]))
-    os.environ["SRVDNS_GC_PROBE"] = str(out)
-    try:
-        process, port, api, _ = dt.start_srvdns(directory)
-    finally:
-        os.environ.pop("SRVDNS_GC_PROBE")
-        if saved is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = saved
+    path = [str(probe_dir), tree, os.environ.get("PYTHONPATH")]
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, path)), "SRVDNS_GC_PROBE": str(out)}
+    process, port, api, _ = dt.start_srvdns(directory, env=env)
     try:
         queries = directory / "queries.txt"
         queries.write_text(

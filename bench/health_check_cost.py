@@ -90,16 +90,8 @@ class Server:
 def start(directory: Path, label: str, tree: str | None) -> Server:
     """A server in ``directory``; from the source tree ``tree`` when given."""
     directory.mkdir()
-    saved = os.environ.get("PYTHONPATH")
-    if tree is not None:
-        os.environ["PYTHONPATH"] = str(Path(tree).resolve())
-    try:
-        process, _, api, _ = dt.start_srvdns(directory, pin=False)
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+    env = None if tree is None else {"PYTHONPATH": str(Path(tree).resolve())}
+    process, _, api, _ = dt.start_srvdns(directory, pin=False, env=env)
     return Server(label, process, api, dt.CheckTarget(), httpx.Client(base_url=api, timeout=30))
 
 

@@ -118,16 +118,9 @@ class Server:
 
     def __init__(self, name: str, directory: Path, args: argparse.Namespace, source: str) -> None:
         self.name = name
-        saved = os.environ.get("PYTHONPATH")
-        if source:  # the srvdns package of another tree (an older commit, say)
-            os.environ["PYTHONPATH"] = source
-        try:
-            self.process, _, self.api, _ = start_srvdns(directory, server=args.server)
-        finally:
-            if saved is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved
+        # ``source``: the srvdns package of another tree (an older commit, say)
+        env = {"PYTHONPATH": source} if source else None
+        self.process, _, self.api, _ = start_srvdns(directory, server=args.server, env=env)
         self.stream = Stream(self.api, args.services, args.rate)
         self.costs: list[tuple[float, float]] = []
         self.loop_costs: list[float] = []
