@@ -233,7 +233,7 @@ def test_registrations_answered_by_the_fast_path_are_counted(serve: Callable[...
     assert samples[("srvdns_api_request_seconds_count", seconds)] == 3
 
 
-def collections(samples: Samples, generation: int) -> float:
+def gc_collections(samples: Samples, generation: int) -> float:
     return samples[("python_gc_collections_total", (("generation", str(generation)),))]
 
 
@@ -252,5 +252,5 @@ def test_young_collections_are_rare_while_serving(serve: Callable[..., SrvdnsPro
             assert response.status_code == 201
             srvdns.query(f"svc-{n % 50}.service.local", "SRV")
     after = scrape(srvdns)
-    young = collections(after, 0) - collections(before, 0)
+    young = gc_collections(after, 0) - gc_collections(before, 0)
     assert young < 8, young
