@@ -396,11 +396,18 @@ class _ShuffledTargets:
         return order, order
 
     def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
+        return self._answer(
+            answer, additional, _ShuffledTargets(self._srvs, self._addresses, list(answer))
+        )
+
+    def _answer(
+        self, answer: Sequence[int], additional: Sequence[int], reorder: Reordering
+    ) -> Answer:
+        """The answer of a draw, whose further orders ``reorder`` draws: a new object
+        from that order (``answer``), or this one for the first (``_shuffled_targets``)."""
         srvs, addresses = self._srvs, self._addresses
         return _success(
-            tuple([srvs[n] for n in answer]),
-            tuple([addresses[n] for n in additional]),
-            _ShuffledTargets(srvs, addresses, list(answer)),
+            tuple([srvs[n] for n in answer]), tuple([addresses[n] for n in additional]), reorder
         )
 
     def __call__(self, rng: random.Random) -> Answer:
@@ -429,8 +436,7 @@ def _shuffle(items: list[int], rng: random.Random) -> None:
 def _shuffled_targets(srvs: list[RR], addresses: list[RR], rng: random.Random) -> Answer:
     """The first order of ``_ShuffledTargets``: it becomes the answer's ``reorder``."""
     targets = _ShuffledTargets(srvs, addresses, list(range(len(srvs))))
-    order, _ = targets.draw(rng)
-    return _success(tuple([srvs[n] for n in order]), tuple([addresses[n] for n in order]), targets)
+    return targets._answer(*targets.draw(rng), targets)
 
 
 class _WeightedAddresses:
@@ -460,8 +466,7 @@ class _WeightedAddresses:
         """The first order, kept for ``first_order``."""
         order, _ = self.draw(rng)
         self._first = order
-        rrset = self._rrset
-        return _success(tuple([rrset[place] for place in order]), (), self)
+        return self.answer(order, ())
 
     def first_order(self) -> tuple[Sequence[int], Sequence[int]] | None:
         first, self._first = self._first, None
