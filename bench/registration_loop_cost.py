@@ -35,15 +35,23 @@ from srvdns.api.fastregister import RegistrationFastPath
 from srvdns.registry.registry import Registry
 
 
-def requests() -> list[tuple[str, bytes]]:
-    """1,000 registrations of instances spread over 1,000 services (path, body)."""
+def requests(prefix: str = "svc", services: int = 1000) -> list[tuple[str, bytes]]:
+    """One registration of an extra instance in each of ``services`` services named
+    ``<prefix>-<n>`` (path, body)."""
     return [
         (
-            f"/v1/services/svc-{n % 1000}/instances/churn-{n}",
+            f"/v1/services/{prefix}-{n}/instances/churn-{n}",
             f'{{"address": "10.254.{n // 250 % 250}.{n % 250 + 1}", "port": 9000}}'.encode(),
         )
-        for n in range(1000)
+        for n in range(services)
     ]
+
+
+def served(registry: Registry) -> Any:
+    """The API application of ``registry`` wrapped as ``srvdns serve`` serves it (uvicorn's
+    proxy headers middleware around the fast paths)."""
+    fast: Any = RegistrationFastPath(HeartbeatFastPath(create_app(registry, token=None)))
+    return ProxyHeadersMiddleware(fast, trusted_hosts="127.0.0.1,::1")
 
 
 async def register(app: Any, path: str, body: bytes) -> None:
@@ -84,17 +92,15 @@ async def measure(writes: int, runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="srvdns-loop-cost-") as tmp:
         registry = Registry.open(f"sqlite:///{tmp}/registry.db")
         try:
-            app = create_app(registry, token=None)
-            fast: Any = RegistrationFastPath(HeartbeatFastPath(app))
-            served = ProxyHeadersMiddleware(fast, trusted_hosts="127.0.0.1,::1")
+            app = served(registry)
             wanted = requests()
             for path, body in wanted:  # the instances the runs replace
-                await register(served, path, body)
+                await register(app, path, body)
             loop_costs, process_costs = [], []
             for run in range(runs):
                 thread, process = time.thread_time(), time.process_time()
                 for n in range(writes):
-                    await register(served, *wanted[n % len(wanted)])
+                    await register(app, *wanted[n % len(wanted)])
                 loop_costs.append((time.thread_time() - thread) / writes * 1e6)
                 process_costs.append((time.process_time() - process) / writes * 1e6)
                 print(

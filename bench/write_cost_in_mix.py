@@ -37,25 +37,20 @@ percent: here a change of 10 µs per write shows.  To compare two trees, run it 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import dns.message
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 sys.path.insert(0, str(Path(__file__).parent))
-from registration_loop_cost import register
+from registration_loop_cost import register, requests, served
 
-from srvdns.api.app import create_app
-from srvdns.api.fastpath import HeartbeatFastPath
-from srvdns.api.fastregister import RegistrationFastPath
 from srvdns.config import ZoneConfig
 from srvdns.nameserver.handler import Handler
 from srvdns.registry.registry import Registry
@@ -65,24 +60,12 @@ ANSWERS = 200
 """Registrations per timed pass (``--every`` answers each)."""
 
 
-def registrations(prefix: str, services: int) -> list[tuple[str, bytes]]:
-    """One extra instance per service named ``<prefix>-<n>`` (path, body)."""
-    return [
-        (
-            f"/v1/services/{prefix}-{n}/instances/churn-{n}",
-            f'{{"address": "10.254.{n // 250 % 250}.{n % 250 + 1}", "port": 9000}}'.encode(),
-        )
-        for n in range(services)
-    ]
-
-
 class Mix:
     """The registry, the API application and the handler, and the timed passes."""
 
     def __init__(self, registry: Registry, services: int, every: int) -> None:
         self.registry = registry
-        fast: Any = RegistrationFastPath(HeartbeatFastPath(create_app(registry, token=None)))
-        self.app: Any = ProxyHeadersMiddleware(fast, trusted_hosts="127.0.0.1")
+        self.app = served(registry)
         self.handler = Handler([ZoneConfig(name=ZONE)], registry.holder)
         self.every = every
         self.services = services
@@ -101,7 +84,7 @@ class Mix:
                 data = f'{{"address": "10.{s // 250}.{s % 250}.{i + 1}", "port": 9000}}'
                 await register(self.app, f"/v1/services/svc-{s}/instances/i{i}", data.encode())
         for prefix in ("svc", "unasked"):
-            for path, body in registrations(prefix, self.services):
+            for path, body in requests(prefix, self.services):
                 await register(self.app, path, body)
 
     def warm(self) -> None:
@@ -173,8 +156,8 @@ async def measure(args: argparse.Namespace) -> None:
             else:
                 collect_while_serving()
             cases: dict[str, list[tuple[str, bytes]]] = {
-                "unasked": registrations("unasked", args.services),
-                "asked": registrations("svc", args.services),
+                "unasked": requests("unasked", args.services),
+                "asked": requests("svc", args.services),
             }
             print(
                 f"{args.services} services x 4 instances; a registration every {args.every} "
@@ -206,16 +189,12 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=750, help="answers per registration")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    run: Callable[[Awaitable[None]], None]
     try:
         import uvloop
     except ImportError:  # asyncio's own loop, as srvdns serve falls back to
-        import asyncio
-
-        run = asyncio.run  # type: ignore[assignment]
+        asyncio.run(measure(args))
     else:
-        run = uvloop.run  # type: ignore[assignment]
-    run(measure(args))
+        uvloop.run(measure(args))
 
 
 if __name__ == "__main__":
