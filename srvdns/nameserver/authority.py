@@ -276,7 +276,7 @@ def _target_label(label: str, service: str, zone: str) -> DNSLabel | None:
 
 
 @functools.lru_cache(maxsize=8192)
-def _target_records(
+def target_records(
     label: str, service: str, zone: str, priority: int, weight: int, port: int, ip: str, ttl: int
 ) -> tuple[records.PlainSRV, RR] | None:
     """An instance's SRV RDATA and the address record of its target (``ttl``: the
@@ -350,7 +350,7 @@ def _service_targets(
         expires = instance.lease_expires
         if expires is not None:  # ``capped_ttl`` of the instance alone, inline
             own = min(ttl, max(0, math.floor(expires - now)))
-        built = _target_records(
+        built = target_records(
             target_of[instance.id],
             service,
             zone,
@@ -392,7 +392,7 @@ class _ShuffledTargets:
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
         order = self._order
-        _shuffle(order, rng)
+        shuffle(order, rng)
         return order, order
 
     def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
@@ -414,7 +414,7 @@ class _ShuffledTargets:
         return self.answer(*self.draw(rng))
 
 
-def _shuffle(items: list[int], rng: random.Random) -> None:
+def shuffle(items: list[int], rng: random.Random) -> None:
     """``rng.shuffle(items)``: the same numbers drawn by the same calls, without a call of
     ``rng._randbelow`` per item.  CPython's ``shuffle`` draws each swap's place ``j``
     below ``i + 1`` by ``getrandbits`` of its bit length until one is below it; that is
@@ -439,26 +439,57 @@ def _shuffled_targets(srvs: list[RR], addresses: list[RR], rng: random.Random) -
     return targets._answer(*targets.draw(rng), targets)
 
 
-class _WeightedAddresses:
-    """The address records of instances (their ``weights``, see ``_weighted_indices``,
-    and the ``places`` of their addresses' records in ``rrset``) in ``weighted_order``,
-    an address several instances share where it first comes.  The keys of the weighted
-    order are drawn independently per instance, so ordering the instances of one family
-    alone is the same draw as ordering all of them and keeping that family.
+class AddressOrders:
+    """Orders of the address records of instances (their ``weights``, see
+    ``_weighted_indices``, and the ``places`` of their addresses' records among ``count``)
+    in ``weighted_order``, an address several instances share where it first comes.  The
+    keys of the weighted order are drawn independently per instance, so ordering the
+    instances of one family alone is the same draw as ordering all of them and keeping
+    that family.
 
     When every instance has one priority and weight 1 (the usual case), a key is the
     number drawn itself, so the order is the places sorted by it, largest first (ties in
-    their order, as the keys' sort keeps them): no key tuples built.
+    their order, as the keys' sort keeps them): no key tuples built.  Apart from the
+    records, so that answers written straight into octets (``serviceoctets``) draw the
+    same orders from the same numbers.
     """
 
-    __slots__ = ("_first", "_places", "_rrset", "_uniform", "_weights")
+    __slots__ = ("_count", "_places", "_uniform", "_weights")
 
-    def __init__(self, weights: list[tuple[int, int]], places: list[int], rrset: list[RR]) -> None:
+    def __init__(self, weights: list[tuple[int, int]], places: list[int], count: int) -> None:
         self._weights = weights
         self._places = places
-        self._rrset = rrset
+        self._count = count
         first = weights[0]
         self._uniform = first[1] == 1 and weights.count(first) == len(weights)
+
+    def order(self, rng: random.Random) -> list[int]:
+        """Another order: the places of the records, a permutation of ``range(count)``."""
+        weights = self._weights
+        if len(weights) == 1:  # one key drawn, one order
+            rng.random()
+            return [0]
+        if self._uniform:
+            draw = rng.random
+            keys = [draw() for _ in weights]
+            order = sorted(range(len(keys)), key=keys.__getitem__, reverse=True)
+        else:
+            order = _weighted_indices(weights, rng)
+        places = self._places
+        if self._count < len(places):  # shared addresses; else places[i] == i
+            order = list(dict.fromkeys([places[index] for index in order]))
+        return order
+
+
+class _WeightedAddresses(AddressOrders):
+    """The records of an address RRset (``rrset``, at the ``places`` of
+    ``AddressOrders``) in a weighted order."""
+
+    __slots__ = ("_first", "_rrset")
+
+    def __init__(self, weights: list[tuple[int, int]], places: list[int], rrset: list[RR]) -> None:
+        super().__init__(weights, places, len(rrset))
+        self._rrset = rrset
         self._first: Sequence[int] | None = None
         """The first answer's order, until ``first_order`` takes it."""
 
@@ -473,20 +504,7 @@ class _WeightedAddresses:
         return None if first is None else (first, ())
 
     def draw(self, rng: random.Random) -> tuple[Sequence[int], Sequence[int]]:
-        weights = self._weights
-        if len(weights) == 1:  # one key drawn, one order
-            rng.random()
-            return [0], ()
-        if self._uniform:
-            draw = rng.random
-            keys = [draw() for _ in weights]
-            order = sorted(range(len(keys)), key=keys.__getitem__, reverse=True)
-        else:
-            order = _weighted_indices(weights, rng)
-        places = self._places
-        if len(self._rrset) < len(places):  # shared addresses; else places[i] == i
-            order = list(dict.fromkeys([places[index] for index in order]))
-        return order, ()
+        return self.order(rng), ()
 
     def answer(self, answer: Sequence[int], additional: Sequence[int]) -> Answer:
         rrset = self._rrset

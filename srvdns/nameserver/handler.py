@@ -12,7 +12,7 @@ from dnslib import CLASS, QTYPE, RCODE, RR  # type: ignore[import-untyped]
 
 from srvdns.catalog import Catalog, CatalogHolder
 from srvdns.config import ZoneConfig
-from srvdns.nameserver import cache, names
+from srvdns.nameserver import cache, names, serviceoctets
 from srvdns.nameserver.authority import REFUSED, Answer, Outcome, lookup, negative_soa
 from srvdns.nameserver.chaos import chaos_txt
 from srvdns.nameserver.edns import BADVERS, TCP_SIZE, Edns, opt_record, udp_limit
@@ -71,7 +71,10 @@ class Handler:
     ``udp_answer_limit`` (None: off) is the most records of one RRset a UDP reply
     carries; ``version`` and ``identity`` answer CHAOS TXT queries (None: REFUSED).
     ``answer_cache`` keeps packed replies (see ``cache``); off, every query is packed.
-    Every reply is counted in ``stats`` (one per process, shared across reloads).
+    ``service_octets`` writes the plain SRV, A and AAAA answers about a service straight
+    into octets (``serviceoctets``: the same octets, less work); off, the general path
+    packs them too.  Every reply is counted in ``stats`` (one per process, shared across
+    reloads).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Handler:
         identity: str | None = None,
         answer_cache: bool = True,
         stats: DnsStats | None = None,
+        service_octets: bool = True,
     ) -> None:
         self._zones = sorted(
             (
@@ -108,6 +112,7 @@ class Handler:
         self._tcp_cache = cache.Store(self.stats) if answer_cache else None
         self._arrangements = Arrangements()
         """Of the cached answers still collecting orders (``orders.Reorder``)."""
+        self._service_octets = service_octets
 
     def handle(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """The reply to one DNS message, or None when it gets no reply.
@@ -195,7 +200,7 @@ class Handler:
         reply: bytes,
         scope: _Scope,
         slot: int,
-        again: Reorder | None,
+        again: Reorder | serviceoctets.Orders | None,
     ) -> None:
         """Cache ``reply``; when its records come in a random order (``again`` makes
         another), the next ``ORDERS - 1`` hits each make one more order
@@ -233,7 +238,9 @@ class Handler:
             entries.size += len(tail)
         return wire[:2] + tail
 
-    def _answer(self, query: Query, *, tcp: bool) -> tuple[bytes, _Scope | None, Reorder | None]:
+    def _answer(
+        self, query: Query, *, tcp: bool
+    ) -> tuple[bytes, _Scope | None, Reorder | serviceoctets.Orders | None]:
         """The reply; what it depends on (None: it must not be cached); and when its
         records are in a random order, what packs the same reply in another order."""
         msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
@@ -243,6 +250,14 @@ class Handler:
         if edns is not None and edns.version > 0:
             reply = self._reply(msg_id, flags, BADVERS, question, edns, tcp=tcp)
             return reply, (catalog, None, cache.FOREVER), None
+        if (
+            self._service_octets
+            and question.qtype in serviceoctets.TYPES
+            and question.qclass == _IN
+        ):
+            written = self._service_octets_reply(query, catalog, tcp=tcp)
+            if written is not None:
+                return written
         answer, zone, catalog, scope = self._lookup(question)
         limit = self._udp_answer_limit
         if not tcp and limit is not None and len(answer.answer) > limit:
@@ -276,6 +291,52 @@ class Handler:
             again.first(kept[0], reply)
         return reply, scope, again
 
+    def _service_octets_reply(
+        self, query: Query, catalog: Catalog, *, tcp: bool
+    ) -> tuple[bytes, _Scope, serviceoctets.Orders | None] | None:
+        """The reply to an SRV, A or AAAA question at a service's name (no tag) written
+        straight into octets (``serviceoctets``), or None: the general path answers."""
+        found = self._route(names.lower_labels(query.question.labels))
+        if found is None:
+            return None
+        zone, route = found
+        if type(route) is not names.ServiceName or route.tag is not None:
+            return None
+        view = catalog.get_service(route.service)
+        if view is None:
+            return None
+        now = self._clock()
+        instances = view.answerable(now, zone)
+        if not instances:
+            return None
+        edns = query.edns
+        tail = b"" if edns is None else opt_record(self._edns_udp_size, edns, _NOERROR)
+        question = query.question
+        written = serviceoctets.service_reply(
+            view,
+            instances,
+            zone,
+            (query.msg_id, _reply_flags(query.flags, _NOERROR, aa=True), question.wire),
+            question.qtype,
+            tail,
+            TCP_SIZE if tcp else udp_limit(edns, self._edns_udp_size),
+            None if tcp else self._udp_answer_limit,
+            now,
+            self._rng,
+        )
+        if written is None:
+            return None
+        reply, orders = written
+        return reply, (catalog, route.service, cache.service_horizon(view, now)), orders
+
+    def _route(self, qname: names.Labels) -> tuple[ZoneConfig, names.Route] | None:
+        """The zone of ``qname`` (the longest suffix) and where the name leads in it."""
+        for origin, zone, name_servers in self._zones:
+            relative = names.relative_to(qname, origin)
+            if relative is not None:
+                return zone, names.route(relative, name_servers)
+        return None
+
     def _lookup(
         self, question: Question
     ) -> tuple[Answer, ZoneConfig | None, Catalog, _Scope | None]:
@@ -298,22 +359,15 @@ class Handler:
             return answer, None, catalog, whole
         if question.qclass != _IN:
             return REFUSED, None, catalog, whole
-        for origin, zone, name_servers in self._zones:
-            relative = names.relative_to(qname, origin)
-            if relative is not None:
-                route = names.route(relative, name_servers)
-                now = self._clock()
-                answer = lookup(
-                    zone,
-                    catalog,
-                    route,
-                    question.qtype,
-                    owner=question.qname,
-                    now=now,
-                    rng=self._rng,
-                )
-                return answer, zone, catalog, _scope(catalog, route, answer, now)
-        return REFUSED, None, catalog, whole
+        found = self._route(qname)
+        if found is None:
+            return REFUSED, None, catalog, whole
+        zone, route = found
+        now = self._clock()
+        answer = lookup(
+            zone, catalog, route, question.qtype, owner=question.qname, now=now, rng=self._rng
+        )
+        return answer, zone, catalog, _scope(catalog, route, answer, now)
 
     def _servfail(self, msg_id: int, flags: int, query: Query | None, *, tcp: bool) -> bytes:
         """SERVFAIL echoing the question and OPT if the query was read; never raises."""

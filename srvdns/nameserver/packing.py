@@ -19,7 +19,7 @@ from srvdns.nameserver.records import (
 )
 from srvdns.nameserver.wire import HEADER_SIZE, MAX_LABEL, MAX_NAME, Question
 
-_MAX_POINTER = 0x3FFF
+MAX_POINTER = 0x3FFF
 """RFC 1035 §4.1.4: a pointer holds a 14-bit offset."""
 
 
@@ -96,7 +96,7 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
         suffixes, starts = name.suffixes, name.starts
         for i in range(len(suffixes) if count is None else count):
             at = offset + starts[i]
-            if at > _MAX_POINTER:
+            if at > MAX_POINTER:
                 return
             suffix = suffixes[i]
             known = names.get(suffix)
@@ -200,6 +200,11 @@ class _Buffer(DNSBuffer):  # type: ignore[misc]
             del self.names[suffix]
         del self._added[added:]
         self.settled = False
+
+
+def name_octets(labels: tuple[bytes, ...]) -> bytes:
+    """A name written out uncompressed; ValueError if it cannot be a name."""
+    return _name(labels).wire
 
 
 def _labels(name: DNSLabel | str | bytes) -> tuple[bytes, ...]:
@@ -484,7 +489,7 @@ class Arrangement:
                 self._checked = True  # in one section: another order may put it after
         pieces[source] = message[at : bounds[source + 1]]
         self._cuts = cuts
-        if end > _MAX_POINTER:
+        if end > MAX_POINTER:
             self._checked = True
 
     def reordered(self, answer: Sequence[int], additional: Sequence[int]) -> bytes | None:
@@ -525,7 +530,7 @@ class Arrangement:
             for octets, target, offset, where in cuts[n]:
                 # unchecked, every record pointed into comes before (or is) this one
                 to = starts[target] + offset
-                if checked and (to >= at + where or to > _MAX_POINTER):
+                if checked and (to >= at + where or to > MAX_POINTER):
                     return None
                 parts.append(octets)
                 parts.append(pointer(0xC000 | to))

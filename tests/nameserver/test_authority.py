@@ -343,20 +343,20 @@ def test_address_reorder_follows_the_weighted_order() -> None:
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 16, 17, 40])
 def test_targets_are_shuffled_as_random_shuffle_shuffles_them(size: int) -> None:
-    """``_shuffle`` draws what ``random.shuffle`` draws, call for call: a reply's order
+    """``shuffle`` draws what ``random.shuffle`` draws, call for call: a reply's order
     depends on the seed alone, as it did before it was written out."""
     for seed in range(20):
         ours, theirs = random.Random(seed), random.Random(seed)
         items, expected = list(range(size)), list(range(size))
         for _ in range(5):
-            authority._shuffle(items, ours)
+            authority.shuffle(items, ours)
             theirs.shuffle(expected)
             assert items == expected
             assert ours.getstate() == theirs.getstate()
 
 
 class Repeating(random.Random):
-    """Draws from a short list, so that keys tie (and ``_shuffle`` uses ``shuffle``)."""
+    """Draws from a short list, so that keys tie (and ``shuffle`` uses ``shuffle``)."""
 
     def __init__(self, values: list[float]) -> None:
         super().__init__(0)

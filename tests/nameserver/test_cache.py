@@ -306,12 +306,19 @@ def test_the_cache_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> Non
         assert store.size == sum(entry.size for entry in store.values())
 
 
+@pytest.mark.parametrize("octets", [False, True])
 @pytest.mark.parametrize("qtype", ["SRV", "A"])
 def test_the_next_hits_put_the_other_orders_together_then_the_pipeline_rests(
-    qtype: str, monkeypatch: pytest.MonkeyPatch
+    qtype: str, octets: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(1))
-    calls: dict[str, int] = {"_lookup": 0, "_reply": 0}
+    handler = Handler(
+        zones(),
+        CatalogHolder(catalog()),
+        clock=Clock(),
+        rng=random.Random(1),
+        service_octets=octets,
+    )
+    calls: dict[str, int] = {"_lookup": 0, "_reply": 0, "_service_octets_reply": 0}
     for name in calls:
         original = getattr(handler, name)
 
@@ -321,9 +328,13 @@ def test_the_next_hits_put_the_other_orders_together_then_the_pipeline_rests(
 
         monkeypatch.setattr(handler, name, counting)
     replies = [handler.handle(query("web.service.local", qtype, msg_id=n)) for n in range(50)]
-    # one lookup builds the records and packs them once; the other orders are those
-    # octets put together again (packing.Arrangement)
-    assert calls == {"_lookup": 1, "_reply": 1}
+    # one lookup builds the records and packs them once (or writes them into octets
+    # once); the other orders are those octets put together again (packing.Arrangement,
+    # serviceoctets)
+    if octets:
+        assert calls == {"_lookup": 0, "_reply": 0, "_service_octets_reply": 1}
+    else:
+        assert calls == {"_lookup": 1, "_reply": 1, "_service_octets_reply": 0}
     assert len({reply[2:] for reply in replies if reply is not None}) > 1
     assert all(
         reply is not None and reply[:2] == n.to_bytes(2, "big") for n, reply in enumerate(replies)
@@ -344,7 +355,13 @@ def test_orders_put_together_are_the_octets_packing_gives_whatever_arrangements_
     once per round over all of them, they send the same octets."""
     queries = corpus()
     handlers = [
-        Handler(zones(), CatalogHolder(catalog()), clock=Clock(), rng=random.Random(5))
+        Handler(
+            zones(),
+            CatalogHolder(catalog()),
+            clock=Clock(),
+            rng=random.Random(5),
+            service_octets=False,  # the general path's arrangements
+        )
         for _ in range(3)
     ]
     handlers[0]._arrangements = Arrangements(limit=0)
