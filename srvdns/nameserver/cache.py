@@ -26,7 +26,9 @@ The first reply is packed by the miss; the next few hits each put another order 
 from its records' octets (``packing.Arrangement``: no packing at all), so that a cold cache
 costs one packing per question and a write little more.  Only the newest answers still
 collecting orders hold an arrangement (``orders.Arrangements``): one asked once holds
-nothing but its reply.
+nothing but its reply.  The plain SRV, A and AAAA answers about a service are not packed
+at all: they are written straight into octets (``serviceoctets``), and their further
+orders are the same octets joined in another order.
 """
 
 from __future__ import annotations

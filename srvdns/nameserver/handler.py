@@ -200,7 +200,7 @@ class Handler:
         reply: bytes,
         scope: _Scope,
         slot: int,
-        again: Reorder | serviceoctets.Orders | None,
+        again: Reorder | serviceoctets.Replies | None,
     ) -> None:
         """Cache ``reply``; when its records come in a random order (``again`` makes
         another), the next ``ORDERS - 1`` hits each make one more order
@@ -240,7 +240,7 @@ class Handler:
 
     def _answer(
         self, query: Query, *, tcp: bool
-    ) -> tuple[bytes, _Scope | None, Reorder | serviceoctets.Orders | None]:
+    ) -> tuple[bytes, _Scope | None, Reorder | serviceoctets.Replies | None]:
         """The reply; what it depends on (None: it must not be cached); and when its
         records are in a random order, what packs the same reply in another order."""
         msg_id, flags, question, edns = query.msg_id, query.flags, query.question, query.edns
@@ -293,7 +293,7 @@ class Handler:
 
     def _service_octets_reply(
         self, query: Query, catalog: Catalog, *, tcp: bool
-    ) -> tuple[bytes, _Scope, serviceoctets.Orders | None] | None:
+    ) -> tuple[bytes, _Scope, serviceoctets.Replies | None] | None:
         """The reply to an SRV, A or AAAA question at a service's name (no tag) written
         straight into octets (``serviceoctets``), or None: the general path answers."""
         found = self._route(names.lower_labels(query.question.labels))

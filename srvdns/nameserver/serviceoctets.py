@@ -57,9 +57,10 @@ TYPES = frozenset({_SRV, _A, _AAAA})
 """The question types answered here."""
 
 
-class TargetOrders:
-    """Further orders of an SRV answer: each shuffles the previous order in place, as
-    ``authority._ShuffledTargets.draw`` does, and joins the records' octets in it."""
+class TargetReplies:
+    """The replies of one SRV answer, each in an order of its own: a call shuffles the
+    previous order in place, as ``authority._ShuffledTargets.draw`` does, and joins the
+    records' octets in it (the first call makes the first reply)."""
 
     __slots__ = ("_addresses", "_head", "_order", "_rng", "_srvs", "_tail")
 
@@ -105,9 +106,10 @@ class TargetOrders:
         return self.join()
 
 
-class AddressOrders:
-    """Further orders of an address answer: each drawn anew, as
-    ``authority._WeightedAddresses.draw`` does, the records' octets joined in it."""
+class AddressReplies:
+    """The replies of one address answer, each in an order of its own: a call draws one
+    anew, as ``authority._WeightedAddresses.draw`` does, and joins the records' octets
+    in it (the first call makes the first reply)."""
 
     __slots__ = ("_head", "_orders", "_pieces", "_rng", "_tail")
 
@@ -137,7 +139,7 @@ class AddressOrders:
         return self.join(self._orders.order(self._rng))
 
 
-Orders = TargetOrders | AddressOrders
+Replies = TargetReplies | AddressReplies
 
 
 def service_reply(
@@ -151,9 +153,9 @@ def service_reply(
     answer_limit: int | None,
     now: float,
     rng: random.Random,
-) -> tuple[bytes, Orders | None] | None:
+) -> tuple[bytes, Replies | None] | None:
     """The reply of ``qtype`` (SRV, A or AAAA) about ``instances``, the answerable ones
-    of ``view`` at ``now`` (at least one), and what puts further orders together (None
+    of ``view`` at ``now`` (at least one), and what makes the replies in further orders (None
     when the records have one order); None when the general path answers instead (see
     the module's docstring).
 
@@ -185,8 +187,8 @@ def service_reply(
         return None
     weights = [(i.priority, i.srv_weight) for i in eligible]
     drawn = authority.AddressOrders(weights, places, count)
-    orders = AddressOrders(header, pieces, tail, drawn, rng)
-    return orders(), (orders if count > 1 else None)
+    replies = AddressReplies(header, pieces, tail, drawn, rng)
+    return replies(), (replies if count > 1 else None)
 
 
 def _targets(
@@ -200,7 +202,7 @@ def _targets(
     answer_limit: int | None,
     now: float,
     rng: random.Random,
-) -> tuple[bytes, Orders | None] | None:
+) -> tuple[bytes, Replies | None] | None:
     """SRV records of ``instances`` with their targets' address records, as
     ``authority._service_targets`` gives them."""
     service, target_of = view.name, view.target_of
@@ -240,8 +242,8 @@ def _targets(
         return None  # the last target's place, whatever the order, may not be pointed at
     if answers + (2 * count) + sum(map(len, addresses)) + len(tail) > limit:
         return None
-    orders = TargetOrders(header, srvs, addresses, tail, list(range(count)), rng)
-    return orders(), (orders if count > 1 else None)
+    replies = TargetReplies(header, srvs, addresses, tail, list(range(count)), rng)
+    return replies(), (replies if count > 1 else None)
 
 
 @functools.lru_cache(maxsize=8192)
