@@ -6,9 +6,9 @@ import enum
 import functools
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from dnslib import QTYPE, RR, DNSLabel  # type: ignore[import-untyped]
 
@@ -291,6 +291,40 @@ def target_records(
     return records.srv_data(priority, weight, port, target), records.address(target, ttl, ip)
 
 
+_Built = TypeVar("_Built")
+
+
+def each_target(
+    view: ServiceView,
+    instances: list[Instance],
+    zone: str,
+    ttl: int,
+    now: float,
+    build: Callable[[str, str, str, int, int, int, str, int], _Built],
+) -> Iterator[tuple[int, _Built]]:
+    """For each of ``instances`` of ``view``: its own TTL (``ttl`` capped by its lease
+    alone) and what ``build`` makes of its target (``target_records``' arguments)."""
+    service, target_of = view.name, view.target_of
+    for instance in instances:
+        own = ttl
+        expires = instance.lease_expires
+        if expires is not None:  # ``capped_ttl`` of the instance alone, inline
+            own = min(ttl, max(0, math.floor(expires - now)))
+        yield (
+            own,
+            build(
+                target_of[instance.id],
+                service,
+                zone,
+                instance.priority,
+                instance.srv_weight,
+                instance.port,
+                instance.address,
+                own,
+            ),
+        )
+
+
 def _answerable(query: _Query, service: str) -> tuple[ServiceView | None, list[Instance]]:
     view = query.catalog.get_service(service)
     return view, ([] if view is None else view.answerable(query.now, query.zone))
@@ -341,25 +375,10 @@ def _service_targets(
     """SRV records of ``instances`` (the RRset's TTL capped by every lease), each target's
     address record (its own lease's cap) in the additional section; NODATA when no
     target can exist."""
-    now, zone, service, target_of = query.now, query.zone.name, view.name, view.target_of
     rdatas: list[records.PlainSRV] = []
     addresses: list[RR] = []
     rrset_ttl = ttl
-    for instance in instances:
-        own = ttl
-        expires = instance.lease_expires
-        if expires is not None:  # ``capped_ttl`` of the instance alone, inline
-            own = min(ttl, max(0, math.floor(expires - now)))
-        built = target_records(
-            target_of[instance.id],
-            service,
-            zone,
-            instance.priority,
-            instance.srv_weight,
-            instance.port,
-            instance.address,
-            own,
-        )
+    for own, built in each_target(view, instances, query.zone.name, ttl, query.now, target_records):
         if built is not None:
             rdatas.append(built[0])
             addresses.append(built[1])

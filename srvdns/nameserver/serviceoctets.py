@@ -24,7 +24,6 @@ drops additional records or truncates), a pointer past 16383 octets, a target na
 from __future__ import annotations
 
 import functools
-import math
 import random
 import struct
 from collections.abc import Sequence
@@ -57,31 +56,41 @@ TYPES = frozenset({_SRV, _A, _AAAA})
 """The question types answered here."""
 
 
-class TargetReplies:
-    """The replies of one SRV answer, each in an order of its own: a call shuffles the
-    previous order in place, as ``authority._ShuffledTargets.draw`` does, and joins the
-    records' octets in it (the first call makes the first reply)."""
+class _Replies:
+    """The replies of one answer, each in an order of its own, between ``head`` (header
+    and question) and ``tail`` (the OPT record, or nothing); ``rng`` draws the orders."""
 
-    __slots__ = ("_addresses", "_head", "_order", "_rng", "_srvs", "_tail")
+    __slots__ = ("_head", "_rng", "_tail")
 
-    def __init__(
-        self,
-        head: bytes,
-        srvs: list[bytes],
-        addresses: list[bytes],
-        tail: bytes,
-        order: list[int],
-        rng: random.Random,
-    ) -> None:
+    def __init__(self, head: bytes, tail: bytes, rng: random.Random) -> None:
         self._head = head
-        self._srvs = srvs
-        self._addresses = addresses
         self._tail = tail
-        self._order = order
         self._rng = rng
 
     def keep(self) -> None:
         """The answer is cached: nothing more to hold than this object."""
+
+
+class TargetReplies(_Replies):
+    """The replies of one SRV answer: a call shuffles the previous ``order`` in place,
+    as ``authority._ShuffledTargets.draw`` does, and joins the records' octets in it (the
+    first call makes the first reply)."""
+
+    __slots__ = ("_addresses", "_order", "_srvs")
+
+    def __init__(
+        self,
+        head: bytes,
+        tail: bytes,
+        rng: random.Random,
+        srvs: list[bytes],
+        addresses: list[bytes],
+        order: list[int],
+    ) -> None:
+        super().__init__(head, tail, rng)
+        self._srvs = srvs
+        self._addresses = addresses
+        self._order = order
 
     def join(self) -> bytes:
         """The reply in the current order."""
@@ -106,29 +115,24 @@ class TargetReplies:
         return self.join()
 
 
-class AddressReplies:
-    """The replies of one address answer, each in an order of its own: a call draws one
-    anew, as ``authority._WeightedAddresses.draw`` does, and joins the records' octets
-    in it (the first call makes the first reply)."""
+class AddressReplies(_Replies):
+    """The replies of one address answer: a call draws an order anew, as
+    ``authority._WeightedAddresses.draw`` does, and joins the records' octets in it (the
+    first call makes the first reply)."""
 
-    __slots__ = ("_head", "_orders", "_pieces", "_rng", "_tail")
+    __slots__ = ("_orders", "_pieces")
 
     def __init__(
         self,
         head: bytes,
-        pieces: list[bytes],
         tail: bytes,
-        orders: authority.AddressOrders,
         rng: random.Random,
+        pieces: list[bytes],
+        orders: authority.AddressOrders,
     ) -> None:
-        self._head = head
+        super().__init__(head, tail, rng)
         self._pieces = pieces
-        self._tail = tail
         self._orders = orders
-        self._rng = rng
-
-    def keep(self) -> None:
-        """The answer is cached: nothing more to hold than this object."""
 
     def join(self, order: Sequence[int]) -> bytes:
         """The reply with the records at the places ``order``."""
@@ -187,7 +191,7 @@ def service_reply(
         return None
     weights = [(i.priority, i.srv_weight) for i in eligible]
     drawn = authority.AddressOrders(weights, places, count)
-    replies = AddressReplies(header, pieces, tail, drawn, rng)
+    replies = AddressReplies(header, tail, rng, pieces, drawn)
     return replies(), (replies if count > 1 else None)
 
 
@@ -205,25 +209,10 @@ def _targets(
 ) -> tuple[bytes, Replies | None] | None:
     """SRV records of ``instances`` with their targets' address records, as
     ``authority._service_targets`` gives them."""
-    service, target_of = view.name, view.target_of
     rests: list[bytes] = []
     addresses: list[bytes] = []
     rrset_ttl = ttl
-    for instance in instances:
-        own = ttl
-        expires = instance.lease_expires
-        if expires is not None:  # ``capped_ttl`` of the instance alone, inline
-            own = min(ttl, max(0, math.floor(expires - now)))
-        built = _target_octets(
-            target_of[instance.id],
-            service,
-            zone,
-            instance.priority,
-            instance.srv_weight,
-            instance.port,
-            instance.address,
-            own,
-        )
+    for own, built in authority.each_target(view, instances, zone, ttl, now, _target_octets):
         if built is None:
             return None
         rests.append(built[0])
@@ -242,7 +231,7 @@ def _targets(
         return None  # the last target's place, whatever the order, may not be pointed at
     if answers + (2 * count) + sum(map(len, addresses)) + len(tail) > limit:
         return None
-    replies = TargetReplies(header, srvs, addresses, tail, list(range(count)), rng)
+    replies = TargetReplies(header, tail, rng, srvs, addresses, list(range(count)))
     return replies(), (replies if count > 1 else None)
 
 
