@@ -220,15 +220,15 @@ def _targets(
         if own < rrset_ttl:
             rrset_ttl = own
     count = len(rests)
-    if (answer_limit is not None and count > answer_limit) or rrset_ttl > _TTL_MAX:
-        return None
+    if answer_limit is not None and count > answer_limit:
+        return None  # (every TTL is writable: ``target_records`` checked each instance's)
     fixed = _OWNER + _SRV_FIXED.pack(_SRV, _IN, rrset_ttl)
     srvs = [fixed + rest for rest in rests]
     msg_id, flags, question = head
     header = _HEADER.pack(msg_id, flags, 1, count, 0, count + (1 if tail else 0)) + question
     answers = len(header) + sum(map(len, srvs))
-    if answers - len(srvs[-1]) + _TARGET_AT > MAX_POINTER:
-        return None  # the last target's place, whatever the order, may not be pointed at
+    if answers - min(map(len, srvs)) + _TARGET_AT > MAX_POINTER:
+        return None  # the last record's target, in some order, could not be pointed at
     if answers + (2 * count) + sum(map(len, addresses)) + len(tail) > limit:
         return None
     replies = TargetReplies(header, tail, rng, srvs, addresses, list(range(count)))

@@ -212,3 +212,20 @@ def test_weighted_warning_instances_and_leases_are_written_alike() -> None:
             for _ in range(cache.ORDERS + 1):
                 ask_both(pair, query("w.service.local", qtype, edns=0), False)
         clock.now += 1.0
+
+
+def test_targets_past_16383_octets_are_left_to_the_general_path() -> None:
+    """An SRV answer over TCP whose last record may start past where a pointer reaches
+    (RFC 1035 §4.1.4), depending on which record the order puts last: short targets and
+    one long one, for counts around the limit.  Every order gets the general path's
+    octets (which cannot point at such a target and write its name out instead)."""
+    clock = Clock()
+    for count in range(300, 316):
+        instances = [
+            instance("big", f"a{n:05d}", f"10.{n // 250}.0.{n % 250 + 1}") for n in range(count)
+        ]
+        instances.append(instance("big", "z" * 63, "10.99.0.1"))
+        holder = CatalogHolder(Catalog.build([Service("big", tuple(instances))], index=1))
+        pair = twins(holder, clock, count, answer_cache=False)
+        for _ in range(3):
+            assert ask_both(pair, query("big.service.local", "SRV", edns=0), True) is not None
